@@ -1,0 +1,168 @@
+"""Exact oracles written with Python ints and fractions.Fraction, straight from each engine's
+definition (../shared/conventions.md), independent of the vectorised code in fxq_explore."""
+import math
+import struct
+from fractions import Fraction
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def f32(x: float) -> float:
+    """Round a double to binary32 (round to nearest even), returned as a double."""
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def c_div(a: int, b: int) -> int:
+    """C integer division (truncates toward zero)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def round_fraction(v: Fraction, tie: str) -> int:
+    fl = math.floor(v)
+    frac = v - fl
+    if tie == "FLOOR":
+        return fl
+    if tie == "CEIL":
+        return fl + (frac > 0)
+    if tie == "TOWARD_ZERO":
+        return fl + (frac > 0 and v < 0)
+    if frac != Fraction(1, 2):
+        return fl + (frac > Fraction(1, 2))
+    return {"HALF_UP": fl + 1, "HALF_DOWN": fl,
+            "HALF_AWAY_FROM_ZERO": fl + 1 if v > 0 else fl,
+            "HALF_TOWARD_ZERO": fl if v > 0 else fl + 1,
+            "HALF_TO_EVEN": fl + (fl % 2)}[tie]
+
+
+def quantize_multiplier(d: float, flush=True, bits=32):
+    """TFLite QuantizeMultiplier / TVM GetFixedPointMultiplierShift."""
+    f, e = math.frexp(d)
+    q = round_fraction(Fraction(f) * 2 ** (bits - 1), "HALF_AWAY_FROM_ZERO")  # C round()
+    if q == 2 ** (bits - 1):
+        q //= 2
+        e += 1
+    if flush and e < -31:
+        return 0, 0
+    return q, e
+
+
+def srdhm(a: int, b: int) -> int:
+    """gemmlowp SaturatingRoundingDoublingHighMul, with the nudge and C division."""
+    if a == b == INT32_MIN:
+        return INT32_MAX
+    ab = a * b
+    nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
+    return c_div(ab + nudge, 1 << 31)
+
+
+def rdbpot(x: int, exponent: int) -> int:
+    """gemmlowp RoundingDivideByPOT."""
+    mask = (1 << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> exponent) + (1 if remainder > threshold else 0)
+
+
+class Overflow(Exception):
+    pass
+
+
+def tflite(acc, s):
+    q, e = quantize_multiplier(s)
+    left, right = max(e, 0), max(-e, 0)
+    x = acc * (1 << left)
+    if not INT32_MIN <= x <= INT32_MAX:
+        raise Overflow
+    return rdbpot(srdhm(x, q), right)
+
+
+def tflite_optimized(acc, s):
+    q, e = quantize_multiplier(s)
+    left, right = max(e, 0), max(-e, 0)
+    x = acc * (1 << left)
+    if not INT32_MIN <= x <= INT32_MAX:
+        raise Overflow
+    y = srdhm(x, q)
+    return (y + (1 << (right - 1))) >> right if right else y
+
+
+def sat32(v):
+    return max(INT32_MIN, min(INT32_MAX, v))
+
+
+def tflite_single(acc, s):
+    q, e = quantize_multiplier(s)
+    if e > 30:
+        q, e = INT32_MAX, 30
+    total = 31 - e
+    return sat32((acc * q + (1 << (total - 1))) >> total)
+
+
+def tvm_tonearest(acc, s):
+    q, e = quantize_multiplier(s, flush=False)
+    left, right = max(e, 0), max(-e, 0)
+    p = (acc << left) * q
+    t = 31 + right
+    p += (1 << (t - 1)) if p >= 0 else (1 << (t - 1)) - 1
+    return sat32(p >> t)
+
+
+def xnnpack_rndnu(acc, s):
+    bitsf = struct.unpack("<I", struct.pack("<f", s))[0]
+    m = (bitsf & 0x7FFFFF) | 0x800000
+    k = 127 + 23 - (bitsf >> 23)
+    return sat32((acc * m + (1 << (k - 1))) >> k)
+
+
+def float32_rne(acc, s):
+    v = f32(f32(float(acc)) * f32(s))
+    return round(v)  # Python round(float) is exact round-half-even; clamped with the zp
+
+
+def tvm_2019_float(acc, s):
+    v = Fraction(f32(f32(float(acc)) * f32(s)))
+    return round_fraction(v, "HALF_AWAY_FROM_ZERO")
+
+
+def pow2_exponent(s, mode):
+    fr = Fraction(s)
+    k = 0
+    while Fraction(2) ** k > fr:
+        k -= 1
+    while Fraction(2) ** (k + 1) <= fr:
+        k += 1
+    if mode == "floor":
+        return k
+    if mode == "ceil":
+        return k if Fraction(2) ** k == fr else k + 1
+    return k + 1 if fr * fr > Fraction(2) ** (2 * k + 1) else k
+
+
+def pow2(acc, s, mode="nearest"):
+    e = pow2_exponent(s, mode)
+    if e >= 0:
+        return sat32(acc << e)
+    n = -e
+    if mode == "truncate":
+        return acc >> n
+    return (acc + (1 << (n - 1))) >> n
+
+
+def exact(acc, s, tie="HALF_AWAY_FROM_ZERO"):
+    return sat32(round_fraction(Fraction(acc) * Fraction(s), tie))
+
+
+ORACLES = {
+    "tflite": tflite, "tflite_optimized": tflite_optimized, "tflite_single": tflite_single,
+    "tvm_tonearest": tvm_tonearest, "xnnpack_rndnu": xnnpack_rndnu, "float32_rne": float32_rne,
+    "tvm_2019_float": tvm_2019_float, "pow2": pow2, "exact": exact,
+}
+
+
+def finish(r, zp, qmin, qmax, scheme=None, narrow=None):
+    """Zero point after rounding, then clamp (tvm_2019_float first clips to +-narrow)."""
+    if scheme == "tvm_2019_float":
+        r = max(-narrow, min(narrow, r))
+        return max(max(qmin, -narrow), min(qmax, r + zp))
+    return max(qmin, min(qmax, r + zp))
