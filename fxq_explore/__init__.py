@@ -14,12 +14,11 @@ Quick start::
 from .fixedpoint import RoundingMode
 from .multiplier import CONVENTIONS, Decomposition, decompose, quantize_multiplier
 from .requantize import SCHEMES, requantize, scheme_parameters
+from .explainers import compare, explain
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "explain": ("explain", "explain"),
-    "compare": ("explain", "compare"),
     "conv2d": ("conv", "conv2d"),
     "calibrate": ("calibration", "calibrate"),
 }

@@ -51,7 +51,7 @@ def scales(name, value):
         raise ValueError(f"{name} must not be empty")
     bad = ~np.isfinite(arr) | (arr <= 0)
     if bad.any():
-        first = arr[bad].flat[0]
+        first = float(arr[bad].flat[0])
         raise ValueError(f"{name} must be positive and finite (0 < {name} < inf); got {first!r}")
     return arr, arr.ndim == 0
 

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 import fxq_explore.requantize  # noqa: F401  (the module; fxq_explore.requantize is the function)
 import sys
 rq = sys.modules["fxq_explore.requantize"]
-from oracles import INT32_MAX, INT32_MIN, ORACLES, Overflow, finish, round_fraction
+from fxq_explore.oracles import (INT32_MAX, INT32_MIN, ORACLES, Overflow, finish,
+                                 round_fraction)
 
 EDGE_ACCS = [INT32_MIN, INT32_MIN + 1, -(2**30), -70000, -265, -1, 0, 1, 265, 70000, 2**30,
              INT32_MAX - 1, INT32_MAX]
@@ -118,7 +119,7 @@ def test_per_channel_equals_per_tensor_columns(acc, s):
 
 
 def test_scheme_parameters_match_oracle_multiplier():
-    from oracles import quantize_multiplier
+    from fxq_explore.oracles import quantize_multiplier
     for s in SPECIAL_SCALES:
         p = rq.scheme_parameters(s, "tflite")
         assert (int(p["multiplier"][0]), int(p["shift"][0])) == quantize_multiplier(s)

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fxq_explore import decompose
-from oracles import quantize_multiplier
+from fxq_explore.oracles import quantize_multiplier
 
 # (scale, multiplier, shift): derived by hand from frexp + round-half-away + renormalisation
 GOLDEN = [

@@ -1,5 +1,9 @@
 """Exact oracles written with Python ints and fractions.Fraction, straight from each engine's
-definition (../shared/conventions.md), independent of the vectorised code in fxq_explore."""
+definition (see the engines' sources cited in the docs), independent of the vectorised code.
+
+One function per scheme, one accumulator at a time: slow and readable on purpose. The tests and
+``fxq-explore verify`` check every vectorised scheme against these, bit for bit.
+"""
 import math
 import struct
 from fractions import Fraction
@@ -166,3 +170,74 @@ def finish(r, zp, qmin, qmax, scheme=None, narrow=None):
         r = max(-narrow, min(narrow, r))
         return max(max(qmin, -narrow), min(qmax, r + zp))
     return max(qmin, min(qmax, r + zp))
+
+
+SPECIAL_SCALES = (0.0018843, 0.0340026, 0.25, 0.5, 1.0, 1.5, math.nextafter(0.5, 0),
+                  math.nextafter(1.0, 0), math.nextafter(2.0, 0), 2.0**-31, 2.0**-32, 2.0**-33,
+                  1e-12, 0.9999999999, 2.0**-7, 2.0**-9, 1.2e-4, 255.9)
+EDGE_ACCS = (INT32_MIN, INT32_MIN + 1, -(2**30), -70000, -265, -1, 0, 1, 265, 70000, 2**30,
+             INT32_MAX - 1, INT32_MAX)
+
+
+def verify(n_scales: int = 200, n_acc: int = 500, seed: int = 0, schemes=None, progress=None):
+    """Check every vectorised scheme against its oracle on edge cases and random inputs.
+
+    For each scheme: the special scales plus ``n_scales`` log-uniform random scales in
+    ``[2^-40, 2^12]``; for each scale the edge accumulators, ``n_acc`` random accumulators (half
+    over the whole int32 range, half within +-2^21), and, at power-of-two scales, exact ties.
+    Returns one dict per scheme: ``cases``, ``mismatches``, ``refused`` (inputs where the engine's
+    C code is undefined and both sides refuse), ``first_mismatch``.
+    """
+    import numpy as np
+
+    from .requantize import SCHEMES, requantize
+
+    rng = np.random.default_rng(seed)
+    schemes = tuple(schemes or SCHEMES)
+    scales = list(SPECIAL_SCALES) + [float(2.0 ** x) for x in rng.uniform(-40, 12, n_scales)]
+    scales += [2.0**-k for k in range(1, 32)]
+    rows = []
+    it = schemes
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(schemes, desc="verify")
+    for name in it:
+        cases = mism = refused = 0
+        first = None
+        for s in scales:
+            if name == "xnnpack_rndnu" and not 2.0**-32 <= f32(s) < 256:
+                continue
+            accs = list(EDGE_ACCS)
+            accs += rng.integers(INT32_MIN, INT32_MAX, n_acc // 2, endpoint=True).tolist()
+            accs += rng.integers(-(2**21), 2**21, n_acc - n_acc // 2, endpoint=True).tolist()
+            k = -math.frexp(s)[1] + 1
+            if s == 2.0**-k and 1 <= k <= 31:   # exact ties (2j+1) * 2^(k-1)
+                accs += [(2 * j + 1) * 2 ** (k - 1) for j in rng.integers(-(2**20), 2**20, 50)
+                         if INT32_MIN <= (2 * j + 1) * 2 ** (k - 1) <= INT32_MAX]
+            want = []
+            for a in accs:
+                try:
+                    want.append(ORACLES[name](a, s))
+                except Overflow:
+                    want.append(None)
+            ok = [w is not None for w in want]
+            refused += ok.count(False)
+            good = [a for a, o in zip(accs, ok) if o]
+            if len(good) < len(accs):  # the vectorised code must refuse those too
+                bad = [a for a, o in zip(accs, ok) if not o]
+                try:
+                    requantize(bad, s, name, dtype="int32")
+                    mism += len(bad)
+                except ValueError:
+                    pass
+            got = requantize(good, s, name, dtype="int32").tolist() if good else []
+            exp = [finish(w, 0, INT32_MIN, INT32_MAX, name, INT32_MAX) for w in want
+                   if w is not None]
+            for a, g, w in zip(good, got, exp):
+                cases += 1
+                if g != w:
+                    mism += 1
+                    first = first or (a, s, g, w)
+        rows.append(dict(scheme=name, cases=cases, mismatches=mism, refused=refused,
+                         first_mismatch=first))
+    return rows
