@@ -193,6 +193,14 @@ def build_parser():
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    # pass-through commands: their own argparse sees every option
+    if argv and argv[0] == "e2e":
+        from .e2e import main as e2e_main
+
+        return e2e_main(argv[1:])
+    if argv and argv[0] == "bench":
+        return _run_script(Path(__file__).resolve().parent.parent / "benchmarks" /
+                           "seed_layer.py", argv[1:])
     a = parser.parse_args(argv)
     if getattr(a, "script", None):
         return _run_script(a.script, a.rest)
