@@ -38,3 +38,31 @@ test-fast: install-test
 
 clean:
 	rm -rf $(VENV) build *.egg-info fxq_explore/*.so fxq_explore/_kernels.c book/_build
+
+include mk/book.mk
+
+## make asan: the kernel tests against an AddressSanitizer build of the C extension (in .asan/)
+ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
+asan: $(PY)
+	rm -rf .asan && mkdir -p .asan/fxq_explore .asan/tests
+	cp -r fxq_explore/. .asan/fxq_explore/ && rm -f .asan/fxq_explore/*.so
+	cp -r tests/kernels .asan/tests/
+	for f in tests/__init__.py tests/conftest.py; do [ ! -f $$f ] || cp $$f .asan/tests/; done
+	cd .asan && FXQ_EXTRA_CFLAGS="-fsanitize=address -fno-omit-frame-pointer -g" \
+	    FXQ_EXTRA_LDFLAGS="-fsanitize=address" \
+	    ../$(PY) -c "import sys; sys.path.insert(0, '../csrc'); import build_ffi; \
+	    build_ffi.ffibuilder.compile(tmpdir='.', verbose=False)"
+	cd .asan && LD_PRELOAD=$(ASAN_LIB) ASAN_OPTIONS=detect_leaks=0 \
+	    ../$(PY) -c "import fxq_explore._kernels as k, sys; \
+	    assert k.__file__.startswith('$(CURDIR)/.asan/'), k.__file__; print('asan build:', k.__file__)"
+	cd .asan && LD_PRELOAD=$(ASAN_LIB) ASAN_OPTIONS=detect_leaks=0 \
+	    FXQ_EXPECT_EXTENSION_DIR=$(CURDIR)/.asan/ FXQ_EXACT_WORKSPACE=1 \
+	    ../$(PY) -m pytest -q -p no:cacheprovider -o addopts='' --rootdir=. tests/kernels
+
+## make bench: the seed-layer benchmark (fxq C kernels vs ONNX Runtime and torch, one thread)
+BENCH_ARGS ?=
+bench: $(PY)
+	$(UV) pip install --python $(PY) -q -e '.[compare]'
+	$(PY) -c "import torch" 2>/dev/null || $(VENV)/bin/pip install -q torch==2.13.0 || \
+	    echo "torch not installed: the benchmark runs without it"
+	$(PY) benchmarks/seed_layer.py $(BENCH_ARGS)

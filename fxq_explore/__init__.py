@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "conv2d": ("conv", "conv2d"),
+    "Conv2d": ("conv", "Conv2d"),
     "calibrate": ("calibration", "calibrate"),
 }
 
@@ -31,11 +32,12 @@ def __getattr__(name):
     if name in _LAZY:
         mod, attr = _LAZY[name]
         return getattr(importlib.import_module(f".{mod}", __name__), attr)
-    if name in ("analysis", "seed", "kernels", "plotting", "widgets", "calibration", "e2e"):
+    if name in ("analysis", "seed", "kernels", "plotting", "plotting_calibration", "widgets",
+                "calibration", "e2e", "conv", "reference"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'fxq_explore' has no attribute {name!r}")
 
 
-__all__ = ["CONVENTIONS", "Decomposition", "RoundingMode", "SCHEMES", "compare", "conv2d",
+__all__ = ["CONVENTIONS", "Conv2d", "Decomposition", "RoundingMode", "SCHEMES", "compare", "conv2d",
            "calibrate", "decompose", "explain", "quantize_multiplier", "requantize",
            "scheme_parameters"]

@@ -312,7 +312,7 @@ def requantize(acc, scale, scheme: str = "tflite", *, zero_point: int = 0, dtype
         from . import kernels
 
         return kernels.requantize(acc, scale, scheme, zero_point=zero_point, dtype=dtype,
-                                  axis=axis, pow2_mode=pow2_mode)
+                                  axis=axis, pow2_mode=pow2_mode, multiplier_bits=bits_mult)
     params = {k: v.reshape(shape) for k, v in
               scheme_parameters(scales.ravel(), scheme, pow2_mode=pow2_mode,
                                 multiplier_bits=bits_mult).items()}

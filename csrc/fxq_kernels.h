@@ -1,0 +1,146 @@
+/* fxq_kernels.h -- public C API of the fxq_explore int8 convolution and requantization kernels.
+ *
+ * This file is also the cffi cdef source: csrc/build_ffi.py drops the preprocessor lines and
+ * hands the rest to ffibuilder.cdef(), so keep declarations here plain C (no macros in them).
+ *
+ * Conventions
+ * -----------
+ * - Every symbol has the fxq_ prefix, every function returns an int status (FXQ_OK == 0) or a size.
+ * - Shift convention is TFLite's: `shift` is signed, positive means left,
+ *   real scale ~= multiplier * 2^(shift - 31), multiplier in [2^30, 2^31) or 0 (flushed).
+ * - The C code trusts the Python wrapper (fxq_explore/kernels.py) for the value ranges documented
+ *   below, but it re-checks every size and pointer it needs to stay inside its buffers and returns
+ *   FXQ_ERR_ARG otherwise.  It never allocates: the caller passes a workspace of at least
+ *   fxq_*_workspace_size() bytes.
+ */
+#ifndef FXQ_KERNELS_H
+#define FXQ_KERNELS_H
+#include <stdint.h>
+
+enum fxq_status {
+    FXQ_OK = 0,
+    FXQ_ERR_ARG = -1,        /* a size, pointer or enum is invalid */
+    FXQ_ERR_PATH = -2,       /* the requested SIMD path is not compiled in or the CPU lacks it */
+    FXQ_ERR_WORKSPACE = -3   /* workspace too small */
+};
+
+enum fxq_scheme {
+    FXQ_SCHEME_NONE = 0,          /* int32 accumulators, no requantization */
+    FXQ_SCHEME_FLOAT32_RNE = 1,   /* f32(f32(acc) * scale_f32), round half to even */
+    FXQ_SCHEME_POW2 = 2,          /* acc * 2^exponent, round half up (int64 semantics) */
+    FXQ_SCHEME_TFLITE = 3,        /* TFLite/gemmlowp double rounding: SRDHM then RoundingDivideByPOT */
+    FXQ_SCHEME_TFLITE_SINGLE = 4  /* TFLITE_SINGLE_ROUNDING: (acc*M + 2^(30-shift)) >> (31-shift) */
+};
+
+enum fxq_dtype {
+    FXQ_DTYPE_INT32 = 0,
+    FXQ_DTYPE_UINT8 = 1,
+    FXQ_DTYPE_INT8 = 2
+};
+
+enum fxq_layout {
+    FXQ_LAYOUT_NCHW = 0,     /* x (N,C,H,W), w (K,C,R,S), out (N,K,OH,OW) */
+    FXQ_LAYOUT_NCHW16C = 1   /* x (N,C/16,H,W,16), w (K/16,C/16,R,S,4,16,4), out (N,K/16,OH,OW,16) */
+};
+
+enum fxq_path {
+    FXQ_PATH_AUTO = 0,
+    FXQ_PATH_SCALAR = 1,
+    FXQ_PATH_AVX2 = 2,       /* AVX2 (+FMA): vpmaddwd int16 MACs */
+    FXQ_PATH_AVX512 = 3      /* AVX-512 F/BW/VL + VNNI: vpdpbusd zmm */
+};
+
+enum fxq_cpu_feature {
+    FXQ_CPU_SSE2 = 1,
+    FXQ_CPU_AVX2 = 2,
+    FXQ_CPU_FMA = 4,
+    FXQ_CPU_AVX512F = 8,
+    FXQ_CPU_AVX512BW = 16,
+    FXQ_CPU_AVX512VL = 32,
+    FXQ_CPU_AVX512VNNI = 64
+};
+
+/* Convolution geometry.  groups = 1, dilation = 1.
+ * oh = (h + 2*pad_h - r) / stride_h + 1, ow likewise; both must be >= 1. */
+typedef struct {
+    int64_t n, c, h, w;          /* input batch, channels, height, width */
+    int64_t k, r, s;             /* output channels, kernel height, kernel width */
+    int64_t stride_h, stride_w;  /* >= 1 */
+    int64_t pad_h, pad_w;        /* >= 0; padded pixels hold the input zero point */
+    int64_t oh, ow;              /* output height, width (checked against the formula) */
+} fxq_conv_dims;
+
+/* Requantization parameters, one entry per channel (n_channels == 1: per-tensor).
+ * Only the arrays of the selected scheme are read; the others may be NULL.
+ *   FLOAT32_RNE:   scale_f32[i] finite and > 0
+ *   POW2:          exponent[i], any int32 (scale = 2^exponent)
+ *   TFLITE:        multiplier[i] in {0} U [2^30, 2^31), shift[i] in [-31, 31]
+ *                  (the caller has checked that acc * 2^max(shift,0) does not overflow int32)
+ *   TFLITE_SINGLE: multiplier[i] in {0} U [2^30, 2^31), shift[i] in [-31, 30]
+ * out = clamp(q(acc) + zero_point, qmin, qmax) with [qmin, qmax] the range of out_dtype. */
+typedef struct {
+    int32_t scheme;              /* enum fxq_scheme */
+    int32_t out_dtype;           /* FXQ_DTYPE_UINT8 or FXQ_DTYPE_INT8 (INT32 only with SCHEME_NONE) */
+    int32_t zero_point;          /* in the range of out_dtype */
+    int32_t n_channels;          /* 1 or the channel count */
+    const int32_t *multiplier;
+    const int32_t *shift;
+    const int32_t *exponent;
+    const float *scale_f32;
+} fxq_quant_params;
+
+/* Tensors of one convolution call.  All arrays C-contiguous in the layout given. */
+typedef struct {
+    int32_t layout;              /* enum fxq_layout */
+    int32_t x_dtype;             /* FXQ_DTYPE_UINT8 or FXQ_DTYPE_INT8 */
+    int32_t x_zero_point;        /* in the range of x_dtype */
+    const void *x;
+    const int8_t *w;
+    const int32_t *bias;         /* K entries or NULL */
+    void *out;                   /* int32 (SCHEME_NONE) or out_dtype */
+} fxq_conv_tensors;
+
+/* Bytes of workspace fxq_conv2d needs for these dims (negative: invalid dims). */
+int64_t fxq_conv2d_workspace_size(const fxq_conv_dims *d);
+
+/* out = requant(sum_{c,r,s} (xpad - x_zp) * w + bias).  Returns enum fxq_status. */
+int fxq_conv2d(const fxq_conv_dims *d, const fxq_conv_tensors *t, const fxq_quant_params *q,
+               void *workspace, int64_t workspace_bytes, int path);
+
+/* Pre-packing for repeated calls with the same weights (what an inference session does once):
+ * fills wpack (fxq_conv2d_packed_weight_size(d) bytes, 64-byte aligned) with the OIHW4i16o4i
+ * weights padded to multiples of 16 channels and corr (ceil(k/16)*16 int32) with
+ * bias[k] - x_zp_u * sum(w[k]).  Reads t->layout, t->x_dtype, t->x_zero_point, t->w, t->bias. */
+int64_t fxq_conv2d_packed_weight_size(const fxq_conv_dims *d);
+int fxq_conv2d_pack_weights(const fxq_conv_dims *d, const fxq_conv_tensors *t, void *wpack,
+                            int64_t wpack_bytes, int32_t *corr, int64_t corr_len);
+
+/* fxq_conv2d with weights from fxq_conv2d_pack_weights (t->w and t->bias are not read; the
+ * dims, x dtype, x zero point and layout must be those used for packing). */
+int fxq_conv2d_prepacked(const fxq_conv_dims *d, const fxq_conv_tensors *t,
+                         const fxq_quant_params *q, const void *wpack, int64_t wpack_bytes,
+                         const int32_t *corr, int64_t corr_len, void *workspace,
+                         int64_t workspace_bytes, int path);
+
+/* Bytes of workspace fxq_requantize needs for this many channels. */
+int64_t fxq_requantize_workspace_size(int64_t channels);
+
+/* acc viewed as (outer, channels, inner) int32, channel parameters indexed by the middle axis
+ * (per-tensor: n_channels == 1 and any split).  out has the same element count, 1 byte each. */
+int fxq_requantize(const int32_t *acc, void *out, int64_t outer, int64_t channels, int64_t inner,
+                   const fxq_quant_params *q, void *workspace, int64_t workspace_bytes, int path);
+
+/* Plain byte copy with the same loop structure, the bandwidth baseline of the benchmark. */
+void fxq_copy_bytes(void *dst, const void *src, int64_t nbytes);
+
+/* Diagnostic for the benchmark: runs iters x 20 independent vpdpbusd zmm (AVX-512 VNNI), so the
+ * caller can time this machine's MAC peak.  Returns FXQ_ERR_PATH without AVX-512 VNNI. */
+int fxq_probe_vpdpbusd_zmm(int64_t iters);
+
+int fxq_cpu_features(void);          /* bitmask of enum fxq_cpu_feature */
+int fxq_path_available(int path);    /* 1 if compiled in and supported by this CPU */
+int fxq_best_path(void);             /* what FXQ_PATH_AUTO resolves to */
+const char *fxq_path_name(int path);
+const char *fxq_compile_flags(void);
+
+#endif /* FXQ_KERNELS_H */
