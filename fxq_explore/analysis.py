@@ -82,7 +82,7 @@ class ErrorAnalysis:
     exact: np.ndarray
 
     def summary(self) -> list:
-        """One dict per scheme: max |error|, mean error (bias), RMS error (LSB), mismatches."""
+        """One dict per scheme: max ``|error|``, mean error (bias), RMS error (LSB), mismatches."""
         rows = []
         for name, err in self.errors.items():
             rows.append(dict(scheme=name, max_abs_error=float(np.abs(err).max()),
@@ -93,7 +93,7 @@ class ErrorAnalysis:
         return rows
 
     def worst(self, scheme: str, n: int = 5) -> list:
-        """The ``n`` accumulators with the largest |error| for ``scheme``: (acc, result, real)."""
+        """The ``n`` accumulators with the largest ``|error|`` for ``scheme``: (acc, result, real)."""
         _validate.choice("scheme", scheme, tuple(self.errors))
         idx = np.argsort(-np.abs(self.errors[scheme]), kind="stable")[:n]
         return [(int(self.acc[i]), int(self.results[scheme][i]), float(self.real[i]))
@@ -268,3 +268,24 @@ def disagreement_rate(acc, scale, scheme_a: str, scheme_b: str, **kwargs) -> flo
     ra = requantize(acc, scale, scheme_a, **kwargs)
     rb = requantize(acc, scale, scheme_b, **kwargs)
     return float(np.count_nonzero(ra != rb) / ra.size)
+
+
+def threshold_errors(values, thresholds, bits=8):
+    """Clipping and rounding error of symmetric ``bits``-bit quantization at each threshold.
+
+    The scale is ``T / (2^(bits-1) - 1)``; values beyond ``T`` contribute their clipping error,
+    values inside their rounding error; both are mean squared errors per element.
+
+    Returns ``(clip_error, round_error)`` as float64 arrays over ``thresholds``.
+    """
+    x = np.asarray(values, dtype=np.float64).ravel()
+    levels = 2 ** (bits - 1) - 1
+    clip_e, round_e = [], []
+    for t in np.atleast_1d(np.asarray(thresholds, dtype=np.float64)):
+        s = t / levels
+        q = np.clip(np.rint(x / s), -levels, levels) * s
+        err2 = (q - x) ** 2
+        inside = np.abs(x) <= t
+        clip_e.append(float(err2[~inside].sum() / x.size))
+        round_e.append(float(err2[inside].sum() / x.size))
+    return np.array(clip_e), np.array(round_e)
