@@ -273,7 +273,7 @@ def compare(acc, scale, schemes=None, *, zero_point: int = 0, dtype: str = "int8
     Returns
     -------
     Comparison
-        ``.rows``: per scheme the mismatch count and rate, the largest |difference| and the mean
+        ``.rows``: per scheme the mismatch count and rate, the largest ``|difference|`` and the mean
         difference (the bias) against exact rounding (ties away from zero), in output units;
         ``.differing_acc`` and ``.outputs``: the accumulators where any scheme differs.
 

@@ -15,15 +15,19 @@ non-negative total right shift ``(bits - 1) - shift`` that a single-rounding ker
 
 Each engine derives ``(M, shift)`` its own way (``convention``):
 
-``"tflite"``  ``frexp`` of the double, ``M = round(f * 2^(bits-1))`` with ties away from zero,
-              renormalise when the mantissa rounds up to ``2^(bits-1)``, flush to ``(0, 0)`` when the
-              exponent is below -31 (TFLite ``QuantizeMultiplier``).
-``"tvm"``     the same without the flush (TVM ``GetFixedPointMultiplierShift``).
-``"xnnpack"`` the exact 24-bit mantissa of ``float32(s)``, placed in ``bits - 1`` bits (XNNPACK's
-              rndnu / gemmlowp parameters: ``M = mantissa << 7`` for 32 bits). Below 25 bits the
-              mantissa is rounded half away from zero.
-``"fbgemm"``  FBGEMM's ``ChooseRequantizationMultiplier``: binary32 arithmetic, double or halve
-              until the value lies in [0.5, 1], ``M = nearbyint(r * 2^(bits-1))`` (ties to even).
+``"tflite"``
+    ``frexp`` of the double, ``M = round(f * 2^(bits-1))`` with ties away from zero,
+    renormalise when the mantissa rounds up to ``2^(bits-1)``, flush to ``(0, 0)`` when the
+    exponent is below -31 (TFLite ``QuantizeMultiplier``).
+``"tvm"``
+    the same without the flush (TVM ``GetFixedPointMultiplierShift``).
+``"xnnpack"``
+    the exact 24-bit mantissa of ``float32(s)``, placed in ``bits - 1`` bits (XNNPACK's
+    rndnu / gemmlowp parameters: ``M = mantissa << 7`` for 32 bits). Below 25 bits the
+    mantissa is rounded half away from zero.
+``"fbgemm"``
+    FBGEMM's ``ChooseRequantizationMultiplier``: binary32 arithmetic, double or halve
+    until the value lies in [0.5, 1], ``M = nearbyint(r * 2^(bits-1))`` (ties to even).
 """
 from __future__ import annotations
 
