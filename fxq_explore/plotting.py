@@ -209,17 +209,20 @@ def plot_scheme_disagreement(rows, *, key="mismatch_rate", ax=None):
         rows = rows.rows
     elif hasattr(rows, "summary"):
         rows = rows.summary()
-    ax = new_axes(ax)
-    names = [r["scheme"] for r in rows]
-    vals = [float(r[key]) for r in rows]
+    ax = _labelled_barh(new_axes(ax), [r["scheme"] for r in rows], [float(r[key]) for r in rows])
+    ax.set_xlabel(key.replace("_", " ") + (" vs exact rounding" if key.startswith("mis") else ""))
+    ax.margins(x=0.15)
+    return ax
+
+
+def _labelled_barh(ax, names, vals):
+    """One horizontal bar per name, top to bottom, each labelled with its value."""
     y = np.arange(len(names))
     ax.barh(y, vals, color=[f"C{i % 10}" for i in range(len(names))])
     ax.set_yticks(y, names)
     ax.invert_yaxis()
     for yi, v in zip(y, vals):
         ax.text(v, yi, f" {v:.3g}", va="center", fontsize=8)
-    ax.set_xlabel(key.replace("_", " ") + (" vs exact rounding" if key.startswith("mis") else ""))
-    ax.margins(x=0.15)
     return ax
 
 
@@ -281,15 +284,8 @@ def plot_sweep(sweep, metric="sqnr_db", *, ax=None, mark=None):
 
 def plot_timings(rows, *, ax=None, label="name", value="ms", xlabel="time per call (ms)"):
     """Horizontal bar chart of timing rows (list of dicts with ``label`` and ``value`` keys)."""
-    ax = new_axes(ax)
-    names = [str(r[label]) for r in rows]
-    vals = [float(r[value]) for r in rows]
-    y = np.arange(len(names))
-    ax.barh(y, vals, color=[f"C{i % 10}" for i in range(len(names))])
-    ax.set_yticks(y, names)
-    ax.invert_yaxis()
-    for yi, v in zip(y, vals):
-        ax.text(v, yi, f" {v:.3g}", va="center", fontsize=8)
+    ax = _labelled_barh(new_axes(ax), [str(r[label]) for r in rows],
+                        [float(r[value]) for r in rows])
     ax.set_xlabel(xlabel)
     ax.margins(x=0.2)
     return ax
