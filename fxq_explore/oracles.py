@@ -72,23 +72,25 @@ class Overflow(Exception):
     pass
 
 
-def tflite(acc, s):
+def _tflite_stage1(acc, s):
+    """Shared first stage of TFLite's double rounding: int32 ``acc << L`` (overflow is undefined
+    in C: raise), then SRDHM. Returns (stage-1 result, right shift R of the second stage)."""
     q, e = quantize_multiplier(s)
     left, right = max(e, 0), max(-e, 0)
     x = acc * (1 << left)
     if not INT32_MIN <= x <= INT32_MAX:
         raise Overflow
-    return rdbpot(srdhm(x, q), right)
+    return srdhm(x, q), right
+
+
+def tflite(acc, s):
+    y, right = _tflite_stage1(acc, s)
+    return rdbpot(y, right)                  # reference kernels: ties away from zero
 
 
 def tflite_optimized(acc, s):
-    q, e = quantize_multiplier(s)
-    left, right = max(e, 0), max(-e, 0)
-    x = acc * (1 << left)
-    if not INT32_MIN <= x <= INT32_MAX:
-        raise Overflow
-    y = srdhm(x, q)
-    return (y + (1 << (right - 1))) >> right if right else y
+    y, right = _tflite_stage1(acc, s)
+    return (y + (1 << (right - 1))) >> right if right else y   # NEON VRSHL: ties up
 
 
 def sat32(v):
