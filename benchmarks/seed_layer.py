@@ -23,6 +23,7 @@ Usage::
     python benchmarks/seed_layer.py --quick    # smoke run
     python benchmarks/seed_layer.py --json     # machine-readable
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,10 +36,10 @@ import time
 
 import numpy as np
 
-OPS = 2 * 64 * 64 * 9 * 56 * 56          # 231,211,008 int8 ops
-PEAK_GOPS = 862.0                         # vpdpbusd zmm, one core (perf-anchors.md)
+OPS = 2 * 64 * 64 * 9 * 56 * 56  # 231,211,008 int8 ops
+PEAK_GOPS = 862.0  # vpdpbusd zmm, one core (perf-anchors.md)
 SCHEMES = ("float32_rne", "pow2", "tflite", "tflite_single")
-X_SCALE, W_SCALE, Y_SCALE = 0.02, 0.003, 0.5   # real multiplier ~ 1.2e-4
+X_SCALE, W_SCALE, Y_SCALE = 0.02, 0.003, 0.5  # real multiplier ~ 1.2e-4
 
 
 def make_data(seed=0):
@@ -66,29 +67,45 @@ def fxq_candidates(x, w, bias, scale, layouts):
         else:
             xi, wi = x, w
         tag = "NCHW16c" if layout == "NCHW16c" else "NCHW"
-        cands[f"fxq conv2d() int32 out ({tag})"] = (
-            lambda xi=xi, wi=wi, layout=layout: conv.conv2d(
-                xi, wi, bias, x_zero_point=128, padding=1, layout=layout))
+        cands[f"fxq conv2d() int32 out ({tag})"] = lambda xi=xi, wi=wi, layout=layout: conv.conv2d(
+            xi, wi, bias, x_zero_point=128, padding=1, layout=layout
+        )
         for scheme in SCHEMES:
             cands[f"fxq conv2d() fused {scheme} ({tag})"] = (
                 lambda xi=xi, wi=wi, layout=layout, scheme=scheme: conv.conv2d(
-                    xi, wi, bias, scale=scale, scheme=scheme, x_zero_point=128, out_zero_point=0,
-                    padding=1, layout=layout))
+                    xi,
+                    wi,
+                    bias,
+                    scale=scale,
+                    scheme=scheme,
+                    x_zero_point=128,
+                    out_zero_point=0,
+                    padding=1,
+                    layout=layout,
+                )
+            )
         # conv2d() re-checks every argument on each call and compares w and bias with the
         # copies behind its memo of packed weights; a prepared Conv2d packs once and checks
         # only x, as an inference session does (ORT, torch)
         for scheme in (None,) + SCHEMES:
-            layer = conv.Conv2d(wi, bias, scale=scale if scheme else None, scheme=scheme,
-                                x_zero_point=128, out_zero_point=0, padding=1, layout=layout)
-            name = f"int32 out" if scheme is None else f"fused {scheme}"
-            cands[f"fxq Conv2d prepared {name} ({tag})"] = (lambda layer=layer, xi=xi: layer(xi))
+            layer = conv.Conv2d(
+                wi,
+                bias,
+                scale=scale if scheme else None,
+                scheme=scheme,
+                x_zero_point=128,
+                out_zero_point=0,
+                padding=1,
+                layout=layout,
+            )
+            name = "int32 out" if scheme is None else f"fused {scheme}"
+            cands[f"fxq Conv2d prepared {name} ({tag})"] = lambda layer=layer, xi=xi: layer(xi)
     return cands
 
 
 def ort_candidate(x, w, bias):
     """ONNX Runtime QLinearConv on an in-memory model, one intra-op thread."""
     try:
-        import onnx
         import onnxruntime as ort
         from onnx import TensorProto, helper, numpy_helper
     except ImportError as e:
@@ -103,12 +120,21 @@ def ort_candidate(x, w, bias):
         numpy_helper.from_array(np.array(0, np.uint8), "y_zp"),
         numpy_helper.from_array(bias, "b"),
     ]
-    node = helper.make_node("QLinearConv", ["x", "x_scale", "x_zp", "w", "w_scale", "w_zp",
-                                            "y_scale", "y_zp", "b"], ["y"], pads=[1, 1, 1, 1],
-                            strides=[1, 1], kernel_shape=[3, 3])
-    graph = helper.make_graph([node], "seed", [helper.make_tensor_value_info(
-        "x", TensorProto.UINT8, list(x.shape))], [helper.make_tensor_value_info(
-            "y", TensorProto.UINT8, [1, 64, 56, 56])], initializer=inits)
+    node = helper.make_node(
+        "QLinearConv",
+        ["x", "x_scale", "x_zp", "w", "w_scale", "w_zp", "y_scale", "y_zp", "b"],
+        ["y"],
+        pads=[1, 1, 1, 1],
+        strides=[1, 1],
+        kernel_shape=[3, 3],
+    )
+    graph = helper.make_graph(
+        [node],
+        "seed",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, list(x.shape))],
+        [helper.make_tensor_value_info("y", TensorProto.UINT8, [1, 64, 56, 56])],
+        initializer=inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     so = ort.SessionOptions()
@@ -132,8 +158,9 @@ def torch_candidates(x, w, bias):
     cands = {}
     xf = torch.from_numpy((x.astype(np.float32) - 128) * X_SCALE)
     qx = torch.quantize_per_tensor(xf, X_SCALE, 128, torch.quint8)
-    wq = torch.quantize_per_tensor(torch.from_numpy(w.astype(np.float32) * W_SCALE), W_SCALE, 0,
-                                   torch.qint8)
+    wq = torch.quantize_per_tensor(
+        torch.from_numpy(w.astype(np.float32) * W_SCALE), W_SCALE, 0, torch.qint8
+    )
     bf = torch.from_numpy(bias.astype(np.float32) * X_SCALE * W_SCALE)
     for eng in engines:
         torch.backends.quantized.engine = eng
@@ -145,6 +172,7 @@ def torch_candidates(x, w, bias):
             torch.backends.quantized.engine = eng
             with torch.no_grad():
                 return m(qx)
+
         try:
             run()
         except Exception as e:  # noqa: BLE001 (an engine may be listed but unusable)
@@ -161,7 +189,7 @@ def torch_candidates(x, w, bias):
 def time_blocks(cands, rounds, block, progress=True):
     """{name: [seconds per call]} timed in blocks of `block` runs per candidate, `rounds` times."""
     names = list(cands)
-    for f in cands.values():      # warm up: first calls allocate, pack, build caches
+    for f in cands.values():  # warm up: first calls allocate, pack, build caches
         for _ in range(3):
             f()
     times = {n: [] for n in names}
@@ -169,15 +197,17 @@ def time_blocks(cands, rounds, block, progress=True):
     if progress:
         try:
             from tqdm import tqdm
-            bar = tqdm(total=rounds * len(names), desc="timing", unit="block", file=sys.stderr,
-                       leave=False)
+
+            bar = tqdm(
+                total=rounds * len(names), desc="timing", unit="block", file=sys.stderr, leave=False
+            )
         except ImportError:
             bar = None
     clock = time.perf_counter
     for _ in range(rounds):
         for n in names:
             f = cands[n]
-            f()                   # one untimed call after switching candidates
+            f()  # one untimed call after switching candidates
             ts = times[n]
             for _ in range(block):
                 t0 = clock()
@@ -196,9 +226,12 @@ def requant_only(acc, scale, rounds, block):
 
     out8 = np.empty(acc.shape, np.uint8)
     dst32 = np.empty_like(acc)
-    cands = {f"C requantize {s}": (lambda s=s: kernels.requantize(acc, scale, s, dtype="uint8",
-                                                                   zero_point=0))
-             for s in SCHEMES}
+    cands = {
+        f"C requantize {s}": (
+            lambda s=s: kernels.requantize(acc, scale, s, dtype="uint8", zero_point=0)
+        )
+        for s in SCHEMES
+    }
     cands["C memcpy of the int32 bytes (4 B/elem)"] = lambda: kernels.copy_bytes(dst32, acc)
     cands["numpy copyto int32->uint8 (wraps)"] = lambda: np.copyto(out8, acc, casting="unsafe")
     t = time_blocks(cands, rounds, block, progress=False)
@@ -234,14 +267,18 @@ def bit_exact(x, w, bias, scale):
     x16, w16 = conv.nchw_to_nchw16c(x), conv.oihw_to_oihw4i16o4i(w)
     got = conv.conv2d(x, w, bias, x_zero_point=128, padding=1)
     res["int32"] = bool(np.array_equal(got, acc))
-    got = conv.nchw16c_to_nchw(conv.conv2d(x16, w16, bias, x_zero_point=128, padding=1,
-                                           layout="NCHW16c"))
+    got = conv.nchw16c_to_nchw(
+        conv.conv2d(x16, w16, bias, x_zero_point=128, padding=1, layout="NCHW16c")
+    )
     res["int32 NCHW16c"] = bool(np.array_equal(got, acc))
     for s in SCHEMES:
         want = requantize(acc, scale, s, dtype="uint8", axis=1)
         got = conv.conv2d(x, w, bias, scale=scale, scheme=s, x_zero_point=128, padding=1)
-        got16 = conv.nchw16c_to_nchw(conv.conv2d(x16, w16, bias, scale=scale, scheme=s,
-                                                 x_zero_point=128, padding=1, layout="NCHW16c"))
+        got16 = conv.nchw16c_to_nchw(
+            conv.conv2d(
+                x16, w16, bias, scale=scale, scheme=s, x_zero_point=128, padding=1, layout="NCHW16c"
+            )
+        )
         res[s] = bool(np.array_equal(got, want) and np.array_equal(got16, want))
     return res, acc
 
@@ -252,8 +289,11 @@ def main(argv=None):
     ap.add_argument("--block", type=int, default=10, help="timed runs per block (default 10)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 round of 3, no torch")
     ap.add_argument("--no-compare", action="store_true", help="skip ONNX Runtime and torch")
-    ap.add_argument("--layouts", default="NCHW16c,NCHW",
-                    help="comma-separated fxq layouts to time (default NCHW16c,NCHW)")
+    ap.add_argument(
+        "--layouts",
+        default="NCHW16c,NCHW",
+        help="comma-separated fxq layouts to time (default NCHW16c,NCHW)",
+    )
     ap.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = ap.parse_args(argv)
     rounds, block = (1, 3) if args.quick else (args.rounds, args.block)
@@ -275,8 +315,9 @@ def main(argv=None):
             ort_name = desc
             cands[ort_name] = f
             y = f()
-            ours = conv.conv2d(x, w, bias, scale=scale, scheme="float32_rne", x_zero_point=128,
-                               padding=1)
+            ours = conv.conv2d(
+                x, w, bias, scale=scale, scheme="float32_rne", x_zero_point=128, padding=1
+            )
             notes["ort_vs_fxq_float32_rne_equal_fraction"] = float(np.mean(y == ours))
         if not args.quick:
             tc, desc = torch_candidates(x, w, bias)
@@ -292,10 +333,18 @@ def main(argv=None):
     for name, ts in times.items():
         ms = statistics.median(ts) * 1e3
         gops = OPS / (ms * 1e-3) / 1e9
-        rows.append({"name": name, "median_ms": ms, "min_ms": min(ts) * 1e3, "runs": len(ts),
-                     "gops": gops, "pct_peak": 100 * gops / PEAK_GOPS,
-                     "pct_measured_peak": 100 * gops / peak if peak else None,
-                     "vs_ort": ms / ort_ms if ort_ms else None})
+        rows.append(
+            {
+                "name": name,
+                "median_ms": ms,
+                "min_ms": min(ts) * 1e3,
+                "runs": len(ts),
+                "gops": gops,
+                "pct_peak": 100 * gops / PEAK_GOPS,
+                "pct_measured_peak": 100 * gops / peak if peak else None,
+                "vs_ort": ms / ort_ms if ort_ms else None,
+            }
+        )
     med = {r["name"]: r["median_ms"] for r in rows}
     ratios = {}
     for tag in layouts:
@@ -307,35 +356,57 @@ def main(argv=None):
                     ratios[f"{kind}: {s} / float32_rne ({t})"] = med[f"{kind} fused {s} ({t})"] / fl
     rq = requant_only(acc.astype(np.int32), scale, 3 if args.quick else 10, 20)
     copy_ns = rq["C memcpy of the int32 bytes (4 B/elem)"]
-    result = {"layer": "1x64x56x56 u8 (zp 128) * 64x64x3x3 s8, pad 1, stride 1, 1 thread",
-              "ops": OPS, "scale": scale, "rounds": rounds, "block": block,
-              "vnni_peak_gops_anchor": PEAK_GOPS, "vnni_peak_gops_measured": peak,
-              "python": platform.python_version(), "bit_exact": exact, "timings": rows,
-              "fixed_vs_float": ratios, "requantize_ns_per_element": rq,
-              "requantize_vs_copy": {k: v / copy_ns for k, v in rq.items()},
-              "notes": notes, "threads_env": os.environ.get("OMP_NUM_THREADS")}
+    result = {
+        "layer": "1x64x56x56 u8 (zp 128) * 64x64x3x3 s8, pad 1, stride 1, 1 thread",
+        "ops": OPS,
+        "scale": scale,
+        "rounds": rounds,
+        "block": block,
+        "vnni_peak_gops_anchor": PEAK_GOPS,
+        "vnni_peak_gops_measured": peak,
+        "python": platform.python_version(),
+        "bit_exact": exact,
+        "timings": rows,
+        "fixed_vs_float": ratios,
+        "requantize_ns_per_element": rq,
+        "requantize_vs_copy": {k: v / copy_ns for k, v in rq.items()},
+        "notes": notes,
+        "threads_env": os.environ.get("OMP_NUM_THREADS"),
+    }
     if args.json:
         print(json.dumps(result, indent=2))
         return result
-    print(f"Seed layer: {result['layer']}; scale {scale:.6g}; {OPS / 1e6:.1f} M ops; "
-          f"{rounds} rounds x {block} runs per candidate (medians)")
+    print(
+        f"Seed layer: {result['layer']}; scale {scale:.6g}; {OPS / 1e6:.1f} M ops; "
+        f"{rounds} rounds x {block} runs per candidate (medians)"
+    )
     print(f"fxq path: {notes['fxq']['path']} (features: {', '.join(notes['fxq']['cpu_features'])})")
     if peak:
-        print(f"vpdpbusd zmm peak measured on this core: {peak:.0f} GOPS (layer floor "
-              f"{OPS / peak / 1e6:.3f} ms); perf-anchors.md quotes {PEAK_GOPS:.0f} GOPS")
-    print(f"bit-exact (C vs reference conv + numpy requantize): "
-          f"{'yes' if all(exact.values()) else 'NO'} {exact}")
+        print(
+            f"vpdpbusd zmm peak measured on this core: {peak:.0f} GOPS (layer floor "
+            f"{OPS / peak / 1e6:.3f} ms); perf-anchors.md quotes {PEAK_GOPS:.0f} GOPS"
+        )
+    print(
+        f"bit-exact (C vs reference conv + numpy requantize): "
+        f"{'yes' if all(exact.values()) else 'NO'} {exact}"
+    )
     if "ort_vs_fxq_float32_rne_equal_fraction" in notes:
-        print(f"ONNX Runtime output == fxq float32_rne output: "
-              f"{100 * notes['ort_vs_fxq_float32_rne_equal_fraction']:.3f} % of elements")
+        print(
+            f"ONNX Runtime output == fxq float32_rne output: "
+            f"{100 * notes['ort_vs_fxq_float32_rne_equal_fraction']:.3f} % of elements"
+        )
     print()
-    print(f"{'candidate':<58} {'median ms':>9} {'min ms':>8} {'GOPS':>6} {'%862':>6} "
-          f"{'%meas':>6} {'vs ORT':>7}")
+    print(
+        f"{'candidate':<58} {'median ms':>9} {'min ms':>8} {'GOPS':>6} {'%862':>6} "
+        f"{'%meas':>6} {'vs ORT':>7}"
+    )
     for r in rows:
         vs = f"{r['vs_ort']:.3f}" if r["vs_ort"] else "-"
         pm = f"{r['pct_measured_peak']:5.1f}%" if r["pct_measured_peak"] else "     -"
-        print(f"{r['name']:<58} {r['median_ms']:9.3f} {r['min_ms']:8.3f} {r['gops']:6.0f} "
-              f"{r['pct_peak']:5.1f}% {pm} {vs:>7}")
+        print(
+            f"{r['name']:<58} {r['median_ms']:9.3f} {r['min_ms']:8.3f} {r['gops']:6.0f} "
+            f"{r['pct_peak']:5.1f}% {pm} {vs:>7}"
+        )
     print()
     for k, v in ratios.items():
         print(f"fused {k}: {v:.3f}")

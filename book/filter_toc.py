@@ -43,7 +43,10 @@ def main(src: str, dst: str) -> int:
     toc["parts"] = [part for part in toc.get("parts", []) if part["chapters"]]
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     Path(dst).write_text(yaml.safe_dump(toc, sort_keys=False))
-    print(f"book: {kept} pages in the table of contents" + (f"; missing, left out: {', '.join(missing)}" if missing else ""))
+    print(
+        f"book: {kept} pages in the table of contents"
+        + (f"; missing, left out: {', '.join(missing)}" if missing else "")
+    )
     if missing and os.environ.get("FXQ_BOOK_STRICT_TOC") == "1":
         print("filter_toc: FXQ_BOOK_STRICT_TOC=1 and chapters are missing", file=sys.stderr)
         return 1

@@ -11,10 +11,11 @@ Quick start::
 ``fxq_explore.requantize`` is the function; the module of the same name is reached with
 ``from fxq_explore.requantize import SCHEMES, scheme_parameters``.
 """
+
+from .explainers import compare, explain
 from .fixedpoint import RoundingMode
 from .multiplier import CONVENTIONS, Decomposition, decompose, quantize_multiplier
 from .requantize import SCHEMES, requantize, scheme_parameters
-from .explainers import compare, explain
 
 __version__ = "0.1.0"
 
@@ -32,12 +33,34 @@ def __getattr__(name):
     if name in _LAZY:
         mod, attr = _LAZY[name]
         return getattr(importlib.import_module(f".{mod}", __name__), attr)
-    if name in ("analysis", "seed", "kernels", "plotting", "plotting_calibration", "widgets",
-                "calibration", "e2e", "conv", "reference"):
+    if name in (
+        "analysis",
+        "seed",
+        "kernels",
+        "plotting",
+        "plotting_calibration",
+        "widgets",
+        "calibration",
+        "e2e",
+        "conv",
+        "reference",
+    ):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'fxq_explore' has no attribute {name!r}")
 
 
-__all__ = ["CONVENTIONS", "Conv2d", "Decomposition", "RoundingMode", "SCHEMES", "compare", "conv2d",
-           "calibrate", "decompose", "explain", "quantize_multiplier", "requantize",
-           "scheme_parameters"]
+__all__ = [
+    "CONVENTIONS",
+    "Conv2d",
+    "Decomposition",
+    "RoundingMode",
+    "SCHEMES",
+    "compare",
+    "conv2d",
+    "calibrate",
+    "decompose",
+    "explain",
+    "quantize_multiplier",
+    "requantize",
+    "scheme_parameters",
+]

@@ -3,6 +3,7 @@
 Readable text by default, ``--json`` for machines; bad arguments exit with code 2 and a one-line
 message.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,21 +52,42 @@ def _cmd_decompose(a):
 
     d = decompose(a.scale, bits=a.bits, convention=a.convention)
     if a.json:
-        return dict(scale=d.scale, multiplier=d.multiplier, shift=d.shift,
-                    right_shift=d.right_shift, bits=d.bits, convention=d.convention,
-                    value=float(d.value), value_exact=str(d.value), abs_error=d.abs_error,
-                    rel_error=d.rel_error, flushed=d.flushed)
+        return dict(
+            scale=d.scale,
+            multiplier=d.multiplier,
+            shift=d.shift,
+            right_shift=d.right_shift,
+            bits=d.bits,
+            convention=d.convention,
+            value=float(d.value),
+            value_exact=str(d.value),
+            abs_error=d.abs_error,
+            rel_error=d.rel_error,
+            flushed=d.flushed,
+        )
     return repr(d)
 
 
 def _cmd_requantize(a):
     from .requantize import requantize
 
-    out = requantize(np.array(a.acc, dtype=np.int64), a.scale, a.scheme,
-                     zero_point=a.zero_point, dtype=a.dtype, pow2_mode=a.pow2_mode)
+    out = requantize(
+        np.array(a.acc, dtype=np.int64),
+        a.scale,
+        a.scheme,
+        zero_point=a.zero_point,
+        dtype=a.dtype,
+        pow2_mode=a.pow2_mode,
+    )
     if a.json:
-        return dict(scheme=a.scheme, scale=a.scale, zero_point=a.zero_point, dtype=a.dtype,
-                    acc=a.acc, output=out.tolist())
+        return dict(
+            scheme=a.scheme,
+            scale=a.scale,
+            zero_point=a.zero_point,
+            dtype=a.dtype,
+            acc=a.acc,
+            output=out.tolist(),
+        )
     return " ".join(str(int(v)) for v in out)
 
 
@@ -74,8 +96,14 @@ def _cmd_explain(a):
 
     e = explain(a.acc, a.scale, a.scheme, zero_point=a.zero_point, dtype=a.dtype)
     if a.json:
-        return dict(acc=e.acc, scale=e.scale, scheme=e.scheme, result=e.result,
-                    exact=float(e.exact), steps=[dict(step=t, detail=x) for t, x in e.steps])
+        return dict(
+            acc=e.acc,
+            scale=e.scale,
+            scheme=e.scheme,
+            result=e.result,
+            exact=float(e.exact),
+            steps=[dict(step=t, detail=x) for t, x in e.steps],
+        )
     return str(e)
 
 
@@ -84,9 +112,14 @@ def _cmd_compare(a):
 
     c = compare(a.acc, a.scale, a.schemes, zero_point=a.zero_point, dtype=a.dtype)
     if a.json:
-        return dict(scale=c.scale, n=c.n, rows=c.rows, differing_acc=c.differing_acc.tolist(),
-                    exact=c.exact_outputs.tolist(),
-                    outputs={k: v.tolist() for k, v in c.outputs.items()})
+        return dict(
+            scale=c.scale,
+            n=c.n,
+            rows=c.rows,
+            differing_acc=c.differing_acc.tolist(),
+            exact=c.exact_outputs.tolist(),
+            outputs={k: v.tolist() for k, v in c.outputs.items()},
+        )
     return str(c)
 
 
@@ -94,12 +127,25 @@ def _cmd_schemes(a):
     from .requantize import SCHEMES
 
     if a.json:
-        return [dict(name=s.name, formula=s.formula, tie=s.tie, engines=s.engines,
-                     multiplier=s.multiplier) for s in SCHEMES.values()]
+        return [
+            dict(
+                name=s.name,
+                formula=s.formula,
+                tie=s.tie,
+                engines=s.engines,
+                multiplier=s.multiplier,
+            )
+            for s in SCHEMES.values()
+        ]
     lines = []
     for s in SCHEMES.values():
-        lines += [s.name, f"    formula : {s.formula}", f"    ties    : {s.tie}",
-                  f"    scale as: {s.multiplier}", f"    engines : {s.engines}"]
+        lines += [
+            s.name,
+            f"    formula : {s.formula}",
+            f"    ties    : {s.tie}",
+            f"    scale as: {s.multiplier}",
+            f"    engines : {s.engines}",
+        ]
     return "\n".join(lines)
 
 
@@ -109,11 +155,14 @@ def _cmd_verify(a):
     rows = verify(n_scales=a.scales, n_acc=a.accs, seed=a.seed, progress=sys.stderr.isatty())
     if a.json:
         return dict(rows=rows, all_bit_exact=all(r["mismatches"] == 0 for r in rows))
-    lines = ["every scheme vs its Python-int / Fraction oracle (fxq_explore/oracles.py)",
-             f"{'scheme':<17} {'cases':>8} {'mismatches':>10} {'refused (UB)':>13}"]
+    lines = [
+        "every scheme vs its Python-int / Fraction oracle (fxq_explore/oracles.py)",
+        f"{'scheme':<17} {'cases':>8} {'mismatches':>10} {'refused (UB)':>13}",
+    ]
     for r in rows:
-        lines.append(f"{r['scheme']:<17} {r['cases']:>8d} {r['mismatches']:>10d} "
-                     f"{r['refused']:>13d}")
+        lines.append(
+            f"{r['scheme']:<17} {r['cases']:>8d} {r['mismatches']:>10d} {r['refused']:>13d}"
+        )
     ok = all(r["mismatches"] == 0 for r in rows)
     lines.append("bit-exact: " + ("yes, every scheme" if ok else "NO"))
     a._exit = 0 if ok else 1
@@ -179,8 +228,13 @@ def build_parser():
     sp.set_defaults(func=_cmd_verify)
 
     root = Path(__file__).resolve().parent.parent
-    for name, script, text in (("bench", root / "benchmarks" / "seed_layer.py",
-                                "time the seed layer per scheme (benchmarks/seed_layer.py)"),):
+    for name, script, text in (
+        (
+            "bench",
+            root / "benchmarks" / "seed_layer.py",
+            "time the seed layer per scheme (benchmarks/seed_layer.py)",
+        ),
+    ):
         sp = sub.add_parser(name, help=text, add_help=False)
         sp.add_argument("rest", nargs=argparse.REMAINDER)
         sp.set_defaults(script=script)
@@ -199,8 +253,9 @@ def main(argv=None):
 
         return e2e_main(argv[1:])
     if argv and argv[0] == "bench":
-        return _run_script(Path(__file__).resolve().parent.parent / "benchmarks" /
-                           "seed_layer.py", argv[1:])
+        return _run_script(
+            Path(__file__).resolve().parent.parent / "benchmarks" / "seed_layer.py", argv[1:]
+        )
     a = parser.parse_args(argv)
     if getattr(a, "script", None):
         return _run_script(a.script, a.rest)

@@ -7,6 +7,7 @@ one (ties away from zero); the signal-to-quantization-noise ratio is
 
 .. math:: \mathrm{SQNR} = 10 \log_{10} \frac{\sum_i (acc_i\, s)^2}{\sum_i (q_i - z - acc_i\, s)^2}.
 """
+
 from __future__ import annotations
 
 import sys
@@ -85,36 +86,51 @@ class ErrorAnalysis:
         """One dict per scheme: max ``|error|``, mean error (bias), RMS error (LSB), mismatches."""
         rows = []
         for name, err in self.errors.items():
-            rows.append(dict(scheme=name, max_abs_error=float(np.abs(err).max()),
-                             mean_error=float(err.mean()),
-                             rms_error=float(np.sqrt(np.mean(err * err))),
-                             mismatches=int(self.mismatches[name]),
-                             mismatch_rate=float(self.mismatches[name] / self.acc.size)))
+            rows.append(
+                dict(
+                    scheme=name,
+                    max_abs_error=float(np.abs(err).max()),
+                    mean_error=float(err.mean()),
+                    rms_error=float(np.sqrt(np.mean(err * err))),
+                    mismatches=int(self.mismatches[name]),
+                    mismatch_rate=float(self.mismatches[name] / self.acc.size),
+                )
+            )
         return rows
 
     def worst(self, scheme: str, n: int = 5) -> list:
         """The ``n`` accumulators with the largest ``|error|`` for ``scheme``: (acc, result, real)."""
         _validate.choice("scheme", scheme, tuple(self.errors))
         idx = np.argsort(-np.abs(self.errors[scheme]), kind="stable")[:n]
-        return [(int(self.acc[i]), int(self.results[scheme][i]), float(self.real[i]))
-                for i in idx]
+        return [(int(self.acc[i]), int(self.results[scheme][i]), float(self.real[i])) for i in idx]
 
     def histogram(self, scheme: str, bins=41, range_=(-1.0, 1.0)):
         """Histogram of the error (LSB) of ``scheme``: (counts, edges)."""
         return np.histogram(self.errors[scheme], bins=bins, range=range_)
 
     def __str__(self) -> str:
-        lines = [f"errors vs exact acc*scale at scale {self.scale!r} over {self.acc.size} "
-                 f"accumulators (LSB)",
-                 f"{'scheme':<17} {'max|err|':>9} {'bias':>10} {'rms':>7} {'mismatches':>10}"]
+        lines = [
+            f"errors vs exact acc*scale at scale {self.scale!r} over {self.acc.size} "
+            f"accumulators (LSB)",
+            f"{'scheme':<17} {'max|err|':>9} {'bias':>10} {'rms':>7} {'mismatches':>10}",
+        ]
         for r in self.summary():
-            lines.append(f"{r['scheme']:<17} {r['max_abs_error']:>9.4f} {r['mean_error']:>+10.2e}"
-                         f" {r['rms_error']:>7.4f} {r['mismatches']:>10d}")
+            lines.append(
+                f"{r['scheme']:<17} {r['max_abs_error']:>9.4f} {r['mean_error']:>+10.2e}"
+                f" {r['rms_error']:>7.4f} {r['mismatches']:>10d}"
+            )
         return "\n".join(lines)
 
 
-def error_vs_exact(acc, scale, schemes=None, *, zero_point: int = 0, dtype: str = "int32",
-                   pow2_mode: str = "nearest") -> ErrorAnalysis:
+def error_vs_exact(
+    acc,
+    scale,
+    schemes=None,
+    *,
+    zero_point: int = 0,
+    dtype: str = "int32",
+    pow2_mode: str = "nearest",
+) -> ErrorAnalysis:
     """Run ``schemes`` on ``acc`` and measure each against exact arithmetic.
 
     Parameters
@@ -145,8 +161,9 @@ def error_vs_exact(acc, scale, schemes=None, *, zero_point: int = 0, dtype: str 
     real = a.astype(np.float64) * s + zero_point
     results, errors, mism = {}, {}, {}
     for name in schemes:
-        r = requantize(a, s, name, zero_point=zero_point, dtype=dtype,
-                       pow2_mode=pow2_mode).astype(np.int64)
+        r = requantize(a, s, name, zero_point=zero_point, dtype=dtype, pow2_mode=pow2_mode).astype(
+            np.int64
+        )
         results[name] = r
         errors[name] = r - real
         mism[name] = int(np.count_nonzero(r != exact))
@@ -171,8 +188,7 @@ class Sweep:
         data = getattr(self, metric)
         lines = [f"{self.parameter:>15} " + " ".join(f"{s:>14}" for s in self.schemes)]
         for i, b in enumerate(self.bits):
-            lines.append(f"{int(b):>15d} " + " ".join(f"{data[s][i]:>14.5g}"
-                                                    for s in self.schemes))
+            lines.append(f"{int(b):>15d} " + " ".join(f"{data[s][i]:>14.5g}" for s in self.schemes))
         return "\n".join(lines)
 
     __str__ = table
@@ -197,8 +213,9 @@ def _sweep(parameter, bits, schemes, progress, run):
     return sw
 
 
-def sweep_multiplier_bits(acc, scale, *, schemes=SWEEP_FIXED_SCHEMES, bits=range(2, 33),
-                          progress=None) -> Sweep:
+def sweep_multiplier_bits(
+    acc, scale, *, schemes=SWEEP_FIXED_SCHEMES, bits=range(2, 33), progress=None
+) -> Sweep:
     """Shrink the fixed-point multiplier from 32 bits down: how much accuracy is lost?
 
     Results are int32 (no output clamping) so the error is the multiplier's and the rounding's.
@@ -223,8 +240,9 @@ def sweep_multiplier_bits(acc, scale, *, schemes=SWEEP_FIXED_SCHEMES, bits=range
     return _sweep("multiplier_bits", bits, schemes, progress, run)
 
 
-def sweep_output_bits(acc, scale, *, schemes=SWEEP_OUTPUT_SCHEMES, bits=range(2, 17),
-                      progress=None) -> Sweep:
+def sweep_output_bits(
+    acc, scale, *, schemes=SWEEP_OUTPUT_SCHEMES, bits=range(2, 17), progress=None
+) -> Sweep:
     """Narrow the output from 16 bits down to 2, keeping the same real range.
 
     At ``b`` output bits the scale becomes ``scale * (2^(b-1) - 1) / 127`` so that the range an

@@ -92,6 +92,7 @@ SCALE_CONVENTIONS = ("tflite", "tensorrt", "tvm")
 # argument checks
 # ---------------------------------------------------------------------------------------------
 
+
 def _choice(name, value, allowed):
     if value not in allowed:
         raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(map(repr, allowed))}")
@@ -118,8 +119,10 @@ def _check_values(values, name="values"):
         raise ValueError(f"{name} must not be empty")
     if not np.all(np.isfinite(arr)):
         n_bad = int(np.count_nonzero(~np.isfinite(arr)))
-        raise ValueError(f"{name} must be finite; found {n_bad} NaN/inf value(s) "
-                         "(drop or fix them before calibrating)")
+        raise ValueError(
+            f"{name} must be finite; found {n_bad} NaN/inf value(s) "
+            "(drop or fix them before calibrating)"
+        )
     return arr
 
 
@@ -134,6 +137,7 @@ def _check_positive_int(name, value, lo=1):
 # ---------------------------------------------------------------------------------------------
 # threshold <-> scale
 # ---------------------------------------------------------------------------------------------
+
 
 def _levels(bits, signed, convention):
     if convention in ("tflite", "tensorrt"):
@@ -209,6 +213,7 @@ def scale_to_threshold(scale, bits=8, *, signed=True, convention="tflite"):
 # ---------------------------------------------------------------------------------------------
 # histograms
 # ---------------------------------------------------------------------------------------------
+
 
 class HistogramCollector:
     """Streaming histogram of a tensor's values, merged batch by batch as the engines do.
@@ -302,7 +307,7 @@ class HistogramCollector:
         new_nb = 2 * half + nb
         new_th = half * step + old_th
         hist, self.edges = np.histogram(x, bins=new_nb, range=(-new_th, new_th))
-        hist[half:new_nb - half] += old_hist
+        hist[half : new_nb - half] += old_hist
         self.hist = hist
 
     def _merge_abs(self, x, th):
@@ -323,8 +328,14 @@ class HistogramCollector:
         show = self.progress if self.progress is not None else sys.stderr.isatty()
         if total is None and hasattr(batches, "__len__"):
             total = len(batches)
-        for b in tqdm(batches, total=total, disable=not show, delay=1.0,
-                      desc="calibration histogram", leave=False):
+        for b in tqdm(
+            batches,
+            total=total,
+            disable=not show,
+            delay=1.0,
+            desc="calibration histogram",
+            leave=False,
+        ):
             self.update(b)
         return self
 
@@ -332,22 +343,28 @@ class HistogramCollector:
         """Return ``(hist, edges)``; raise ``ValueError`` when nothing non-zero was seen."""
         if self.hist is None:
             if self.count:
-                raise ValueError("values: all zero; a zero threshold has no scale "
-                                 "(quantize this tensor as constant 0 instead)")
+                raise ValueError(
+                    "values: all zero; a zero threshold has no scale "
+                    "(quantize this tensor as constant 0 instead)"
+                )
             raise ValueError("values: the collector is empty; call update() first")
         return self.hist, self.edges
 
     def __repr__(self):
         n = 0 if self.hist is None else len(self.hist)
-        return (f"HistogramCollector(mode={self.mode!r}, bins={n}, count={self.count}, "
-                f"min={self.min:.6g}, max={self.max:.6g})")
+        return (
+            f"HistogramCollector(mode={self.mode!r}, bins={n}, count={self.count}, "
+            f"min={self.min:.6g}, max={self.max:.6g})"
+        )
 
 
 def _histogram_for(values, mode, num_bins):
     if isinstance(values, HistogramCollector):
         if values.mode != mode:
-            raise ValueError(f"values: this method needs a HistogramCollector with "
-                             f"mode={mode!r}; got mode={values.mode!r}")
+            raise ValueError(
+                f"values: this method needs a HistogramCollector with "
+                f"mode={mode!r}; got mode={values.mode!r}"
+            )
         hist, edges = values.histogram()
         return hist, edges, values.min, values.max
     hc = HistogramCollector(num_bins, mode=mode, progress=False).update(values)
@@ -358,6 +375,7 @@ def _histogram_for(values, mode, num_bins):
 # ---------------------------------------------------------------------------------------------
 # KL searches
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass
 class KLSearch:
@@ -430,8 +448,10 @@ def _search_tvm(hist, edges, nq, eps):
     total = int(csum[-1])
     n_cand = zero + 1 - half
     if n_cand < 1:
-        raise ValueError(f"num_bins={nb} is too small for num_quantized_bins={nq} "
-                         f"(need num_bins//2 >= num_quantized_bins//2)")
+        raise ValueError(
+            f"num_bins={nb} is too small for num_quantized_bins={nq} "
+            f"(need num_bins//2 >= num_quantized_bins//2)"
+        )
     edges32 = edges.astype(np.float32).astype(np.float64)
     thresholds = edges32[zero + np.arange(half, zero + 1) + 1]
     div = np.empty(n_cand)
@@ -477,7 +497,7 @@ def _search_tvm(hist, edges, nq, eps):
         ps /= ps.sum()
         qs /= qs.sum()
         div[c] = float(np.dot(ps, np.log(ps / qs)))
-    return thresholds, div, int(np.argmin(div))         # first minimum
+    return thresholds, div, int(np.argmin(div))  # first minimum
 
 
 def _search_onnxruntime(hist, edges, nq, eps, vmin, vmax):
@@ -502,13 +522,13 @@ def _search_onnxruntime(hist, edges, nq, eps, vmin, vmax):
         p[-1] += hist[end:].sum()
         nonzeros = (p != 0).astype(np.int64)
         m = sliced.size // nq
-        qb = np.array([sliced[j * m:(j + 1) * m].sum() for j in range(nq)], dtype=np.int64)
-        qb[-1] += sliced[nq * m:].sum()
+        qb = np.array([sliced[j * m : (j + 1) * m].sum() for j in range(nq)], dtype=np.int64)
+        qb[-1] += sliced[nq * m :].sum()
         q = np.zeros(p.size, dtype=np.int64)
         for j in range(nq):
-            norm = nonzeros[j * m:(j + 1) * m].sum()
+            norm = nonzeros[j * m : (j + 1) * m].sum()
             if norm != 0:
-                q[j * m:(j + 1) * m] = int(float(qb[j]) / float(norm))   # int64 truncation
+                q[j * m : (j + 1) * m] = int(float(qb[j]) / float(norm))  # int64 truncation
         ps, qs = _smooth(p, eps), _smooth(q, eps)
         div[c] = math.inf if ps is None or qs is None else _kl(ps, qs)
     k = int(np.argmin(div))
@@ -531,7 +551,7 @@ def _search_tensorrt(hist, edges, nlev, start_bin, zero_bin_fix):
     div = np.empty(len(cand))
     for c, i in enumerate(cand):
         b = bins[:i]
-        lev = (np.arange(i) * nlev) // i       # = np.digitize(range(i), linspace(0, i, nlev+1))-1
+        lev = (np.arange(i) * nlev) // i  # = np.digitize(range(i), linspace(0, i, nlev+1))-1
         nz = b != 0
         lsum = np.bincount(lev, weights=b, minlength=nlev)
         lcnt = np.bincount(lev[nz], minlength=nlev)
@@ -540,12 +560,22 @@ def _search_tensorrt(hist, edges, nlev, start_bin, zero_bin_fix):
         p[-1] += csum[-1] - csum[i]
         d = _kl(p, q)
         div[c] = math.inf if math.isnan(d) else d
-    k = len(div) - 1 - int(np.argmin(div[::-1]))        # last minimum
+    k = len(div) - 1 - int(np.argmin(div[::-1]))  # last minimum
     return edges[cand].astype(np.float64), div, k
 
 
-def kl_search(values, variant="tvm", *, bits=8, unsigned=None, num_bins=None,
-              num_quantized_bins=None, start_bin=128, zero_bin_fix=False, eps=1e-4):
+def kl_search(
+    values,
+    variant="tvm",
+    *,
+    bits=8,
+    unsigned=None,
+    num_bins=None,
+    num_quantized_bins=None,
+    start_bin=128,
+    zero_bin_fix=False,
+    eps=1e-4,
+):
     """Run a KL (entropy) threshold search and return every candidate.
 
     Parameters
@@ -625,6 +655,7 @@ def kl_search(values, variant="tvm", *, bits=8, unsigned=None, num_bins=None,
 # the other methods
 # ---------------------------------------------------------------------------------------------
 
+
 def _percentile_samples(x, percentile):
     a = np.abs(x)
     k = min(int(a.size * percentile / 100.0), a.size - 1)
@@ -649,14 +680,25 @@ def _mse_hist(hist, edges, bits, unsigned, start_bin):
         scale = max_bound / amax
         qc = np.clip(np.rint(centers * scale), -max_bound - 1, max_bound) / scale
         mse = float(np.mean((qc - centers) ** 2 * counts))
-        if mse < best:                                   # first minimum (np.argmin)
+        if mse < best:  # first minimum (np.argmin)
             best, best_i = mse, i
     return float(centers[best_i])
 
 
-def calibrate(values, method="max", *, variant=None, bits=8, percentile=99.99, unsigned=None,
-              num_bins=None, num_quantized_bins=None, start_bin=128, zero_bin_fix=False,
-              eps=1e-4):
+def calibrate(
+    values,
+    method="max",
+    *,
+    variant=None,
+    bits=8,
+    percentile=99.99,
+    unsigned=None,
+    num_bins=None,
+    num_quantized_bins=None,
+    start_bin=128,
+    zero_bin_fix=False,
+    eps=1e-4,
+):
     """Return the clipping threshold ``T`` a calibrator picks for ``values``.
 
     Parameters
@@ -721,24 +763,31 @@ def calibrate(values, method="max", *, variant=None, bits=8, percentile=99.99, u
     _choice(f"variant (for method={method!r})", variant, VARIANTS[method])
     bits = _check_bits(bits)
     if method == "percentile":
-        if isinstance(percentile, bool) or not isinstance(percentile, (int, float, np.number)) \
-                or not 0 < float(percentile) <= 100:
+        if (
+            isinstance(percentile, bool)
+            or not isinstance(percentile, (int, float, np.number))
+            or not 0 < float(percentile) <= 100
+        ):
             raise ValueError(f"percentile must be in (0, 100]; got {percentile!r}")
     collector = isinstance(values, HistogramCollector)
     if not collector:
         values = _check_values(values)
         if not np.any(values):
-            raise ValueError("values: all zero; a zero threshold has no scale "
-                             "(quantize this tensor as constant 0 instead)")
+            raise ValueError(
+                "values: all zero; a zero threshold has no scale "
+                "(quantize this tensor as constant 0 instead)"
+            )
     if method == "max":
         if collector:
-            values.histogram()              # raises if empty / all zero
+            values.histogram()  # raises if empty / all zero
             return float(values.max_abs)
         return float(np.abs(values).max())
     if method == "percentile" and variant == "tvm":
         if collector:
-            raise ValueError("values: percentile with variant='tvm' needs the samples, not a "
-                             "HistogramCollector; use variant='histogram'")
+            raise ValueError(
+                "values: percentile with variant='tvm' needs the samples, not a "
+                "HistogramCollector; use variant='histogram'"
+            )
         t = _percentile_samples(values, float(percentile))
     elif method == "percentile":
         nb = num_bins or DEFAULT_NUM_BINS[(method, variant)]
@@ -747,16 +796,27 @@ def calibrate(values, method="max", *, variant=None, bits=8, percentile=99.99, u
     elif method == "mse":
         nb = num_bins or DEFAULT_NUM_BINS[(method, variant)]
         hist, edges, _, _ = _histogram_for(values, "abs", nb)
-        t = _mse_hist(hist, edges, bits, bool(unsigned), _check_positive_int("start_bin",
-                                                                              start_bin, 0))
+        t = _mse_hist(
+            hist, edges, bits, bool(unsigned), _check_positive_int("start_bin", start_bin, 0)
+        )
     else:
-        t = kl_search(values, variant, bits=bits, unsigned=unsigned, num_bins=num_bins,
-                      num_quantized_bins=num_quantized_bins, start_bin=start_bin,
-                      zero_bin_fix=zero_bin_fix, eps=eps).threshold
+        t = kl_search(
+            values,
+            variant,
+            bits=bits,
+            unsigned=unsigned,
+            num_bins=num_bins,
+            num_quantized_bins=num_quantized_bins,
+            start_bin=start_bin,
+            zero_bin_fix=zero_bin_fix,
+            eps=eps,
+        ).threshold
     if not t > 0:
         # e.g. a 99.99th percentile of a tensor that is mostly exact zeros
-        raise ValueError(f"values: {method} ({variant}) calibration gave T = {t}; more than "
-                         f"the requested share of |x| is zero")
+        raise ValueError(
+            f"values: {method} ({variant}) calibration gave T = {t}; more than "
+            f"the requested share of |x| is zero"
+        )
     return float(t)
 
 
@@ -790,6 +850,9 @@ def calibrate_all(values, *, bits=8, unsigned=None, percentile=99.99, calibrator
     """
     cals = CALIBRATORS if calibrators is None else calibrators
     values = values if isinstance(values, HistogramCollector) else _check_values(values)
-    return {label: calibrate(values, m, variant=v, bits=bits, unsigned=unsigned,
-                             percentile=percentile, **kw)
-            for label, (m, v, kw) in cals.items()}
+    return {
+        label: calibrate(
+            values, m, variant=v, bits=bits, unsigned=unsigned, percentile=percentile, **kw
+        )
+        for label, (m, v, kw) in cals.items()
+    }

@@ -15,6 +15,7 @@ Layouts
     ``vpdpbusd`` consumes), output ``(N, K/16, OH, OW, 16)``. ``C`` and ``K`` are multiples of 16.
     :func:`nchw_to_nchw16c`, :func:`oihw_to_oihw4i16o4i` and their inverses convert.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -24,8 +25,16 @@ import numpy as np
 
 from . import _validate
 
-__all__ = ["conv2d", "Conv2d", "nchw_to_nchw16c", "nchw16c_to_nchw", "oihw_to_oihw4i16o4i",
-           "oihw4i16o4i_to_oihw", "LAYOUTS", "FUSED_SCHEMES"]
+__all__ = [
+    "conv2d",
+    "Conv2d",
+    "nchw_to_nchw16c",
+    "nchw16c_to_nchw",
+    "oihw_to_oihw4i16o4i",
+    "oihw4i16o4i_to_oihw",
+    "LAYOUTS",
+    "FUSED_SCHEMES",
+]
 
 LAYOUTS = ("NCHW", "NCHW16c")
 BACKENDS = ("c", "reference")
@@ -70,8 +79,9 @@ def oihw_to_oihw4i16o4i(w):
     if k % 16 or c % 16:
         raise ValueError(f"w must have K and C multiples of 16; got K={k}, C={c}")
     # index (kb, k16, cb, a, b, r, s) -> (kb, cb, r, s, a, k16, b)
-    return np.ascontiguousarray(w.reshape(k // 16, 16, c // 16, 4, 4, r, s)
-                                .transpose(0, 2, 5, 6, 3, 1, 4))
+    return np.ascontiguousarray(
+        w.reshape(k // 16, 16, c // 16, 4, 4, r, s).transpose(0, 2, 5, 6, 3, 1, 4)
+    )
 
 
 def oihw4i16o4i_to_oihw(w):
@@ -88,7 +98,7 @@ def oihw4i16o4i_to_oihw(w):
 
 
 def _pair(name, v, lo):
-    if type(v) is int:           # fast path for the common case
+    if type(v) is int:  # fast path for the common case
         if not lo <= v < _INT31:
             raise ValueError(f"{name} must be >= {lo} (and < 2^31); got {(v, v)}")
         return (v, v)
@@ -100,8 +110,9 @@ def _pair(name, v, lo):
         v = tuple(v)
     except TypeError:
         raise TypeError(f"{name} must be an int or a pair of ints >= {lo}; got {v!r}") from None
-    if len(v) != 2 or any(isinstance(e, (bool, np.bool_)) or not isinstance(e, numbers.Integral)
-                          for e in v):
+    if len(v) != 2 or any(
+        isinstance(e, (bool, np.bool_)) or not isinstance(e, numbers.Integral) for e in v
+    ):
         raise TypeError(f"{name} must be an int or a pair of ints >= {lo}; got {v!r}")
     v = (int(v[0]), int(v[1]))
     if min(v) < lo or max(v) >= _INT31:
@@ -114,8 +125,9 @@ _DT = {np.dtype(np.uint8): "uint8", np.dtype(np.int8): "int8", np.dtype(np.int32
 
 def _array(name, a, dtypes):
     if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy ndarray of dtype {' or '.join(dtypes)}; "
-                        f"got {type(a).__name__}")
+        raise TypeError(
+            f"{name} must be a numpy ndarray of dtype {' or '.join(dtypes)}; got {type(a).__name__}"
+        )
     if _DT.get(a.dtype) not in dtypes:
         raise TypeError(f"{name} must have dtype {' or '.join(dtypes)}; got {a.dtype}")
     return a
@@ -124,13 +136,42 @@ def _array(name, a, dtypes):
 class _Static:
     """Checked arguments that do not depend on the input tensor."""
 
-    __slots__ = ("w", "bias", "scale", "x_dtype", "x_zero_point", "out_zero_point", "stride",
-                 "padding", "scheme", "out_dtype", "layout", "backend", "pow2_mode", "k", "c",
-                 "r", "s")
+    __slots__ = (
+        "w",
+        "bias",
+        "scale",
+        "x_dtype",
+        "x_zero_point",
+        "out_zero_point",
+        "stride",
+        "padding",
+        "scheme",
+        "out_dtype",
+        "layout",
+        "backend",
+        "pow2_mode",
+        "k",
+        "c",
+        "r",
+        "s",
+    )
 
 
-def _check_static(w, bias, scale, x_dtype, x_zero_point, out_zero_point, stride, padding, scheme,
-                  out_dtype, layout, backend, pow2_mode):
+def _check_static(
+    w,
+    bias,
+    scale,
+    x_dtype,
+    x_zero_point,
+    out_zero_point,
+    stride,
+    padding,
+    scheme,
+    out_dtype,
+    layout,
+    backend,
+    pow2_mode,
+):
     from .requantize import POW2_MODES, SCHEMES  # noqa: PLC0415
 
     st = _Static()
@@ -145,13 +186,16 @@ def _check_static(w, bias, scale, x_dtype, x_zero_point, out_zero_point, stride,
     w = _array("w", w, ("int8",))
     if layout == "NCHW":
         if w.ndim != 4:
-            raise ValueError(f"w must have rank 4 (K, C, R, S) for layout 'NCHW'; "
-                             f"got shape {w.shape}")
+            raise ValueError(
+                f"w must have rank 4 (K, C, R, S) for layout 'NCHW'; got shape {w.shape}"
+            )
         k, c, r, s = w.shape
     else:
         if w.ndim != 7 or w.shape[4:] != (4, 16, 4):
-            raise ValueError(f"w must have shape (K/16, C/16, R, S, 4, 16, 4) for layout "
-                             f"'NCHW16c'; got {w.shape}")
+            raise ValueError(
+                f"w must have shape (K/16, C/16, R, S, 4, 16, 4) for layout "
+                f"'NCHW16c'; got {w.shape}"
+            )
         k, c, r, s = w.shape[0] * 16, w.shape[1] * 16, w.shape[2], w.shape[3]
     if min(k, c, r, s) < 1:
         raise ValueError(f"w must not be empty; got shape {w.shape}")
@@ -164,13 +208,16 @@ def _check_static(w, bias, scale, x_dtype, x_zero_point, out_zero_point, stride,
     if bias is not None:
         bias = _array("bias", bias, ("int32",))
         if bias.shape != (k,):
-            raise ValueError(f"bias must have shape ({k},) (one per output channel); "
-                             f"got {bias.shape}")
+            raise ValueError(
+                f"bias must have shape ({k},) (one per output channel); got {bias.shape}"
+            )
         bmax = max(-int(bias.min()), int(bias.max()))
     bound = c * r * s * 255 * 128 + bmax
     if bound >= _INT31:
-        raise ValueError(f"accumulator bound C*R*S*255*128 + max|bias| = {bound} must be < 2^31 "
-                         f"(C={c}, R={r}, S={s}, max|bias|={bmax}): int32 could overflow")
+        raise ValueError(
+            f"accumulator bound C*R*S*255*128 + max|bias| = {bound} must be < 2^31 "
+            f"(C={c}, R={r}, S={s}, max|bias|={bmax}): int32 could overflow"
+        )
     if scheme is None:
         if scale is not None:
             _validate.scales("scale", scale)
@@ -179,14 +226,16 @@ def _check_static(w, bias, scale, x_dtype, x_zero_point, out_zero_point, stride,
         if scale is None:
             raise ValueError(f"scale is required for scheme {scheme!r}")
         if type(scale) is float and 0.0 < scale < float("inf"):
-            pass                                   # fast path: a plain positive float
+            pass  # fast path: a plain positive float
         else:
             scales, scalar = _validate.scales("scale", scale)
             if not scalar and not (scales.ndim == 1 and scales.size in (1, k)):
-                raise ValueError(f"scale must be a float or have shape ({k},) (per output "
-                                 f"channel); got shape {scales.shape}")
+                raise ValueError(
+                    f"scale must be a float or have shape ({k},) (per output "
+                    f"channel); got shape {scales.shape}"
+                )
             if not scalar and scales.size == 1:
-                scale = float(scales[0])   # one value: per tensor (axis=1 needs K of them)
+                scale = float(scales[0])  # one value: per tensor (axis=1 needs K of them)
         if out_dtype == "uint8":
             qmin, qmax = 0, 255
         elif out_dtype == "int8":
@@ -198,10 +247,19 @@ def _check_static(w, bias, scale, x_dtype, x_zero_point, out_zero_point, stride,
     # contiguity: C needs C-contiguous arrays; anything else is copied here (documented)
     st.w = w if w.flags.c_contiguous else np.ascontiguousarray(w)
     st.bias = bias if bias is None or bias.flags.c_contiguous else np.ascontiguousarray(bias)
-    st.scale, st.x_dtype, st.x_zero_point, st.out_zero_point = scale, x_dtype, x_zero_point, \
-        out_zero_point
-    st.scheme, st.out_dtype, st.layout, st.backend, st.pow2_mode = scheme, out_dtype, layout, \
-        backend, pow2_mode
+    st.scale, st.x_dtype, st.x_zero_point, st.out_zero_point = (
+        scale,
+        x_dtype,
+        x_zero_point,
+        out_zero_point,
+    )
+    st.scheme, st.out_dtype, st.layout, st.backend, st.pow2_mode = (
+        scheme,
+        out_dtype,
+        layout,
+        backend,
+        pow2_mode,
+    )
     st.k, st.c, st.r, st.s = k, c, r, s
     return st
 
@@ -217,24 +275,29 @@ def _check_input(x, st):
         _array("x", x, (st.x_dtype,))
     if st.layout == "NCHW":
         if x.ndim != 4:
-            raise ValueError(f"x must have rank 4 (N, C, H, W) for layout 'NCHW'; "
-                             f"got shape {x.shape}")
+            raise ValueError(
+                f"x must have rank 4 (N, C, H, W) for layout 'NCHW'; got shape {x.shape}"
+            )
         n, c, h, wd = x.shape
     else:
         if x.ndim != 5 or x.shape[4] != 16:
-            raise ValueError(f"x must have shape (N, C/16, H, W, 16) for layout 'NCHW16c'; "
-                             f"got {x.shape}")
+            raise ValueError(
+                f"x must have shape (N, C/16, H, W, 16) for layout 'NCHW16c'; got {x.shape}"
+            )
         n, cb, h, wd, _ = x.shape
         c = cb * 16
     if min(n, c, h, wd) < 1:
         raise ValueError(f"x must not be empty; got shape {x.shape}")
     if c != st.c:
-        raise ValueError(f"w must have the input channel count of x ({c}); got {st.c} "
-                         f"(x shape {x.shape})")
+        raise ValueError(
+            f"w must have the input channel count of x ({c}); got {st.c} (x shape {x.shape})"
+        )
     (sh, sw), (ph, pw) = st.stride, st.padding
     if h + 2 * ph < st.r or wd + 2 * pw < st.s:
-        raise ValueError(f"the output would be empty: input {h}x{wd} with padding {st.padding} is "
-                         f"smaller than the kernel {st.r}x{st.s}")
+        raise ValueError(
+            f"the output would be empty: input {h}x{wd} with padding {st.padding} is "
+            f"smaller than the kernel {st.r}x{st.s}"
+        )
     oh = (h + 2 * ph - st.r) // sh + 1
     ow = (wd + 2 * pw - st.s) // sw + 1
     out_shape = (n, st.k, oh, ow) if st.layout == "NCHW" else (n, st.k // 16, oh, ow, 16)
@@ -243,11 +306,37 @@ def _check_input(x, st):
     return x, out_shape
 
 
-def _check_args(x, w, bias, scale, x_zero_point, out_zero_point, stride, padding, scheme,
-                out_dtype, layout, backend, pow2_mode):
+def _check_args(
+    x,
+    w,
+    bias,
+    scale,
+    x_zero_point,
+    out_zero_point,
+    stride,
+    padding,
+    scheme,
+    out_dtype,
+    layout,
+    backend,
+    pow2_mode,
+):
     """All checks of :func:`conv2d` (kept for callers that want the normalized arguments)."""
-    st = _check_static(w, bias, scale, _x_dtype(x), x_zero_point, out_zero_point, stride, padding,
-                       scheme, out_dtype, layout, backend, pow2_mode)
+    st = _check_static(
+        w,
+        bias,
+        scale,
+        _x_dtype(x),
+        x_zero_point,
+        out_zero_point,
+        stride,
+        padding,
+        scheme,
+        out_dtype,
+        layout,
+        backend,
+        pow2_mode,
+    )
     x, out_shape = _check_input(x, st)
     return x, st, out_shape
 
@@ -256,9 +345,23 @@ def _check_args(x, w, bias, scale, x_zero_point, out_zero_point, stride, padding
 # the function
 
 
-def conv2d(x, w, bias=None, *, scale=None, x_zero_point=0, out_zero_point=0, stride=1, padding=0,
-           scheme=None, out_dtype="uint8", layout="NCHW", backend="c", pow2_mode="nearest",
-           path=None):
+def conv2d(
+    x,
+    w,
+    bias=None,
+    *,
+    scale=None,
+    x_zero_point=0,
+    out_zero_point=0,
+    stride=1,
+    padding=0,
+    scheme=None,
+    out_dtype="uint8",
+    layout="NCHW",
+    backend="c",
+    pow2_mode="nearest",
+    path=None,
+):
     """Quantized conv2d: ``requantize(sum (x - x_zp) * w + bias)``, groups = 1.
 
     Parameters
@@ -327,23 +430,62 @@ def conv2d(x, w, bias=None, *, scale=None, x_zero_point=0, out_zero_point=0, str
     ...        out_zero_point=128)[0, 0].tolist()
     [[132, 134, 132], [134, 137, 134], [132, 134, 132]]
     """
-    key = _layer_key(x, w, bias, scale, x_zero_point, out_zero_point, stride, padding, scheme,
-                     out_dtype, layout, backend, pow2_mode, path)
+    key = _layer_key(
+        x,
+        w,
+        bias,
+        scale,
+        x_zero_point,
+        out_zero_point,
+        stride,
+        padding,
+        scheme,
+        out_dtype,
+        layout,
+        backend,
+        pow2_mode,
+        path,
+    )
     if key is not None:
         hit = _LAYERS.get(key)
         if hit is not None and _same_weights(hit, w, bias):
             return hit(x)
-    st = _check_static(w, bias, scale, _x_dtype(x), x_zero_point, out_zero_point, stride,
-                       padding, scheme, out_dtype, layout, backend, pow2_mode)
+    st = _check_static(
+        w,
+        bias,
+        scale,
+        _x_dtype(x),
+        x_zero_point,
+        out_zero_point,
+        stride,
+        padding,
+        scheme,
+        out_dtype,
+        layout,
+        backend,
+        pow2_mode,
+    )
     x, out_shape = _check_input(x, st)
     if key is None:
         return _run(x, st, out_shape, path, None)
-    layer = Conv2d(w, bias, scale=scale, x_dtype=st.x_dtype, x_zero_point=x_zero_point,
-                   out_zero_point=out_zero_point, stride=stride, padding=padding, scheme=scheme,
-                   out_dtype=out_dtype, layout=layout, backend=backend, pow2_mode=pow2_mode,
-                   path=path)
+    layer = Conv2d(
+        w,
+        bias,
+        scale=scale,
+        x_dtype=st.x_dtype,
+        x_zero_point=x_zero_point,
+        out_zero_point=out_zero_point,
+        stride=stride,
+        padding=padding,
+        scheme=scheme,
+        out_dtype=out_dtype,
+        layout=layout,
+        backend=backend,
+        pow2_mode=pow2_mode,
+        path=path,
+    )
     if len(_LAYERS) >= _LAYERS_MAX:
-        _LAYERS.pop(next(iter(_LAYERS)))           # oldest first
+        _LAYERS.pop(next(iter(_LAYERS)))  # oldest first
     _LAYERS[key] = layer
     return layer(x)
 
@@ -355,23 +497,50 @@ _LAYERS: dict = {}
 _LAYERS_MAX = 8
 
 
-def _layer_key(x, w, bias, scale, x_zero_point, out_zero_point, stride, padding, scheme,
-               out_dtype, layout, backend, pow2_mode, path):
+def _layer_key(
+    x,
+    w,
+    bias,
+    scale,
+    x_zero_point,
+    out_zero_point,
+    stride,
+    padding,
+    scheme,
+    out_dtype,
+    layout,
+    backend,
+    pow2_mode,
+    path,
+):
     if backend != "c" or type(x) is not np.ndarray or type(w) is not np.ndarray:
         return None
     if bias is not None and type(bias) is not np.ndarray:
         return None
     if scale is None:
         skey = None
-    elif isinstance(scale, float):          # float and numpy.float64
+    elif isinstance(scale, float):  # float and numpy.float64
         skey = float(scale)
     elif type(scale) is np.ndarray:
         skey = (scale.dtype.str, scale.shape, scale.tobytes())
     else:
         return None
-    key = (w.shape, w.dtype.str, None if bias is None else (bias.shape, bias.dtype.str), skey,
-           x.dtype.str, x_zero_point, out_zero_point, stride, padding, scheme, out_dtype, layout,
-           pow2_mode, path)
+    key = (
+        w.shape,
+        w.dtype.str,
+        None if bias is None else (bias.shape, bias.dtype.str),
+        skey,
+        x.dtype.str,
+        x_zero_point,
+        out_zero_point,
+        stride,
+        padding,
+        scheme,
+        out_dtype,
+        layout,
+        pow2_mode,
+        path,
+    )
     try:
         hash(key)
     except TypeError:
@@ -390,25 +559,52 @@ def _same_weights(layer, w, bias):
 
 def _run(x, st, out_shape, path, packed):
     if st.backend == "reference":
-        return _conv2d_reference(x, st.w, st.bias, st.scale, st.x_zero_point, st.out_zero_point,
-                                 st.stride, st.padding, st.scheme, st.out_dtype, st.layout,
-                                 st.pow2_mode)
+        return _conv2d_reference(
+            x,
+            st.w,
+            st.bias,
+            st.scale,
+            st.x_zero_point,
+            st.out_zero_point,
+            st.stride,
+            st.padding,
+            st.scheme,
+            st.out_dtype,
+            st.layout,
+            st.pow2_mode,
+        )
     from . import kernels  # noqa: PLC0415
 
-    common = dict(layout=st.layout, x_zero_point=st.x_zero_point, stride=st.stride,
-                  padding=st.padding, out_shape=out_shape, path=path, packed=packed)
+    common = dict(
+        layout=st.layout,
+        x_zero_point=st.x_zero_point,
+        stride=st.stride,
+        padding=st.padding,
+        out_shape=out_shape,
+        path=path,
+        packed=packed,
+    )
     scheme = st.scheme
     if scheme is not None and _fusable(scheme, st.out_dtype, st.pow2_mode):
         arrays, n = kernels.quant_arrays(st.scale, scheme, st.pow2_mode)
         if not (scheme == "tflite" and (arrays["shift"] > 0).any()):
-            return kernels.conv2d_c(x, st.w, st.bias, scheme=scheme, arrays=arrays, n_channels=n,
-                                    out_dtype=st.out_dtype, out_zero_point=st.out_zero_point,
-                                    **common)
+            return kernels.conv2d_c(
+                x,
+                st.w,
+                st.bias,
+                scheme=scheme,
+                arrays=arrays,
+                n_channels=n,
+                out_dtype=st.out_dtype,
+                out_zero_point=st.out_zero_point,
+                **common,
+            )
     acc = kernels.conv2d_c(x, st.w, st.bias, **common)
     if scheme is None:
         return acc
-    return _requantize_layout(acc, st.scale, scheme, st.out_zero_point, st.out_dtype, st.layout,
-                              st.pow2_mode)
+    return _requantize_layout(
+        acc, st.scale, scheme, st.out_zero_point, st.out_dtype, st.layout, st.pow2_mode
+    )
 
 
 class Conv2d:
@@ -428,16 +624,44 @@ class Conv2d:
     [[132, 134, 132], [134, 137, 134], [132, 134, 132]]
     """
 
-    def __init__(self, w, bias=None, *, scale=None, x_dtype="uint8", x_zero_point=0,
-                 out_zero_point=0, stride=1, padding=0, scheme=None, out_dtype="uint8",
-                 layout="NCHW", backend="c", pow2_mode="nearest", path=None):
+    def __init__(
+        self,
+        w,
+        bias=None,
+        *,
+        scale=None,
+        x_dtype="uint8",
+        x_zero_point=0,
+        out_zero_point=0,
+        stride=1,
+        padding=0,
+        scheme=None,
+        out_dtype="uint8",
+        layout="NCHW",
+        backend="c",
+        pow2_mode="nearest",
+        path=None,
+    ):
         if x_dtype not in ("uint8", "int8"):
             raise ValueError(f"x_dtype must be 'uint8' or 'int8'; got {x_dtype!r}")
         # copies: later changes to the caller's arrays must not change the layer
         w = w.copy() if isinstance(w, np.ndarray) else w
         bias = bias.copy() if isinstance(bias, np.ndarray) else bias
-        self._st = _check_static(w, bias, scale, x_dtype, x_zero_point, out_zero_point, stride,
-                                 padding, scheme, out_dtype, layout, backend, pow2_mode)
+        self._st = _check_static(
+            w,
+            bias,
+            scale,
+            x_dtype,
+            x_zero_point,
+            out_zero_point,
+            stride,
+            padding,
+            scheme,
+            out_dtype,
+            layout,
+            backend,
+            pow2_mode,
+        )
         self.path = path
         self._packed = None
         self._calls = {}
@@ -446,13 +670,14 @@ class Conv2d:
 
             kernels.resolve_path(path)
             st = self._st
-            self._packed = kernels.PackedWeights(st.w, st.bias, layout=layout, x_dtype=x_dtype,
-                                                 x_zero_point=st.x_zero_point)
+            self._packed = kernels.PackedWeights(
+                st.w, st.bias, layout=layout, x_dtype=x_dtype, x_zero_point=st.x_zero_point
+            )
             if scheme is not None and _fusable(scheme, st.out_dtype, pow2_mode):
-                kernels.quant_arrays(st.scale, scheme, pow2_mode)   # warm the parameter cache
+                kernels.quant_arrays(st.scale, scheme, pow2_mode)  # warm the parameter cache
 
     def __call__(self, x):
-        if type(x) is np.ndarray and x.flags.c_contiguous:   # fast path: a known input shape
+        if type(x) is np.ndarray and x.flags.c_contiguous:  # fast path: a known input shape
             key = (x.shape, x.dtype, os.environ.get("FXQ_KERNEL_PATH"))
             call = self._calls.get(key)
             if call is not None:
@@ -473,22 +698,37 @@ class Conv2d:
         from . import kernels  # noqa: PLC0415
 
         st = self._st
-        common = dict(stride=st.stride, padding=st.padding, out_shape=out_shape,
-                      pid=kernels.resolve_path(self.path))
+        common = dict(
+            stride=st.stride,
+            padding=st.padding,
+            out_shape=out_shape,
+            pid=kernels.resolve_path(self.path),
+        )
         if st.scheme is None:
             return kernels.ConvCall(x.shape, st.x_dtype, self._packed, **common)
         if _fusable(st.scheme, st.out_dtype, st.pow2_mode):
             arrays, n = kernels.quant_arrays(st.scale, st.scheme, st.pow2_mode)
             if not (st.scheme == "tflite" and (arrays["shift"] > 0).any()):
-                return kernels.ConvCall(x.shape, st.x_dtype, self._packed, scheme=st.scheme,
-                                        arrays=arrays, n_channels=n, out_dtype=st.out_dtype,
-                                        out_zero_point=st.out_zero_point, **common)
+                return kernels.ConvCall(
+                    x.shape,
+                    st.x_dtype,
+                    self._packed,
+                    scheme=st.scheme,
+                    arrays=arrays,
+                    n_channels=n,
+                    out_dtype=st.out_dtype,
+                    out_zero_point=st.out_zero_point,
+                    **common,
+                )
         return None
 
 
 def _fusable(scheme, out_dtype, pow2_mode):
-    return (scheme in FUSED_SCHEMES and out_dtype in ("uint8", "int8")
-            and not (scheme == "pow2" and pow2_mode == "truncate"))
+    return (
+        scheme in FUSED_SCHEMES
+        and out_dtype in ("uint8", "int8")
+        and not (scheme == "pow2" and pow2_mode == "truncate")
+    )
 
 
 def _requantize_layout(acc, scale, scheme, ozp, out_dtype, layout, pow2_mode):
@@ -496,13 +736,15 @@ def _requantize_layout(acc, scale, scheme, ozp, out_dtype, layout, pow2_mode):
 
     if layout == "NCHW16c":
         acc = nchw16c_to_nchw(acc)
-    out = requantize(acc, scale, scheme, zero_point=ozp, dtype=out_dtype, axis=1,
-                     pow2_mode=pow2_mode)
+    out = requantize(
+        acc, scale, scheme, zero_point=ozp, dtype=out_dtype, axis=1, pow2_mode=pow2_mode
+    )
     return nchw_to_nchw16c(out) if layout == "NCHW16c" else out
 
 
-def _conv2d_reference(x, w, bias, scale, xzp, ozp, stride, padding, scheme, out_dtype, layout,
-                      pow2_mode):
+def _conv2d_reference(
+    x, w, bias, scale, xzp, ozp, stride, padding, scheme, out_dtype, layout, pow2_mode
+):
     from .reference import conv2d_reference  # noqa: PLC0415
 
     if layout == "NCHW16c":
@@ -512,6 +754,7 @@ def _conv2d_reference(x, w, bias, scale, xzp, ozp, stride, padding, scheme, out_
     if scheme is not None:
         from .requantize import requantize  # noqa: PLC0415
 
-        acc = requantize(acc, scale, scheme, zero_point=ozp, dtype=out_dtype, axis=1,
-                         pow2_mode=pow2_mode)
+        acc = requantize(
+            acc, scale, scheme, zero_point=ozp, dtype=out_dtype, axis=1, pow2_mode=pow2_mode
+        )
     return nchw_to_nchw16c(acc) if layout == "NCHW16c" else acc

@@ -74,8 +74,19 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LAYERS", "load_split", "load_params", "forward_fp32", "quantize_model",
-           "run_integer", "evaluate", "format_table", "main", "BITS", "CALIBRATIONS"]
+__all__ = [
+    "LAYERS",
+    "load_split",
+    "load_params",
+    "forward_fp32",
+    "quantize_model",
+    "run_integer",
+    "evaluate",
+    "format_table",
+    "main",
+    "BITS",
+    "CALIBRATIONS",
+]
 
 #: Layers: name, stride, padding.
 LAYERS = (("conv1", 1, 1), ("conv2", 2, 1), ("fc", 1, 0))
@@ -91,6 +102,7 @@ WEIGHTS = Path(__file__).parent / "data" / "digits_cnn.npz"
 # ---------------------------------------------------------------------------------------------
 # data and fp32 model
 # ---------------------------------------------------------------------------------------------
+
 
 def load_digits_arrays():
     """scikit-learn's digits, read from the CSV inside the installed package.
@@ -108,8 +120,9 @@ def load_digits_arrays():
     spec = importlib.util.find_spec("sklearn")
     if spec is None or spec.origin is None:
         raise ImportError("scikit-learn is needed for the digits data: pip install scikit-learn")
-    data = np.loadtxt(Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz",
-                      delimiter=",")
+    data = np.loadtxt(
+        Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz", delimiter=","
+    )
     return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(np.int64)
 
 
@@ -118,8 +131,9 @@ def sklearn_split_indices(test_size=0.25, random_state=0):
     from sklearn.model_selection import train_test_split
 
     _, y = load_digits_arrays()
-    tr, te = train_test_split(np.arange(len(y)), test_size=test_size,
-                              random_state=random_state, stratify=y)
+    tr, te = train_test_split(
+        np.arange(len(y)), test_size=test_size, random_state=random_state, stratify=y
+    )
     return tr, te
 
 
@@ -190,6 +204,7 @@ def forward_fp32(params, x, return_activations=False):
 # quantization
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class QuantizedModel:
     """Integer parameters of the digits network.
@@ -239,10 +254,12 @@ def quantize_model(params, thresholds, bits=8):
 
     if not 2 <= int(bits) <= 8:
         raise ValueError(f"bits must be in [2, 8] for this network; got {bits}")
-    s_act = [1.0 / 16.0,
-             threshold_to_scale(thresholds[0], bits, signed=False),
-             threshold_to_scale(thresholds[1], bits, signed=False),
-             threshold_to_scale(thresholds[2], 8, signed=True)]
+    s_act = [
+        1.0 / 16.0,
+        threshold_to_scale(thresholds[0], bits, signed=False),
+        threshold_to_scale(thresholds[1], bits, signed=False),
+        threshold_to_scale(thresholds[2], 8, signed=True),
+    ]
     weights, w_scales, biases = [], [], []
     for i in range(3):
         w = params[f"w{i + 1}"].astype(np.float64)
@@ -277,9 +294,17 @@ def _conv_int(x, w, stride, pad, backend):
     """int32 accumulators of an NCHW conv (no bias)."""
     conv2d = _conv2d_c() if backend == "c" else None
     if conv2d is not None:
-        out = conv2d(np.ascontiguousarray(x, dtype=np.uint8), np.ascontiguousarray(w), None,
-                     scale=1.0, stride=stride, padding=pad, scheme=None, layout="NCHW",
-                     backend="c")
+        out = conv2d(
+            np.ascontiguousarray(x, dtype=np.uint8),
+            np.ascontiguousarray(w),
+            None,
+            scale=1.0,
+            stride=stride,
+            padding=pad,
+            scheme=None,
+            layout="NCHW",
+            backend="c",
+        )
         return np.asarray(out).astype(np.int64)
     return _conv_int_numpy(x, w, stride, pad)
 
@@ -305,8 +330,8 @@ def requantize_exact(acc, scale, dtype, axis=1):
     ``fxq_explore.requantize``; the rest are rounded in float64. Bit-identical to the exact
     scheme (tested), several times faster on the e2e tensors.
     """
-    from .requantize import requantize
     from ._validate import dtype_range
+    from .requantize import requantize
 
     qmin, qmax, storage, _, _ = dtype_range("dtype", dtype)
     acc = np.asarray(acc)
@@ -318,8 +343,7 @@ def requantize_exact(acc, scale, dtype, axis=1):
     r = np.sign(v) * np.floor(a + 0.5)
     hard = (np.abs(a - np.floor(a) - 0.5) < 1e-6) | (a >= 2.0**20)
     if hard.any():
-        r[hard] = requantize(acc[hard].astype(np.int32), s[hard], "exact", dtype="int32",
-                             axis=0)
+        r[hard] = requantize(acc[hard].astype(np.int32), s[hard], "exact", dtype="int32", axis=0)
     return np.clip(r, qmin, qmax).astype(storage)
 
 
@@ -361,11 +385,23 @@ def run_integer(qm, q0, scheme, *, backend="c", accumulators=None):
             h = requantize_exact(acc.astype(np.int32), qm.multipliers(i), qm.out_dtypes[i])
         else:
             # the SIMD C requantization where it exists (bit-identical to numpy, tested there)
-            rq_backend = ("c" if backend == "c" and _conv2d_c() is not None
-                          and scheme in _C_REQUANTIZE and qm.out_dtypes[i] in ("int8", "uint8")
-                          else "numpy")
-            h = requantize(acc.astype(np.int32), qm.multipliers(i), scheme, zero_point=0,
-                           dtype=qm.out_dtypes[i], axis=1, backend=rq_backend)
+            rq_backend = (
+                "c"
+                if backend == "c"
+                and _conv2d_c() is not None
+                and scheme in _C_REQUANTIZE
+                and qm.out_dtypes[i] in ("int8", "uint8")
+                else "numpy"
+            )
+            h = requantize(
+                acc.astype(np.int32),
+                qm.multipliers(i),
+                scheme,
+                zero_point=0,
+                dtype=qm.out_dtypes[i],
+                axis=1,
+                backend=rq_backend,
+            )
         outs.append(h)
     return h[:, :, 0, 0], outs
 
@@ -392,16 +428,17 @@ def calibration_thresholds(params, x_cal, bits_list=BITS, calibrations=CALIBRATI
         t3 = calibrate(acts[2], method, variant=variant, bits=8, unsigned=False, **kw)
         for bits in bits_list:
             if method in ("max", "percentile") and (label, bits_list[0]) in out:
-                out[(label, bits)] = out[(label, bits_list[0])]      # bit-independent
+                out[(label, bits)] = out[(label, bits_list[0])]  # bit-independent
                 continue
-            t1, t2 = (calibrate(a, method, variant=variant, bits=bits, unsigned=True, **kw)
-                      for a in acts[:2])
+            t1, t2 = (
+                calibrate(a, method, variant=variant, bits=bits, unsigned=True, **kw)
+                for a in acts[:2]
+            )
             out[(label, bits)] = (t1, t2, t3)
     return out
 
 
-def evaluate(params=None, *, schemes=None, calibrations=CALIBRATIONS, bits_list=BITS,
-             backend="c"):
+def evaluate(params=None, *, schemes=None, calibrations=CALIBRATIONS, bits_list=BITS, backend="c"):
     """Compute the table rows.
 
     Returns
@@ -416,9 +453,16 @@ def evaluate(params=None, *, schemes=None, calibrations=CALIBRATIONS, bits_list=
     schemes = list(SCHEMES) if schemes is None else list(schemes)
     x_tr, _, x_te, y_te = load_split()
     z = forward_fp32(params, x_te)
-    rows = [{"scheme": "fp32", "calibration": "none", "bits": 32,
-             "accuracy": float((z.argmax(axis=1) == y_te).mean()), "sqnr_db": None,
-             "mismatch_vs_exact": None}]
+    rows = [
+        {
+            "scheme": "fp32",
+            "calibration": "none",
+            "bits": 32,
+            "accuracy": float((z.argmax(axis=1) == y_te).mean()),
+            "sqnr_db": None,
+            "mismatch_vs_exact": None,
+        }
+    ]
     ths = calibration_thresholds(params, x_tr[:N_CALIBRATION], bits_list, calibrations)
     q0 = quantize_input(x_te)
     acc1 = None
@@ -435,24 +479,34 @@ def evaluate(params=None, *, schemes=None, calibrations=CALIBRATIONS, bits_list=
                 else:
                     lq, outs = run_integer(qm, q0, scheme, backend=backend, accumulators=acc1)
                 zhat = lq.astype(np.float64) * qm.act_scales[3]
-                mism = sum(int(np.count_nonzero(a != b)) for a, b in zip(outs, ref_outs))
-                rows.append({"scheme": scheme, "calibration": label, "bits": bits,
-                             "accuracy": float((lq.argmax(axis=1) == y_te).mean()),
-                             "sqnr_db": _sqnr_db(z, zhat),
-                             "mismatch_vs_exact": mism / total})
+                mism = sum(int(np.count_nonzero(a != b)) for a, b in zip(outs, ref_outs, strict=False))
+                rows.append(
+                    {
+                        "scheme": scheme,
+                        "calibration": label,
+                        "bits": bits,
+                        "accuracy": float((lq.argmax(axis=1) == y_te).mean()),
+                        "sqnr_db": _sqnr_db(z, zhat),
+                        "mismatch_vs_exact": mism / total,
+                    }
+                )
     return rows
 
 
 def format_table(rows):
     """Plain-text table of :func:`evaluate` rows."""
-    head = (f"{'scheme':<17} {'calibration':<17} {'bits':>4} {'accuracy':>8} "
-            f"{'sqnr_db':>8} {'mismatch_vs_exact':>17}")
+    head = (
+        f"{'scheme':<17} {'calibration':<17} {'bits':>4} {'accuracy':>8} "
+        f"{'sqnr_db':>8} {'mismatch_vs_exact':>17}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         sq = "-" if r["sqnr_db"] is None else f"{r['sqnr_db']:8.2f}"
         mm = "-" if r["mismatch_vs_exact"] is None else f"{r['mismatch_vs_exact']:.2e}"
-        lines.append(f"{r['scheme']:<17} {r['calibration']:<17} {r['bits']:>4} "
-                     f"{100 * r['accuracy']:7.2f}% {sq:>8} {mm:>17}")
+        lines.append(
+            f"{r['scheme']:<17} {r['calibration']:<17} {r['bits']:>4} "
+            f"{100 * r['accuracy']:7.2f}% {sq:>8} {mm:>17}"
+        )
     return "\n".join(lines)
 
 
@@ -464,28 +518,57 @@ def main(argv=None):
     from .calibration import CALIBRATORS
     from .requantize import SCHEMES
 
-    ap = argparse.ArgumentParser(prog="fxq-explore e2e",
-                                 description="Integer-only digits CNN: every calibrator x "
-                                             "requantization scheme x activation bit width.")
-    ap.add_argument("--json", action="store_true", help="print {\"rows\": [...]} as JSON")
-    ap.add_argument("--bits", type=int, nargs="+", default=list(BITS), choices=range(2, 9),
-                    metavar="N", help="hidden-activation bit widths (2..8; default 8 6 4)")
-    ap.add_argument("--calibration", nargs="+", default=list(CALIBRATIONS),
-                    choices=list(CALIBRATORS), help="calibrators (default: all)")
-    ap.add_argument("--scheme", nargs="+", default=None, choices=list(SCHEMES),
-                    help="requantization schemes (default: all)")
-    ap.add_argument("--backend", default="c", choices=("c", "numpy"),
-                    help="conv backend (default c; numpy if the C conv is unavailable)")
+    ap = argparse.ArgumentParser(
+        prog="fxq-explore e2e",
+        description="Integer-only digits CNN: every calibrator x "
+        "requantization scheme x activation bit width.",
+    )
+    ap.add_argument("--json", action="store_true", help='print {"rows": [...]} as JSON')
+    ap.add_argument(
+        "--bits",
+        type=int,
+        nargs="+",
+        default=list(BITS),
+        choices=range(2, 9),
+        metavar="N",
+        help="hidden-activation bit widths (2..8; default 8 6 4)",
+    )
+    ap.add_argument(
+        "--calibration",
+        nargs="+",
+        default=list(CALIBRATIONS),
+        choices=list(CALIBRATORS),
+        help="calibrators (default: all)",
+    )
+    ap.add_argument(
+        "--scheme",
+        nargs="+",
+        default=None,
+        choices=list(SCHEMES),
+        help="requantization schemes (default: all)",
+    )
+    ap.add_argument(
+        "--backend",
+        default="c",
+        choices=("c", "numpy"),
+        help="conv backend (default c; numpy if the C conv is unavailable)",
+    )
     argv = list(argv) if argv is not None else None
-    if argv and argv[0] == "--":          # "fxq-explore e2e -- --json" from a REMAINDER parser
+    if argv and argv[0] == "--":  # "fxq-explore e2e -- --json" from a REMAINDER parser
         argv = argv[1:]
     args = ap.parse_args(argv)
-    rows = evaluate(schemes=args.scheme, calibrations=tuple(args.calibration),
-                    bits_list=tuple(args.bits), backend=args.backend)
+    rows = evaluate(
+        schemes=args.scheme,
+        calibrations=tuple(args.calibration),
+        bits_list=tuple(args.bits),
+        backend=args.backend,
+    )
     if args.json:
         print(json.dumps({"rows": rows}))
     else:
         print(format_table(rows))
-        print(f"\nconv: {conv_backend_name(args.backend)}; hidden activations uintN, logits "
-              f"int8, weights int8 per channel; {N_CALIBRATION} calibration images")
+        print(
+            f"\nconv: {conv_backend_name(args.backend)}; hidden activations uintN, logits "
+            f"int8, weights int8 per channel; {N_CALIBRATION} calibration images"
+        )
     return 0

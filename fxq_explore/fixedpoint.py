@@ -17,6 +17,7 @@ The names follow gemmlowp / TFLite so that a reader can follow each one into the
 All inputs are int64 numpy arrays (or anything numpy broadcasts); values are the int32 values of
 the engines, held in int64 so that 64-bit intermediate products can be formed without overflow.
 """
+
 from __future__ import annotations
 
 import enum
@@ -30,14 +31,14 @@ INT32_MAX = 2**31 - 1
 class RoundingMode(str, enum.Enum):
     """Tie rules (and directed roundings) for an exact value that lies between two integers."""
 
-    HALF_UP = "HALF_UP"                            # ties -> +inf: floor(v + 1/2)
-    HALF_DOWN = "HALF_DOWN"                        # ties -> -inf: ceil(v - 1/2)
-    HALF_AWAY_FROM_ZERO = "HALF_AWAY_FROM_ZERO"    # C round(), TFLite RDBPOT, TVM TONEAREST
+    HALF_UP = "HALF_UP"  # ties -> +inf: floor(v + 1/2)
+    HALF_DOWN = "HALF_DOWN"  # ties -> -inf: ceil(v - 1/2)
+    HALF_AWAY_FROM_ZERO = "HALF_AWAY_FROM_ZERO"  # C round(), TFLite RDBPOT, TVM TONEAREST
     HALF_TOWARD_ZERO = "HALF_TOWARD_ZERO"
-    HALF_TO_EVEN = "HALF_TO_EVEN"                  # IEEE default, rint / nearbyint / cvtps2dq
-    FLOOR = "FLOOR"                                # arithmetic right shift
+    HALF_TO_EVEN = "HALF_TO_EVEN"  # IEEE default, rint / nearbyint / cvtps2dq
+    FLOOR = "FLOOR"  # arithmetic right shift
     CEIL = "CEIL"
-    TOWARD_ZERO = "TOWARD_ZERO"                    # C integer division, truncation
+    TOWARD_ZERO = "TOWARD_ZERO"  # C integer division, truncation
 
 
 def _i64(x):
@@ -126,9 +127,11 @@ def left_shift_checked(acc, left):
         idx = np.argwhere(bad)[0] if bad.ndim else ()
         a = int(np.broadcast_to(acc, bad.shape)[tuple(idx)])
         sh = int(left_b[tuple(idx)])
-        raise ValueError(f"acc << {sh} overflows int32 for acc={a}: the engine's C code has "
-                         f"undefined behaviour here (scale >= 2^{sh - 1}); use a smaller scale "
-                         f"or smaller accumulators")
+        raise ValueError(
+            f"acc << {sh} overflows int32 for acc={a}: the engine's C code has "
+            f"undefined behaviour here (scale >= 2^{sh - 1}); use a smaller scale "
+            f"or smaller accumulators"
+        )
     return shifted
 
 
@@ -203,16 +206,15 @@ def round_mul_shift(acc, n, t, mode=RoundingMode.HALF_UP):
     acc, n, t = np.broadcast_arrays(_i64(acc), _i64(n), _i64(t))
     low_mask = (1 << 27) - 1
     b = acc * (n & low_mask)
-    c = acc * (n >> 27) + (b >> 27)          # |c| < 2^57 + 2^31
-    b_lo = b & low_mask                      # in [0, 2^27)
+    c = acc * (n >> 27) + (b >> 27)  # |c| < 2^57 + 2^31
+    b_lo = b & low_mask  # in [0, 2^27)
     sat = np.int64(1) << 40
-    cc = np.clip(c, -(1 << 35), 1 << 35)     # beyond this the result saturates anyway
+    cc = np.clip(c, -(1 << 35), 1 << 35)  # beyond this the result saturates anyway
 
     # Case A: t <= 0 -> integer result (acc*n) << -t
     left = np.clip(-t, 0, 22)
     a_val = np.clip((cc << 27) + b_lo, -sat, sat) << left
-    a_val = np.where((-t > 22) & ((c != 0) | (b_lo != 0)), np.sign(c * 2 + (b_lo > 0)) * sat,
-                     a_val)
+    a_val = np.where((-t > 22) & ((c != 0) | (b_lo != 0)), np.sign(c * 2 + (b_lo > 0)) * sat, a_val)
     # Case B: 0 < t <= 27 -> floor = c*2^(27-t) + (b_lo >> t), fraction = b_lo mod 2^t
     tb = np.clip(t, 1, 27)
     b_floor = (cc << (27 - tb)) + (b_lo >> tb)
@@ -223,14 +225,14 @@ def round_mul_shift(acc, n, t, mode=RoundingMode.HALF_UP):
     # Case C: t > 27 -> v = t - 27, floor = c >> v, fraction = (c mod 2^v + b_lo/2^27) / 2^v
     v = np.clip(t - 27, 1, 62)
     c_floor = c >> v
-    rem = c - (c_floor << v)                 # in [0, 2^v)
+    rem = c - (c_floor << v)  # in [0, 2^v)
     c_half = np.int64(1) << (v - 1)
     c_cmp = np.where(rem > c_half, 1, np.where(rem < c_half, -1, np.where(b_lo > 0, 1, 0)))
-    huge = t - 27 > 62                       # |value| < 2^-4: floor is 0 or -1, below one half
+    huge = t - 27 > 62  # |value| < 2^-4: floor is 0 or -1, below one half
     c_floor = np.where(huge, np.where(c < 0, -1, 0), c_floor)
     c_cmp = np.where(huge, -1, c_cmp)
     c_nonzero = (rem != 0) | (b_lo != 0) | (huge & ((c != 0) | (b_lo != 0)))
-    c_cmp = np.where(huge & (c < 0), 1, c_cmp)   # value in (-1, 0) close to 0: above floor+1/2
+    c_cmp = np.where(huge & (c < 0), 1, c_cmp)  # value in (-1, 0) close to 0: above floor+1/2
 
     floor = np.where(t <= 0, a_val, np.where(t <= 27, b_floor, c_floor))
     cmp = np.where(t <= 0, -1, np.where(t <= 27, b_cmp, c_cmp))

@@ -12,6 +12,7 @@ AVX2 + FMA, ``"scalar"``: portable C).  ``path=None`` uses the environment varia
 ``FXQ_KERNEL_PATH`` (``auto``/``scalar``/``avx2``/``avx512``) if set, else the best available.
 Asking for a path the CPU lacks raises ``ValueError``.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,15 @@ from . import _validate
 PATHS = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3}
 FUSED_SCHEMES = {"float32_rne": 1, "pow2": 2, "tflite": 3, "tflite_single": 4}
 _DTYPES = {"int32": 0, "uint8": 1, "int8": 2}
-_CPU_FEATURES = {"sse2": 1, "avx2": 2, "fma": 4, "avx512f": 8, "avx512bw": 16, "avx512vl": 32,
-                 "avx512vnni": 64}
+_CPU_FEATURES = {
+    "sse2": 1,
+    "avx2": 2,
+    "fma": 4,
+    "avx512f": 8,
+    "avx512bw": 16,
+    "avx512vl": 32,
+    "avx512vnni": 64,
+}
 _STATUS = {-1: "invalid argument", -2: "SIMD path not available", -3: "workspace too small"}
 
 _tls = threading.local()
@@ -40,13 +48,15 @@ def _ext():
 
 def _check(status, what):
     if status != 0:
-        raise RuntimeError(f"{what} failed in C: {_STATUS.get(status, status)} (status {status}); "
-                           f"the Python checks should have caught this, please report it")
+        raise RuntimeError(
+            f"{what} failed in C: {_STATUS.get(status, status)} (status {status}); "
+            f"the Python checks should have caught this, please report it"
+        )
 
 
 def _workspace(nbytes):
     """A per-thread scratch buffer of at least ``nbytes`` (reused: no page faults per call)."""
-    if os.environ.get("FXQ_EXACT_WORKSPACE"):   # make asan: no slack for overruns to hide in
+    if os.environ.get("FXQ_EXACT_WORKSPACE"):  # make asan: no slack for overruns to hide in
         return np.empty(int(nbytes), dtype=np.uint8)
     buf = getattr(_tls, "buf", None)
     if buf is None or buf.nbytes < nbytes:
@@ -84,8 +94,10 @@ def _resolve_path(path):
     if pid == 0:
         return lib.fxq_best_path()
     if not lib.fxq_path_available(pid):
-        raise ValueError(f"{source}={path!r} is not available on this CPU (available: "
-                         f"{', '.join(available_paths())})")
+        raise ValueError(
+            f"{source}={path!r} is not available on this CPU (available: "
+            f"{', '.join(available_paths())})"
+        )
     return pid
 
 
@@ -155,11 +167,13 @@ def _quant_arrays(scale, scheme, pow2_mode):
     from .requantize import scheme_parameters  # noqa: PLC0415 (requantize imports kernels lazily)
 
     if scheme not in FUSED_SCHEMES:
-        raise ValueError(f"scheme {scheme!r} has no C kernel; valid: "
-                         f"{', '.join(map(repr, FUSED_SCHEMES))}")
+        raise ValueError(
+            f"scheme {scheme!r} has no C kernel; valid: {', '.join(map(repr, FUSED_SCHEMES))}"
+        )
     if scheme == "pow2" and pow2_mode == "truncate":
-        raise ValueError("pow2_mode 'truncate' has no C kernel (only the rounding shift); "
-                         "use backend='numpy'")
+        raise ValueError(
+            "pow2_mode 'truncate' has no C kernel (only the rounding shift); use backend='numpy'"
+        )
     p = scheme_parameters(scale, scheme, pow2_mode=pow2_mode)
     out = {}
     if scheme == "float32_rne":
@@ -175,8 +189,9 @@ def _quant_arrays(scale, scheme, pow2_mode):
             raise ValueError(f"scale gives a multiplier outside [2^30, 2^31) for scheme {scheme!r}")
         if (s < -31).any() or (s > hi).any():
             bad = int(s[(s < -31) | (s > hi)][0])
-            raise ValueError(f"scale gives shift {bad} for scheme {scheme!r}; the C kernel "
-                             f"accepts [-31, {hi}]")
+            raise ValueError(
+                f"scale gives shift {bad} for scheme {scheme!r}; the C kernel accepts [-31, {hi}]"
+            )
         out["multiplier"] = np.ascontiguousarray(m, dtype=np.int32)
         out["shift"] = np.ascontiguousarray(s, dtype=np.int32)
     n = len(next(iter(out.values())))
@@ -189,8 +204,12 @@ def _params_struct(ffi, scheme, out_dtype, zero_point, arrays, n_channels):
     q.out_dtype = _DTYPES[out_dtype]
     q.zero_point = int(zero_point)
     q.n_channels = int(n_channels)
-    for field, ctype in (("multiplier", "int32_t[]"), ("shift", "int32_t[]"),
-                         ("exponent", "int32_t[]"), ("scale_f32", "float[]")):
+    for field, ctype in (
+        ("multiplier", "int32_t[]"),
+        ("shift", "int32_t[]"),
+        ("exponent", "int32_t[]"),
+        ("scale_f32", "float[]"),
+    ):
         a = arrays.get(field)
         setattr(q, field, ffi.from_buffer(ctype, a) if a is not None else ffi.NULL)
     return q
@@ -200,8 +219,18 @@ def _params_struct(ffi, scheme, out_dtype, zero_point, arrays, n_channels):
 # requantize
 
 
-def requantize(acc, scale, scheme, *, zero_point=0, dtype="int8", axis=None, pow2_mode="nearest",
-               multiplier_bits=32, path=None):
+def requantize(
+    acc,
+    scale,
+    scheme,
+    *,
+    zero_point=0,
+    dtype="int8",
+    axis=None,
+    pow2_mode="nearest",
+    multiplier_bits=32,
+    path=None,
+):
     """SIMD C requantization, bit-identical to ``requantize(..., backend="numpy")``.
 
     Parameters
@@ -234,22 +263,36 @@ def requantize(acc, scale, scheme, *, zero_point=0, dtype="int8", axis=None, pow
         int32.
     """
     if multiplier_bits != 32:
-        raise ValueError(f"multiplier_bits={multiplier_bits!r} has no C kernel (only 32); "
-                         f"use backend='numpy'")
-    if (type(acc) is np.ndarray and acc.dtype == np.int32 and acc.flags.c_contiguous
-            and type(scale) is float and type(zero_point) is int and acc.size):
+        raise ValueError(
+            f"multiplier_bits={multiplier_bits!r} has no C kernel (only 32); use backend='numpy'"
+        )
+    if (
+        type(acc) is np.ndarray
+        and acc.dtype == np.int32
+        and acc.flags.c_contiguous
+        and type(scale) is float
+        and type(zero_point) is int
+        and acc.size
+    ):
         # fast path: per-tensor call seen before (checked then); about 3 us of Python
-        key = (scheme, dtype, zero_point, scale, pow2_mode, path,
-               os.environ.get("FXQ_KERNEL_PATH"))
+        key = (scheme, dtype, zero_point, scale, pow2_mode, path, os.environ.get("FXQ_KERNEL_PATH"))
         hit = _RQ_CACHE.get(key)
         if hit is not None:
             q, pid, _keep = hit
             ext = _ext()
             out = np.empty(acc.shape, dtype=np.uint8 if dtype == "uint8" else np.int8)
             ws = _workspace(64 + 4096)
-            st = ext.lib.fxq_requantize(ext.ffi.from_buffer("int32_t[]", acc),
-                                        ext.ffi.from_buffer(out), 1, 1, acc.size, q,
-                                        ext.ffi.from_buffer(ws), ws.nbytes, pid)
+            st = ext.lib.fxq_requantize(
+                ext.ffi.from_buffer("int32_t[]", acc),
+                ext.ffi.from_buffer(out),
+                1,
+                1,
+                acc.size,
+                q,
+                ext.ffi.from_buffer(ws),
+                ws.nbytes,
+                pid,
+            )
             _check(st, "fxq_requantize")
             return out
     else:
@@ -257,15 +300,17 @@ def requantize(acc, scale, scheme, *, zero_point=0, dtype="int8", axis=None, pow
     if not isinstance(scheme, str):
         raise TypeError(f"scheme must be a string; got {scheme!r}")
     if scheme not in FUSED_SCHEMES:
-        raise ValueError(f"scheme {scheme!r} has no C kernel; valid for backend='c': "
-                         f"{', '.join(map(repr, FUSED_SCHEMES))}")
+        raise ValueError(
+            f"scheme {scheme!r} has no C kernel; valid for backend='c': "
+            f"{', '.join(map(repr, FUSED_SCHEMES))}"
+        )
     if dtype not in ("int8", "uint8"):
         raise ValueError(f"dtype {dtype!r} has no C kernel; valid for backend='c': 'int8', 'uint8'")
     qmin, qmax = (-128, 127) if dtype == "int8" else (0, 255)
     zero_point = _validate.int_in_range("zero_point", zero_point, qmin, qmax)
     pid = resolve_path(path)
     if isinstance(acc, np.ndarray) and acc.dtype == np.int32:
-        a64 = acc                      # already int32: nothing to range-check or convert
+        a64 = acc  # already int32: nothing to range-check or convert
     else:
         a64 = _validate.accumulators("acc", acc)
     scales, scalar = _validate.scales("scale", scale)
@@ -276,19 +321,21 @@ def requantize(acc, scale, scheme, *, zero_point=0, dtype="int8", axis=None, pow
         n_channels = 1
     else:
         if scales.ndim != 1:
-            raise ValueError(f"scale must be a scalar or 1-D per-channel array; got shape "
-                             f"{scales.shape}")
+            raise ValueError(
+                f"scale must be a scalar or 1-D per-channel array; got shape {scales.shape}"
+            )
         if axis is None:
             raise ValueError(f"axis must be given for per-channel scale (got {n} scales)")
         if a64.ndim == 0:
             raise ValueError("acc must have a channel axis for per-channel scale")
         axis = _validate.int_in_range("axis", axis, -a64.ndim, a64.ndim - 1) % a64.ndim
         if shape[axis] != n:
-            raise ValueError(f"scale has {n} per-channel values but acc has {shape[axis]} "
-                             f"along axis {axis}")
+            raise ValueError(
+                f"scale has {n} per-channel values but acc has {shape[axis]} along axis {axis}"
+            )
         outer = int(np.prod(shape[:axis], dtype=np.int64))
         channels = n
-        inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+        inner = int(np.prod(shape[axis + 1 :], dtype=np.int64))
         n_channels = n
     if scheme == "tflite" and (arrays["shift"] > 0).any():
         # the engine's int32 `acc << shift` is undefined on overflow: refuse like the numpy path
@@ -309,14 +356,27 @@ def requantize(acc, scale, scheme, *, zero_point=0, dtype="int8", axis=None, pow
     q = _params_struct(ffi, scheme, dtype, zero_point, arrays, n_channels)
     ws_size = lib.fxq_requantize_workspace_size(channels)
     ws = _workspace(ws_size)
-    st = lib.fxq_requantize(ffi.from_buffer("int32_t[]", a32), ffi.from_buffer(out),
-                            outer, channels, inner, q, ffi.from_buffer(ws), ws.nbytes, pid)
+    st = lib.fxq_requantize(
+        ffi.from_buffer("int32_t[]", a32),
+        ffi.from_buffer(out),
+        outer,
+        channels,
+        inner,
+        q,
+        ffi.from_buffer(ws),
+        ws.nbytes,
+        pid,
+    )
     _check(st, "fxq_requantize")
-    if key is not None and n_channels == 1 and channels == 1 and not (
-            scheme == "tflite" and (arrays["shift"] > 0).any()):
+    if (
+        key is not None
+        and n_channels == 1
+        and channels == 1
+        and not (scheme == "tflite" and (arrays["shift"] > 0).any())
+    ):
         if len(_RQ_CACHE) > 256:
             _RQ_CACHE.clear()
-        _RQ_CACHE[key] = (q, pid, arrays)   # per-tensor, no overflow check needed: reusable
+        _RQ_CACHE[key] = (q, pid, arrays)  # per-tensor, no overflow check needed: reusable
     return out
 
 
@@ -350,8 +410,12 @@ class PackedWeights:
             if w.ndim != 7 or w.shape[4:] != (4, 16, 4):
                 raise ValueError("NCHW16c needs w (K/16, C/16, R, S, 4, 16, 4)")
             k, c, r, s = w.shape[0] * 16, w.shape[1] * 16, w.shape[2], w.shape[3]
-        if bias is not None and not (isinstance(bias, np.ndarray) and bias.dtype == np.int32 and
-                                     bias.shape == (k,) and bias.flags.c_contiguous):
+        if bias is not None and not (
+            isinstance(bias, np.ndarray)
+            and bias.dtype == np.int32
+            and bias.shape == (k,)
+            and bias.flags.c_contiguous
+        ):
             raise TypeError(f"bias must be a C-contiguous int32 ndarray of shape ({k},) or None")
         if x_dtype not in ("uint8", "int8"):
             raise TypeError("x_dtype must be 'uint8' or 'int8'")
@@ -371,7 +435,7 @@ class PackedWeights:
         raw = np.empty(nbytes + 64, dtype=np.uint8)
         off = (-raw.ctypes.data) % 64
         self._raw = raw
-        self.wpack = raw[off:off + nbytes]
+        self.wpack = raw[off : off + nbytes]
         self.corr = np.empty(-(-k // 16) * 16, dtype=np.int32)
         t = ffi.new("fxq_conv_tensors *")
         t.layout = 0 if layout == "NCHW" else 1
@@ -379,16 +443,37 @@ class PackedWeights:
         t.x_zero_point = self.x_zero_point
         t.w = ffi.from_buffer("int8_t[]", w)
         t.bias = ffi.from_buffer("int32_t[]", bias) if bias is not None else ffi.NULL
-        st = lib.fxq_conv2d_pack_weights(d, t, ffi.from_buffer(self.wpack), self.wpack.nbytes,
-                                         ffi.from_buffer("int32_t[]", self.corr), self.corr.size)
+        st = lib.fxq_conv2d_pack_weights(
+            d,
+            t,
+            ffi.from_buffer(self.wpack),
+            self.wpack.nbytes,
+            ffi.from_buffer("int32_t[]", self.corr),
+            self.corr.size,
+        )
         _check(st, "fxq_conv2d_pack_weights")
         self.wpack.flags.writeable = False
         self.corr.flags.writeable = False
 
 
-def conv2d_c(x, w, bias, *, layout, x_zero_point, stride, padding, out_shape, scheme=None,
-             arrays=None, n_channels=1, out_dtype="int32", out_zero_point=0, path=None,
-             packed=None):
+def conv2d_c(
+    x,
+    w,
+    bias,
+    *,
+    layout,
+    x_zero_point,
+    stride,
+    padding,
+    out_shape,
+    scheme=None,
+    arrays=None,
+    n_channels=1,
+    out_dtype="int32",
+    out_zero_point=0,
+    path=None,
+    packed=None,
+):
     """Call ``fxq_conv2d`` on arguments already validated by :func:`fxq_explore.conv.conv2d`.
 
     Re-checks what C relies on (dtypes, contiguity, shapes) and raises rather than pass anything
@@ -401,30 +486,80 @@ def conv2d_c(x, w, bias, *, layout, x_zero_point, stride, padding, out_shape, sc
         xdt = "uint8" if x.dtype == np.uint8 else "int8"
         if (packed.layout, packed.x_dtype, packed.x_zero_point) != (layout, xdt, int(x_zero_point)):
             raise ValueError("packed weights were made for another layout, x dtype or x zero point")
-        return _conv2d_c_impl(x, None, None, layout, x_zero_point, stride, padding, out_shape,
-                              scheme, arrays, n_channels, out_dtype, out_zero_point, path, packed)
-    return _conv2d_c_impl(x, w, bias, layout, x_zero_point, stride, padding, out_shape, scheme,
-                          arrays, n_channels, out_dtype, out_zero_point, path, None)
+        return _conv2d_c_impl(
+            x,
+            None,
+            None,
+            layout,
+            x_zero_point,
+            stride,
+            padding,
+            out_shape,
+            scheme,
+            arrays,
+            n_channels,
+            out_dtype,
+            out_zero_point,
+            path,
+            packed,
+        )
+    return _conv2d_c_impl(
+        x,
+        w,
+        bias,
+        layout,
+        x_zero_point,
+        stride,
+        padding,
+        out_shape,
+        scheme,
+        arrays,
+        n_channels,
+        out_dtype,
+        out_zero_point,
+        path,
+        None,
+    )
 
 
-def _conv2d_c_impl(x, w, bias, layout, x_zero_point, stride, padding, out_shape, scheme, arrays,
-                   n_channels, out_dtype, out_zero_point, path, packed):
+def _conv2d_c_impl(
+    x,
+    w,
+    bias,
+    layout,
+    x_zero_point,
+    stride,
+    padding,
+    out_shape,
+    scheme,
+    arrays,
+    n_channels,
+    out_dtype,
+    out_zero_point,
+    path,
+    packed,
+):
     if layout not in ("NCHW", "NCHW16c"):
         raise ValueError(f"unknown layout {layout!r}")
     if not (isinstance(x, np.ndarray) and x.dtype in (np.uint8, np.int8) and x.flags.c_contiguous):
         raise TypeError("x must be a C-contiguous uint8 or int8 ndarray")
-    if packed is None and not (isinstance(w, np.ndarray) and w.dtype == np.int8 and
-                               w.flags.c_contiguous):
+    if packed is None and not (
+        isinstance(w, np.ndarray) and w.dtype == np.int8 and w.flags.c_contiguous
+    ):
         raise TypeError("w must be a C-contiguous int8 ndarray")
     if layout == "NCHW":
         if x.ndim != 4 or (packed is None and w.ndim != 4):
             raise ValueError("NCHW needs x of rank 4 and w of rank 4")
         n, c, h, wd = x.shape
     else:
-        if x.ndim != 5 or x.shape[4] != 16 or (packed is None and (
-                w.ndim != 7 or w.shape[4:] != (4, 16, 4))):
-            raise ValueError("NCHW16c needs x (N, C/16, H, W, 16) and "
-                             "w (K/16, C/16, R, S, 4, 16, 4)")
+        if (
+            x.ndim != 5
+            or x.shape[4] != 16
+            or (packed is None and (w.ndim != 7 or w.shape[4:] != (4, 16, 4)))
+        ):
+            raise ValueError(
+                "NCHW16c needs x (N, C/16, H, W, 16) and w (K/16, C/16, R, S, 4, 16, 4)"
+            )
         n, cb, h, wd, _ = x.shape
         c = cb * 16
     if packed is not None:
@@ -435,8 +570,12 @@ def _conv2d_c_impl(x, w, bias, layout, x_zero_point, stride, padding, out_shape,
         k, c2, r, s = w.shape[0] * 16, w.shape[1] * 16, w.shape[2], w.shape[3]
     if c2 != c:
         raise ValueError(f"w has {c2} input channels, x has {c}")
-    if bias is not None and not (isinstance(bias, np.ndarray) and bias.dtype == np.int32 and
-                                 bias.shape == (k,) and bias.flags.c_contiguous):
+    if bias is not None and not (
+        isinstance(bias, np.ndarray)
+        and bias.dtype == np.int32
+        and bias.shape == (k,)
+        and bias.flags.c_contiguous
+    ):
         raise TypeError(f"bias must be a C-contiguous int32 ndarray of shape ({k},) or None")
     (sh, sw), (ph, pw) = stride, padding
     oh = (h + 2 * ph - r) // sh + 1
@@ -474,9 +613,18 @@ def _conv2d_c_impl(x, w, bias, layout, x_zero_point, stride, padding, out_shape,
     else:
         t.w = ffi.NULL
         t.bias = ffi.NULL
-        st = lib.fxq_conv2d_prepacked(d, t, q, ffi.from_buffer(packed.wpack), packed.wpack.nbytes,
-                                      ffi.from_buffer("int32_t[]", packed.corr), packed.corr.size,
-                                      ffi.from_buffer(ws), ws.nbytes, pid)
+        st = lib.fxq_conv2d_prepacked(
+            d,
+            t,
+            q,
+            ffi.from_buffer(packed.wpack),
+            packed.wpack.nbytes,
+            ffi.from_buffer("int32_t[]", packed.corr),
+            packed.corr.size,
+            ffi.from_buffer(ws),
+            ws.nbytes,
+            pid,
+        )
     _check(st, "fxq_conv2d")
     return out
 
@@ -486,8 +634,22 @@ class ConvCall:
     the C structs, the resolved SIMD path and the packed weights. ``run(x)`` only allocates the
     output and calls C (about 5 us of Python instead of 30)."""
 
-    def __init__(self, x_shape, x_dtype, packed, *, stride, padding, out_shape, scheme=None,
-                 arrays=None, n_channels=1, out_dtype="int32", out_zero_point=0, pid):
+    def __init__(
+        self,
+        x_shape,
+        x_dtype,
+        packed,
+        *,
+        stride,
+        padding,
+        out_shape,
+        scheme=None,
+        arrays=None,
+        n_channels=1,
+        out_dtype="int32",
+        out_zero_point=0,
+        pid,
+    ):
         ext = _ext()
         self._ffi, self._lib = ext.ffi, ext.lib
         ffi = self._ffi
@@ -513,8 +675,9 @@ class ConvCall:
             self._q = _params_struct(ffi, None, "int32", 0, {}, 1)
             self.out_dtype = np.dtype(np.int32)
         else:
-            self._q = _params_struct(ffi, scheme, out_dtype, out_zero_point, self._arrays,
-                                     n_channels)
+            self._q = _params_struct(
+                ffi, scheme, out_dtype, out_zero_point, self._arrays, n_channels
+            )
             self.out_dtype = np.dtype(np.uint8 if out_dtype == "uint8" else np.int8)
         self.out_shape = tuple(out_shape)
         self._layout = 0 if layout == "NCHW" else 1
@@ -534,8 +697,17 @@ class ConvCall:
         t.out = ffi.from_buffer(out)
         ws = _workspace(self._ws_size)
         p = self._packed
-        st = self._lib.fxq_conv2d_prepacked(self._d, t, self._q, self._wp, p.wpack.nbytes,
-                                            self._corr, p.corr.size, ffi.from_buffer(ws),
-                                            ws.nbytes, self._pid)
+        st = self._lib.fxq_conv2d_prepacked(
+            self._d,
+            t,
+            self._q,
+            self._wp,
+            p.wpack.nbytes,
+            self._corr,
+            p.corr.size,
+            ffi.from_buffer(ws),
+            ws.nbytes,
+            self._pid,
+        )
         _check(st, "fxq_conv2d_prepacked")
         return out

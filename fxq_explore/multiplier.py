@@ -29,6 +29,7 @@ Each engine derives ``(M, shift)`` its own way (``convention``):
     FBGEMM's ``ChooseRequantizationMultiplier``: binary32 arithmetic, double or halve
     until the value lies in [0.5, 1], ``M = nearbyint(r * 2^(bits-1))`` (ties to even).
 """
+
 from __future__ import annotations
 
 import math
@@ -65,8 +66,10 @@ def _decompose_one(s: float, bits: int, convention: str):
     if convention == "xnnpack":
         s32 = np.float32(s)
         if not np.isfinite(s32) or s32 < np.finfo(np.float32).tiny:
-            raise ValueError(f"scale must be a normal float32 for convention 'xnnpack' "
-                             f"(1.18e-38 <= scale < 3.4e38); got {s!r}")
+            raise ValueError(
+                f"scale must be a normal float32 for convention 'xnnpack' "
+                f"(1.18e-38 <= scale < 3.4e38); got {s!r}"
+            )
         b = int(np.array(s32, dtype=np.float32).view(np.uint32))
         mant = (b & 0x7FFFFF) | 0x800000  # 24 bits, [2^23, 2^24)
         e = (b >> 23) - 126  # float32(s) = mant * 2^(e - 24) = (mant / 2^24) * 2^e
@@ -80,8 +83,9 @@ def _decompose_one(s: float, bits: int, convention: str):
     # fbgemm: all in binary32, exactly as FBGEMM's ChooseRequantizationMultiplier
     r = np.float32(s)
     if not np.isfinite(r) or r == 0:
-        raise ValueError(f"scale must be representable as a nonzero float32 for convention "
-                         f"'fbgemm'; got {s!r}")
+        raise ValueError(
+            f"scale must be representable as a nonzero float32 for convention 'fbgemm'; got {s!r}"
+        )
     rs = bits - 1
     while r < np.float32(0.5):
         r = np.float32(r * np.float32(2.0))
@@ -137,8 +141,12 @@ class Decomposition:
     def _values(self):
         ms = np.atleast_1d(self.multiplier).ravel()
         rs = np.atleast_1d(self.right_shift).ravel()
-        return [Fraction(int(m)) / (Fraction(2) ** int(r)) if r >= 0
-                else Fraction(int(m) * 2 ** int(-r)) for m, r in zip(ms, rs)]
+        return [
+            Fraction(int(m)) / (Fraction(2) ** int(r))
+            if r >= 0
+            else Fraction(int(m) * 2 ** int(-r))
+            for m, r in zip(ms, rs, strict=False)
+        ]
 
     @property
     def value(self):
@@ -153,9 +161,11 @@ class Decomposition:
 
     def _errors(self):
         scales = np.atleast_1d(self.scale).ravel()
-        abs_err = [float(v - Fraction(float(s))) for v, s in zip(self._values(), scales)]
-        rel_err = [float((v - Fraction(float(s))) / Fraction(float(s)))
-                   for v, s in zip(self._values(), scales)]
+        abs_err = [float(v - Fraction(float(s))) for v, s in zip(self._values(), scales, strict=False)]
+        rel_err = [
+            float((v - Fraction(float(s))) / Fraction(float(s)))
+            for v, s in zip(self._values(), scales, strict=False)
+        ]
         return abs_err, rel_err
 
     @property
@@ -181,29 +191,52 @@ class Decomposition:
         width = self.bits
         for i in range(len(ms)):
             m = int(ms[i])
-            yield dict(scale=float(sc[i]), multiplier=m, hex=f"0x{m:0{(width + 3) // 4}X}",
-                       bin=_group_bits(format(m, f"0{width}b")), shift=int(ss[i]),
-                       right_shift=(width - 1) - int(ss[i]), value=float(vals[i]),
-                       abs_error=a[i], rel_error=r[i], flushed=bool(fl[i]))
+            yield dict(
+                scale=float(sc[i]),
+                multiplier=m,
+                hex=f"0x{m:0{(width + 3) // 4}X}",
+                bin=_group_bits(format(m, f"0{width}b")),
+                shift=int(ss[i]),
+                right_shift=(width - 1) - int(ss[i]),
+                value=float(vals[i]),
+                abs_error=a[i],
+                rel_error=r[i],
+                flushed=bool(fl[i]),
+            )
 
     def __repr__(self) -> str:
-        head = (f"Decomposition(bits={self.bits}, convention={self.convention!r}"
-                + ("" if self.is_scalar else f", channels={np.size(self.scale)}") + ")")
+        head = (
+            f"Decomposition(bits={self.bits}, convention={self.convention!r}"
+            + ("" if self.is_scalar else f", channels={np.size(self.scale)}")
+            + ")"
+        )
         lines = [head]
         for row in self._rows():
             lines.append(f"  scale       {row['scale']!r}")
             lines.append(f"  multiplier  {row['multiplier']} = {row['hex']} = 0b{row['bin']}")
-            lines.append(f"  shift       {row['shift']:+d}  (right_shift {row['right_shift']}):"
-                         f" scale ~ {row['multiplier']} * 2^{-row['right_shift']}")
+            lines.append(
+                f"  shift       {row['shift']:+d}  (right_shift {row['right_shift']}):"
+                f" scale ~ {row['multiplier']} * 2^{-row['right_shift']}"
+            )
             lines.append(f"  value       {row['value']!r}")
-            lines.append(f"  error       abs {row['abs_error']:.3e}, rel {row['rel_error']:.3e}"
-                         + ("   [flushed to zero: scale below 2^-32, TFLite]"
-                            if row["flushed"] else ""))
+            lines.append(
+                f"  error       abs {row['abs_error']:.3e}, rel {row['rel_error']:.3e}"
+                + ("   [flushed to zero: scale below 2^-32, TFLite]" if row["flushed"] else "")
+            )
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        cells = ("scale", "multiplier", "hex", "bin", "shift", "right_shift", "value",
-                 "abs_error", "rel_error")
+        cells = (
+            "scale",
+            "multiplier",
+            "hex",
+            "bin",
+            "shift",
+            "right_shift",
+            "value",
+            "abs_error",
+            "rel_error",
+        )
         head = "".join(f"<th>{c}</th>" for c in cells)
         body = []
         for row in self._rows():
@@ -219,9 +252,11 @@ class Decomposition:
                 tds.append(f"<td>{v}</td>")
             note = " <b>flushed to zero</b>" if row["flushed"] else ""
             body.append("<tr>" + "".join(tds) + f"</tr>{note}")
-        return (f"<p><b>Decomposition</b> bits={self.bits}, convention={self.convention!r}: "
-                f"scale &asymp; multiplier &middot; 2<sup>shift &minus; {self.bits - 1}</sup></p>"
-                f"<table><tr>{head}</tr>{''.join(body)}</table>")
+        return (
+            f"<p><b>Decomposition</b> bits={self.bits}, convention={self.convention!r}: "
+            f"scale &asymp; multiplier &middot; 2<sup>shift &minus; {self.bits - 1}</sup></p>"
+            f"<table><tr>{head}</tr>{''.join(body)}</table>"
+        )
 
 
 def _group_bits(b: str) -> str:
@@ -294,6 +329,7 @@ def quantize_multiplier(scale: float, bits: int = 32):
     """
     d = decompose(scale, bits=bits, convention="tflite")
     if not d.is_scalar:
-        raise ValueError("scale must be a single number for quantize_multiplier; "
-                         "use decompose() for arrays")
+        raise ValueError(
+            "scale must be a single number for quantize_multiplier; use decompose() for arrays"
+        )
     return d.multiplier, d.shift

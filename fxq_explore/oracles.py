@@ -4,6 +4,7 @@ definition (see the engines' sources cited in the docs), independent of the vect
 One function per scheme, one accumulator at a time: slow and readable on purpose. The tests and
 ``fxq-explore verify`` check every vectorised scheme against these, bit for bit.
 """
+
 import math
 import struct
 from fractions import Fraction
@@ -33,10 +34,13 @@ def round_fraction(v: Fraction, tie: str) -> int:
         return fl + (frac > 0 and v < 0)
     if frac != Fraction(1, 2):
         return fl + (frac > Fraction(1, 2))
-    return {"HALF_UP": fl + 1, "HALF_DOWN": fl,
-            "HALF_AWAY_FROM_ZERO": fl + 1 if v > 0 else fl,
-            "HALF_TOWARD_ZERO": fl if v > 0 else fl + 1,
-            "HALF_TO_EVEN": fl + (fl % 2)}[tie]
+    return {
+        "HALF_UP": fl + 1,
+        "HALF_DOWN": fl,
+        "HALF_AWAY_FROM_ZERO": fl + 1 if v > 0 else fl,
+        "HALF_TOWARD_ZERO": fl if v > 0 else fl + 1,
+        "HALF_TO_EVEN": fl + (fl % 2),
+    }[tie]
 
 
 def quantize_multiplier(d: float, flush=True, bits=32):
@@ -85,12 +89,12 @@ def _tflite_stage1(acc, s):
 
 def tflite(acc, s):
     y, right = _tflite_stage1(acc, s)
-    return rdbpot(y, right)                  # reference kernels: ties away from zero
+    return rdbpot(y, right)  # reference kernels: ties away from zero
 
 
 def tflite_optimized(acc, s):
     y, right = _tflite_stage1(acc, s)
-    return (y + (1 << (right - 1))) >> right if right else y   # NEON VRSHL: ties up
+    return (y + (1 << (right - 1))) >> right if right else y  # NEON VRSHL: ties up
 
 
 def sat32(v):
@@ -160,9 +164,15 @@ def exact(acc, s, tie="HALF_AWAY_FROM_ZERO"):
 
 
 ORACLES = {
-    "tflite": tflite, "tflite_optimized": tflite_optimized, "tflite_single": tflite_single,
-    "tvm_tonearest": tvm_tonearest, "xnnpack_rndnu": xnnpack_rndnu, "float32_rne": float32_rne,
-    "tvm_2019_float": tvm_2019_float, "pow2": pow2, "exact": exact,
+    "tflite": tflite,
+    "tflite_optimized": tflite_optimized,
+    "tflite_single": tflite_single,
+    "tvm_tonearest": tvm_tonearest,
+    "xnnpack_rndnu": xnnpack_rndnu,
+    "float32_rne": float32_rne,
+    "tvm_2019_float": tvm_2019_float,
+    "pow2": pow2,
+    "exact": exact,
 }
 
 
@@ -174,11 +184,41 @@ def finish(r, zp, qmin, qmax, scheme=None, narrow=None):
     return max(qmin, min(qmax, r + zp))
 
 
-SPECIAL_SCALES = (0.0018843, 0.0340026, 0.25, 0.5, 1.0, 1.5, math.nextafter(0.5, 0),
-                  math.nextafter(1.0, 0), math.nextafter(2.0, 0), 2.0**-31, 2.0**-32, 2.0**-33,
-                  1e-12, 0.9999999999, 2.0**-7, 2.0**-9, 1.2e-4, 255.9)
-EDGE_ACCS = (INT32_MIN, INT32_MIN + 1, -(2**30), -70000, -265, -1, 0, 1, 265, 70000, 2**30,
-             INT32_MAX - 1, INT32_MAX)
+SPECIAL_SCALES = (
+    0.0018843,
+    0.0340026,
+    0.25,
+    0.5,
+    1.0,
+    1.5,
+    math.nextafter(0.5, 0),
+    math.nextafter(1.0, 0),
+    math.nextafter(2.0, 0),
+    2.0**-31,
+    2.0**-32,
+    2.0**-33,
+    1e-12,
+    0.9999999999,
+    2.0**-7,
+    2.0**-9,
+    1.2e-4,
+    255.9,
+)
+EDGE_ACCS = (
+    INT32_MIN,
+    INT32_MIN + 1,
+    -(2**30),
+    -70000,
+    -265,
+    -1,
+    0,
+    1,
+    265,
+    70000,
+    2**30,
+    INT32_MAX - 1,
+    INT32_MAX,
+)
 
 
 def verify(n_scales: int = 200, n_acc: int = 500, seed: int = 0, schemes=None, progress=None):
@@ -196,12 +236,13 @@ def verify(n_scales: int = 200, n_acc: int = 500, seed: int = 0, schemes=None, p
 
     rng = np.random.default_rng(seed)
     schemes = tuple(schemes or SCHEMES)
-    scales = list(SPECIAL_SCALES) + [float(2.0 ** x) for x in rng.uniform(-40, 12, n_scales)]
+    scales = list(SPECIAL_SCALES) + [float(2.0**x) for x in rng.uniform(-40, 12, n_scales)]
     scales += [2.0**-k for k in range(1, 32)]
     rows = []
     it = schemes
     if progress:
         from tqdm.auto import tqdm
+
         it = tqdm(schemes, desc="verify")
     for name in it:
         cases = mism = refused = 0
@@ -213,9 +254,12 @@ def verify(n_scales: int = 200, n_acc: int = 500, seed: int = 0, schemes=None, p
             accs += rng.integers(INT32_MIN, INT32_MAX, n_acc // 2, endpoint=True).tolist()
             accs += rng.integers(-(2**21), 2**21, n_acc - n_acc // 2, endpoint=True).tolist()
             k = -math.frexp(s)[1] + 1
-            if s == 2.0**-k and 1 <= k <= 31:   # exact ties (2j+1) * 2^(k-1)
-                accs += [(2 * j + 1) * 2 ** (k - 1) for j in rng.integers(-(2**20), 2**20, 50)
-                         if INT32_MIN <= (2 * j + 1) * 2 ** (k - 1) <= INT32_MAX]
+            if s == 2.0**-k and 1 <= k <= 31:  # exact ties (2j+1) * 2^(k-1)
+                accs += [
+                    (2 * j + 1) * 2 ** (k - 1)
+                    for j in rng.integers(-(2**20), 2**20, 50)
+                    if INT32_MIN <= (2 * j + 1) * 2 ** (k - 1) <= INT32_MAX
+                ]
             want = []
             for a in accs:
                 try:
@@ -224,22 +268,24 @@ def verify(n_scales: int = 200, n_acc: int = 500, seed: int = 0, schemes=None, p
                     want.append(None)
             ok = [w is not None for w in want]
             refused += ok.count(False)
-            good = [a for a, o in zip(accs, ok) if o]
+            good = [a for a, o in zip(accs, ok, strict=False) if o]
             if len(good) < len(accs):  # the vectorised code must refuse those too
-                bad = [a for a, o in zip(accs, ok) if not o]
+                bad = [a for a, o in zip(accs, ok, strict=False) if not o]
                 try:
                     requantize(bad, s, name, dtype="int32")
                     mism += len(bad)
                 except ValueError:
                     pass
             got = requantize(good, s, name, dtype="int32").tolist() if good else []
-            exp = [finish(w, 0, INT32_MIN, INT32_MAX, name, INT32_MAX) for w in want
-                   if w is not None]
-            for a, g, w in zip(good, got, exp):
+            exp = [
+                finish(w, 0, INT32_MIN, INT32_MAX, name, INT32_MAX) for w in want if w is not None
+            ]
+            for a, g, w in zip(good, got, exp, strict=False):
                 cases += 1
                 if g != w:
                     mism += 1
                     first = first or (a, s, g, w)
-        rows.append(dict(scheme=name, cases=cases, mismatches=mism, refused=refused,
-                         first_mismatch=first))
+        rows.append(
+            dict(scheme=name, cases=cases, mismatches=mism, refused=refused, first_mismatch=first)
+        )
     return rows

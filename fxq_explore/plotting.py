@@ -8,6 +8,7 @@ come from the Axes' own property cycle and no ``rcParams`` are touched.
 
 matplotlib is imported inside the functions, so ``import fxq_explore.plotting`` is cheap.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -90,8 +91,10 @@ def plot_decomposition(d, ax=None):
     '01111011'
     """
     if not d.is_scalar:
-        raise ValueError("plot_decomposition draws one scale; pass a scalar Decomposition "
-                         "(index per-channel scales first)")
+        raise ValueError(
+            "plot_decomposition draws one scale; pass a scalar Decomposition "
+            "(index per-channel scales first)"
+        )
     from matplotlib.patches import Rectangle
 
     ax = new_axes(ax, figsize=(9.0, 1.6))
@@ -101,23 +104,34 @@ def plot_decomposition(d, ax=None):
     for i, ch in enumerate(pattern):
         face = "0.85" if i == 0 else (on if ch == "1" else off)
         ax.add_patch(Rectangle((i, 0), 1, 1, facecolor=face, edgecolor="0.3", lw=0.8))
-        ax.text(i + 0.5, 0.5, ch, ha="center", va="center", fontsize=8 if bits > 24 else 10,
-                color="white" if (ch == "1" and i > 0) else "black")
+        ax.text(
+            i + 0.5,
+            0.5,
+            ch,
+            ha="center",
+            va="center",
+            fontsize=8 if bits > 24 else 10,
+            color="white" if (ch == "1" and i > 0) else "black",
+        )
     # binary point after the sign bit: multiplier / 2^(bits-1) is a fraction in [1/2, 1)
     ax.plot([1, 1], [-0.25, 1.25], color="C3", lw=2)
     ax.text(1, 1.3, "binary point", color="C3", ha="center", va="bottom", fontsize=8)
     ax.text(0.5, -0.2, "sign", ha="center", va="top", fontsize=7)
     if m:
         ax.text(1.5, -0.2, "leading 1", ha="left", va="top", fontsize=7)
-    ax.text(bits + 0.4, 0.5, f"$\\times\\ 2^{{{int(d.shift)}}}$", ha="left", va="center",
-            fontsize=13)
+    ax.text(
+        bits + 0.4, 0.5, f"$\\times\\ 2^{{{int(d.shift)}}}$", ha="left", va="center", fontsize=13
+    )
     ax.set_xlim(-0.2, bits + 4.2)
     ax.set_ylim(-0.8, 1.9)
     ax.set_aspect("equal")
     ax.axis("off")
     flushed = " (flushed to zero)" if d.flushed else ""
-    ax.set_title(f"scale {d.scale:.7g} ~ {m} * 2^-{int(d.right_shift)} = {float(d.value):.10g}"
-                 f"   rel. error {d.rel_error:+.2e}{flushed}", fontsize=9)
+    ax.set_title(
+        f"scale {d.scale:.7g} ~ {m} * 2^-{int(d.right_shift)} = {float(d.value):.10g}"
+        f"   rel. error {d.rel_error:+.2e}{flushed}",
+        fontsize=9,
+    )
     return ax
 
 
@@ -129,8 +143,9 @@ def plot_relative_error(scales, rel_error, *, bits=None, ax=None):
     err = np.abs(np.asarray(rel_error, dtype=float))
     ax.loglog(scales, np.where(err > 0, err, np.nan), lw=0.8, label="|relative error|")
     if bits is not None:
-        ax.axhline(2.0 ** -(bits - 1), color="C3", ls="--", lw=1,
-                   label=f"bound $2^{{-{bits - 1}}}$")
+        ax.axhline(
+            2.0 ** -(bits - 1), color="C3", ls="--", lw=1, label=f"bound $2^{{-{bits - 1}}}$"
+        )
     ax.set_xlabel("scale")
     ax.set_ylabel("|value / scale - 1|")
     ax.legend(fontsize=8)
@@ -188,9 +203,15 @@ def plot_error_histograms(analysis, schemes=None, *, ax=None, bins=60):
     lo = min(min(float(e.min()) for e in errs), -0.5)
     hi = max(max(float(e.max()) for e in errs), 0.5)
     edges = np.linspace(lo, hi, bins + 1)
-    for k, (s, e) in enumerate(zip(sel, errs)):
-        ax.hist(e, bins=edges, histtype="step", lw=1.4, color=f"C{k}",
-                label=f"{s} (mean {e.mean():+.3f})")
+    for k, (s, e) in enumerate(zip(sel, errs, strict=False)):
+        ax.hist(
+            e,
+            bins=edges,
+            histtype="step",
+            lw=1.4,
+            color=f"C{k}",
+            label=f"{s} (mean {e.mean():+.3f})",
+        )
     ax.axvline(-0.5, color="0.5", lw=0.6, ls=":")
     ax.axvline(0.5, color="0.5", lw=0.6, ls=":")
     ax.set_xlabel("result - acc*scale (LSB)")
@@ -221,13 +242,12 @@ def _labelled_barh(ax, names, vals):
     ax.barh(y, vals, color=[f"C{i % 10}" for i in range(len(names))])
     ax.set_yticks(y, names)
     ax.invert_yaxis()
-    for yi, v in zip(y, vals):
+    for yi, v in zip(y, vals, strict=False):
         ax.text(v, yi, f" {v:.3g}", va="center", fontsize=8)
     return ax
 
 
-def plot_series(x, series, *, ax=None, xlabel="", ylabel="", logx=False, logy=False,
-                marker="o"):
+def plot_series(x, series, *, ax=None, xlabel="", ylabel="", logx=False, logy=False, marker="o"):
     """Generic line plot: ``series`` maps a label to y values over ``x``."""
     ax = new_axes(ax)
     for k, (label, y) in enumerate(series.items()):
@@ -284,8 +304,9 @@ def plot_sweep(sweep, metric="sqnr_db", *, ax=None, mark=None):
 
 def plot_timings(rows, *, ax=None, label="name", value="ms", xlabel="time per call (ms)"):
     """Horizontal bar chart of timing rows (list of dicts with ``label`` and ``value`` keys)."""
-    ax = _labelled_barh(new_axes(ax), [str(r[label]) for r in rows],
-                        [float(r[value]) for r in rows])
+    ax = _labelled_barh(
+        new_axes(ax), [str(r[label]) for r in rows], [float(r[value]) for r in rows]
+    )
     ax.set_xlabel(xlabel)
     ax.margins(x=0.2)
     return ax

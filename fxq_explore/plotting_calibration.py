@@ -21,8 +21,9 @@ def _axes(ax):
     return ax
 
 
-def plot_histogram_thresholds(values, thresholds=None, *, bits=8, unsigned=None, bins=256,
-                              log=True, ax=None):
+def plot_histogram_thresholds(
+    values, thresholds=None, *, bits=8, unsigned=None, bins=256, log=True, ax=None
+):
     """Histogram of ``values`` with a vertical line at each calibrator's threshold.
 
     Parameters
@@ -87,10 +88,14 @@ def plot_kl_curve(values, variant="tvm", *, ax=None, **kwargs):
     r = values if isinstance(values, KLSearch) else kl_search(values, variant, **kwargs)
     ax = _axes(ax)
     finite = np.isfinite(r.divergences)
-    ax.plot(r.thresholds[finite], r.divergences[finite], lw=1.0, color="C0",
-            label=f"KL(P||Q), {r.variant}")
-    ax.axvline(r.threshold, color="C3", lw=1.0,
-               label=f"chosen T = {r.threshold:.4g}")
+    ax.plot(
+        r.thresholds[finite],
+        r.divergences[finite],
+        lw=1.0,
+        color="C0",
+        label=f"KL(P||Q), {r.variant}",
+    )
+    ax.axvline(r.threshold, color="C3", lw=1.0, label=f"chosen T = {r.threshold:.4g}")
     ax.plot([r.threshold], [r.divergences[r.index]], "o", color="C3")
     ax.set_xlabel("candidate threshold T")
     ax.set_ylabel("KL divergence")

@@ -12,6 +12,7 @@ Accumulation is in int64, so the result is exact; it is returned as int32 after 
 range. Requantize the result with :func:`fxq_explore.requantize` (``axis=1``) to get the output of
 a quantized convolution.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -60,8 +61,10 @@ def conv2d_reference(x, w, bias=None, *, x_zero_point=0, stride=1, padding=0):
     for i in range(r):
         for j in range(s):
             # the input pixels that kernel tap (i, j) meets, for every output pixel
-            patch = xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]  # (N,C,OH,OW)
-            tap = w[:, :, i, j].astype(np.int64)                                      # (K,C)
+            patch = xp[
+                :, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw
+            ]  # (N,C,OH,OW)
+            tap = w[:, :, i, j].astype(np.int64)  # (K,C)
             acc += np.einsum("nchw,kc->nkhw", patch, tap, optimize=True)
     if bias is not None:
         acc += np.asarray(bias, dtype=np.int64)[None, :, None, None]

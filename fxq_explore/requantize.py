@@ -23,6 +23,7 @@ scheme               arithmetic                                                t
 ``exact``            ``acc * s`` with ``s`` the exact double, rounded once     ``tie`` argument
 ==================== ======================================================== ==================
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,9 +35,9 @@ from . import _validate
 from .fixedpoint import (
     RoundingMode,
     left_shift_checked,
+    round_mul_shift,
     rounding_divide_by_pot,
     rounding_right_shift,
-    round_mul_shift,
     saturate,
     saturating_rounding_doubling_high_mul,
 )
@@ -57,31 +58,70 @@ class Scheme:
 SCHEMES = {
     s.name: s
     for s in (
-        Scheme("float32_rne", "f32(f32(acc) * f32(scale)), clamp, round, + zp",
-               "half to even (RNE)",
-               "ONNX Runtime MLAS, PyTorch fbgemm/qnnpack, XNNPACK fp32, LiteRT via XNNPACK",
-               "float32 scale"),
-        Scheme("tvm_2019_float", "f32(f32(acc) * f32(scale)), round, clip +-(2^(b-1)-1), cast",
-               "half away from zero", "TVM relay.quantize before PR #4160 (the seed thread)",
-               "float32 scale"),
-        Scheme("pow2", "(acc + 2^(n-1)) >> n, scale replaced by 2^-n (left shift if >= 1)",
-               "half up", "TVM relay.quantize round_for_shift (power-of-two scales)",
-               "power of two"),
-        Scheme("tflite", "RoundingDivideByPOT(SRDHM(acc << L, M), R)",
-               "half up (SRDHM), then half away from zero",
-               "TFLite reference kernels, gemmlowp, CMSIS-NN default, TFLM", "Q31, tflite"),
-        Scheme("tflite_optimized", "RoundingRightShift(SRDHM(acc << L, M), R)",
-               "half up, then half up", "TFLite optimized (NEON) kernels, ruy", "Q31, tflite"),
-        Scheme("tflite_single", "(acc * M + 2^(30 - shift)) >> (31 - shift) in int64",
-               "half up, once",
-               "TFLite TFLITE_SINGLE_ROUNDING, CMSIS-NN single rounding, TVM q_multiply_shift / "
-               "QNN rounding='UPWARD'", "Q31, tflite (shift capped at 30)"),
-        Scheme("tvm_tonearest", "round(acc * M * 2^(shift - 31)) in int64",
-               "half away from zero, once", "TVM QNN rounding='TONEAREST'", "Q31, tvm"),
-        Scheme("xnnpack_rndnu", "(acc * m + 2^(k-1)) >> k with m * 2^-k == float32(scale)",
-               "half up, once", "XNNPACK rndnu (QU8 ARM kernels)", "24-bit float32 mantissa"),
-        Scheme("exact", "acc * scale (exact rational), rounded once", "the `tie` argument",
-               "none: the mathematical yardstick", "exact double"),
+        Scheme(
+            "float32_rne",
+            "f32(f32(acc) * f32(scale)), clamp, round, + zp",
+            "half to even (RNE)",
+            "ONNX Runtime MLAS, PyTorch fbgemm/qnnpack, XNNPACK fp32, LiteRT via XNNPACK",
+            "float32 scale",
+        ),
+        Scheme(
+            "tvm_2019_float",
+            "f32(f32(acc) * f32(scale)), round, clip +-(2^(b-1)-1), cast",
+            "half away from zero",
+            "TVM relay.quantize before PR #4160 (the seed thread)",
+            "float32 scale",
+        ),
+        Scheme(
+            "pow2",
+            "(acc + 2^(n-1)) >> n, scale replaced by 2^-n (left shift if >= 1)",
+            "half up",
+            "TVM relay.quantize round_for_shift (power-of-two scales)",
+            "power of two",
+        ),
+        Scheme(
+            "tflite",
+            "RoundingDivideByPOT(SRDHM(acc << L, M), R)",
+            "half up (SRDHM), then half away from zero",
+            "TFLite reference kernels, gemmlowp, CMSIS-NN default, TFLM",
+            "Q31, tflite",
+        ),
+        Scheme(
+            "tflite_optimized",
+            "RoundingRightShift(SRDHM(acc << L, M), R)",
+            "half up, then half up",
+            "TFLite optimized (NEON) kernels, ruy",
+            "Q31, tflite",
+        ),
+        Scheme(
+            "tflite_single",
+            "(acc * M + 2^(30 - shift)) >> (31 - shift) in int64",
+            "half up, once",
+            "TFLite TFLITE_SINGLE_ROUNDING, CMSIS-NN single rounding, TVM q_multiply_shift / "
+            "QNN rounding='UPWARD'",
+            "Q31, tflite (shift capped at 30)",
+        ),
+        Scheme(
+            "tvm_tonearest",
+            "round(acc * M * 2^(shift - 31)) in int64",
+            "half away from zero, once",
+            "TVM QNN rounding='TONEAREST'",
+            "Q31, tvm",
+        ),
+        Scheme(
+            "xnnpack_rndnu",
+            "(acc * m + 2^(k-1)) >> k with m * 2^-k == float32(scale)",
+            "half up, once",
+            "XNNPACK rndnu (QU8 ARM kernels)",
+            "24-bit float32 mantissa",
+        ),
+        Scheme(
+            "exact",
+            "acc * scale (exact rational), rounded once",
+            "the `tie` argument",
+            "none: the mathematical yardstick",
+            "exact double",
+        ),
     )
 }
 FIXED_POINT_SCHEMES = ("tflite", "tflite_optimized", "tflite_single", "tvm_tonearest")
@@ -113,7 +153,7 @@ def pow2_exponent(scale, mode: str = "nearest"):
     for s in arr.ravel():
         fr = Fraction(float(s))
         _, e = np.frexp(s)
-        k = int(e) - 1                                    # 2^k <= s < 2^(k+1)
+        k = int(e) - 1  # 2^k <= s < 2^(k+1)
         if mode == "floor":
             out.append(k)
         elif mode == "ceil":
@@ -124,8 +164,7 @@ def pow2_exponent(scale, mode: str = "nearest"):
     return res[()] if scalar else res
 
 
-def scheme_parameters(scale, scheme: str, *, pow2_mode: str = "nearest",
-                      multiplier_bits: int = 32):
+def scheme_parameters(scale, scheme: str, *, pow2_mode: str = "nearest", multiplier_bits: int = 32):
     """The integer/float parameters a kernel needs for ``scheme``, one entry per channel.
 
     Returns a dict of 1-D arrays: ``{"multiplier", "shift"}`` (TFLite convention, int64) for the
@@ -149,14 +188,18 @@ def scheme_parameters(scale, scheme: str, *, pow2_mode: str = "nearest",
     if scheme == "xnnpack_rndnu":
         bad = (flat.astype(np.float32) < 2.0**-32) | (flat.astype(np.float32) >= 256.0)
         if bad.any():
-            raise ValueError(f"scale must be in [2^-32, 256) for scheme 'xnnpack_rndnu' "
-                             f"(XNNPACK asserts it); got {flat[bad][0]!r}")
-        d = decompose(flat, bits=25, convention="xnnpack")   # multiplier = 24-bit mantissa
+            raise ValueError(
+                f"scale must be in [2^-32, 256) for scheme 'xnnpack_rndnu' "
+                f"(XNNPACK asserts it); got {flat[bad][0]!r}"
+            )
+        d = decompose(flat, bits=25, convention="xnnpack")  # multiplier = 24-bit mantissa
         return {"mantissa": np.asarray(d.multiplier), "right_shift": np.asarray(d.right_shift)}
     if scheme == "exact":
         mant, exp = np.frexp(flat)
-        return {"mantissa": (mant * 2.0**53).astype(np.int64),
-                "right_shift": (53 - exp).astype(np.int64)}
+        return {
+            "mantissa": (mant * 2.0**53).astype(np.int64),
+            "right_shift": (53 - exp).astype(np.int64),
+        }
     bits = _validate.int_in_range("multiplier_bits", multiplier_bits, 2, 32)
     conv = "tvm" if scheme == "tvm_tonearest" else "tflite"
     d = decompose(flat, bits=bits, convention=conv)
@@ -177,8 +220,7 @@ def _float_product(acc, scale_f32):
     return (acc.astype(np.float32) * scale_f32).astype(np.float64)
 
 
-def _rounded_int(acc, scheme, params, *, tie, pow2_mode, qmin_shift, qmax_shift, bits_mult,
-                 narrow):
+def _rounded_int(acc, scheme, params, *, tie, pow2_mode, qmin_shift, qmax_shift, bits_mult, narrow):
     """Scheme's rounded value before the zero point, as int64 (clamped where the engine
     clamps in float, saturated to int32 otherwise)."""
     if scheme == "float32_rne":
@@ -186,8 +228,8 @@ def _rounded_int(acc, scheme, params, *, tie, pow2_mode, qmin_shift, qmax_shift,
         return np.rint(v).astype(np.int64)
     if scheme == "tvm_2019_float":
         v = _float_product(acc, params["scale_f32"])
-        v = np.clip(v, -2.0**40, 2.0**40)
-        r = np.sign(v) * np.floor(np.abs(v) + 0.5)          # round(): half away from zero
+        v = np.clip(v, -(2.0**40), 2.0**40)
+        r = np.sign(v) * np.floor(np.abs(v) + 0.5)  # round(): half away from zero
         return np.clip(r, -narrow, narrow).astype(np.int64)
     if scheme == "pow2":
         e = params["exponent"]
@@ -207,22 +249,34 @@ def _rounded_int(acc, scheme, params, *, tie, pow2_mode, qmin_shift, qmax_shift,
         return rounding_divide_by_pot(y, r) if scheme == "tflite" else rounding_right_shift(y, r)
     if scheme == "tflite_single":
         q, e = params["multiplier"], params["shift"]
-        t = (bits_mult - 1) - e                              # >= 1 thanks to the cap
+        t = (bits_mult - 1) - e  # >= 1 thanks to the cap
         return saturate((acc * q + (np.int64(1) << (t - 1))) >> t)
     if scheme == "tvm_tonearest":
         q, e = params["multiplier"], params["shift"]
-        return saturate(round_mul_shift(acc, q, (bits_mult - 1) - e,
-                                        RoundingMode.HALF_AWAY_FROM_ZERO))
+        return saturate(
+            round_mul_shift(acc, q, (bits_mult - 1) - e, RoundingMode.HALF_AWAY_FROM_ZERO)
+        )
     if scheme == "xnnpack_rndnu":
-        return saturate(round_mul_shift(acc, params["mantissa"], params["right_shift"],
-                                        RoundingMode.HALF_UP))
+        return saturate(
+            round_mul_shift(acc, params["mantissa"], params["right_shift"], RoundingMode.HALF_UP)
+        )
     # exact
     return saturate(round_mul_shift(acc, params["mantissa"], params["right_shift"], tie))
 
 
-def requantize(acc, scale, scheme: str = "tflite", *, zero_point: int = 0, dtype: str = "int8",
-               axis=None, pow2_mode: str = "nearest", tie="HALF_AWAY_FROM_ZERO",
-               multiplier_bits: int = 32, backend: str = "numpy"):
+def requantize(
+    acc,
+    scale,
+    scheme: str = "tflite",
+    *,
+    zero_point: int = 0,
+    dtype: str = "int8",
+    axis=None,
+    pow2_mode: str = "nearest",
+    tie="HALF_AWAY_FROM_ZERO",
+    multiplier_bits: int = 32,
+    backend: str = "numpy",
+):
     """Requantize int32 accumulators to a narrow integer type, exactly as an engine does.
 
     Parameters
@@ -285,8 +339,9 @@ def requantize(acc, scale, scheme: str = "tflite", *, zero_point: int = 0, dtype
     try:
         tie = RoundingMode(tie)
     except ValueError:
-        raise ValueError(f"unknown tie {tie!r}; valid: "
-                         f"{', '.join(repr(m.value) for m in RoundingMode)}") from None
+        raise ValueError(
+            f"unknown tie {tie!r}; valid: {', '.join(repr(m.value) for m in RoundingMode)}"
+        ) from None
     qmin, qmax, storage, obits, signed = _validate.dtype_range("dtype", dtype)
     zero_point = _validate.int_in_range("zero_point", zero_point, qmin, qmax)
     acc = _validate.accumulators("acc", acc)
@@ -296,30 +351,52 @@ def requantize(acc, scale, scheme: str = "tflite", *, zero_point: int = 0, dtype
         shape = ()
     else:
         if scales.ndim != 1:
-            raise ValueError(f"scale must be a scalar or 1-D per-channel array; got shape "
-                             f"{scales.shape}")
+            raise ValueError(
+                f"scale must be a scalar or 1-D per-channel array; got shape {scales.shape}"
+            )
         if axis is None:
-            raise ValueError(f"axis must be given for per-channel scale (got {scales.size} "
-                             f"scales and axis=None)")
+            raise ValueError(
+                f"axis must be given for per-channel scale (got {scales.size} scales and axis=None)"
+            )
         axis = _validate.int_in_range("axis", axis, -acc.ndim, acc.ndim - 1) if acc.ndim else 0
         if acc.ndim == 0 or acc.shape[axis] != scales.size:
             n = acc.shape[axis] if acc.ndim else 0
-            raise ValueError(f"scale has {scales.size} per-channel values but acc has {n} "
-                             f"along axis {axis}")
+            raise ValueError(
+                f"scale has {scales.size} per-channel values but acc has {n} along axis {axis}"
+            )
         shape = [1] * acc.ndim
         shape[axis % acc.ndim] = scales.size
     if backend == "c":
         from . import kernels
 
-        return kernels.requantize(acc, scale, scheme, zero_point=zero_point, dtype=dtype,
-                                  axis=axis, pow2_mode=pow2_mode, multiplier_bits=bits_mult)
-    params = {k: v.reshape(shape) for k, v in
-              scheme_parameters(scales.ravel(), scheme, pow2_mode=pow2_mode,
-                                multiplier_bits=bits_mult).items()}
+        return kernels.requantize(
+            acc,
+            scale,
+            scheme,
+            zero_point=zero_point,
+            dtype=dtype,
+            axis=axis,
+            pow2_mode=pow2_mode,
+            multiplier_bits=bits_mult,
+        )
+    params = {
+        k: v.reshape(shape)
+        for k, v in scheme_parameters(
+            scales.ravel(), scheme, pow2_mode=pow2_mode, multiplier_bits=bits_mult
+        ).items()
+    }
     narrow = 2 ** (obits - 1) - 1 if signed else 2**obits - 1
-    r = _rounded_int(acc, scheme, params, tie=tie, pow2_mode=pow2_mode,
-                     qmin_shift=qmin - zero_point, qmax_shift=qmax - zero_point,
-                     bits_mult=bits_mult, narrow=narrow)
+    r = _rounded_int(
+        acc,
+        scheme,
+        params,
+        tie=tie,
+        pow2_mode=pow2_mode,
+        qmin_shift=qmin - zero_point,
+        qmax_shift=qmax - zero_point,
+        bits_mult=bits_mult,
+        narrow=narrow,
+    )
     out = np.clip(r + zero_point, qmin, qmax)
     if scheme == "tvm_2019_float" and signed:
         out = np.clip(out, -narrow, narrow)
@@ -328,5 +405,6 @@ def requantize(acc, scale, scheme: str = "tflite", *, zero_point: int = 0, dtype
 
 def exact_value(acc, scale):
     """The exact real ``acc * scale`` as float64 (for error measurements; exact to 1 ulp)."""
-    return _validate.accumulators("acc", acc).astype(np.float64) * \
-        np.asarray(scale, dtype=np.float64)
+    return _validate.accumulators("acc", acc).astype(np.float64) * np.asarray(
+        scale, dtype=np.float64
+    )

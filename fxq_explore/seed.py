@@ -45,8 +45,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SEED_SHAPE", "SEED_WEIGHT_SHAPE", "M1", "M2", "make_inputs", "replay",
-           "SeedReplay", "fixed_point_multiplier"]
+__all__ = [
+    "SEED_SHAPE",
+    "SEED_WEIGHT_SHAPE",
+    "M1",
+    "M2",
+    "make_inputs",
+    "replay",
+    "SeedReplay",
+    "fixed_point_multiplier",
+]
 
 #: Input shape of the seed layer, NCHW16c: (N, C/16, H, W, 16), uint8.
 SEED_SHAPE = (1, 4, 56, 56, 16)
@@ -85,13 +93,14 @@ def fixed_point_multiplier(ratio, ratio_precision="float32"):
     (2071809760, -9)
     """
     if ratio_precision not in ("float32", "float64"):
-        raise ValueError(f"unknown ratio_precision {ratio_precision!r}; "
-                         "valid: 'float32', 'float64'")
+        raise ValueError(
+            f"unknown ratio_precision {ratio_precision!r}; valid: 'float32', 'float64'"
+        )
     r = float(np.float32(ratio)) if ratio_precision == "float32" else float(ratio)
     if not (math.isfinite(r) and r > 0):
         raise ValueError(f"ratio must be positive and finite; got {ratio!r}")
     f, e = math.frexp(r)
-    q = math.floor(f * 2**31 + 0.5)          # f > 0: half away from zero
+    q = math.floor(f * 2**31 + 0.5)  # f > 0: half away from zero
     if q == 2**31:
         q, e = 2**30, e + 1
     return int(q), int(e)
@@ -119,7 +128,7 @@ def _round(v, mode):
     if mode == "even":
         return np.rint(v)
     t = np.trunc(v)
-    frac = v - t                                   # exact for binary floats
+    frac = v - t  # exact for binary floats
     return t + np.where(np.abs(frac) >= 0.5, np.sign(v), 0).astype(v.dtype)
 
 
@@ -156,8 +165,9 @@ def make_inputs(seed=0, shape=SEED_SHAPE, out_blocks=None):
     mag = rng.exponential(20.0, size=shape)
     keep = rng.random(shape) > 0.4
     x = np.clip(np.rint(mag) * keep, 0, 127).astype(np.uint8)
-    w = np.clip(np.rint(rng.normal(0.0, 12.0, size=(kb, shape[1], 3, 3, 4, 16, 4))),
-                -127, 127).astype(np.int8)
+    w = np.clip(
+        np.rint(rng.normal(0.0, 12.0, size=(kb, shape[1], 3, 3, 4, 16, 4))), -127, 127
+    ).astype(np.int8)
     bias = np.rint(rng.normal(0.0, 2000.0, size=(kb, 1, 1, 16))).astype(np.int32)
     # graph 2 should compute the same real layer as graph 1: mul * M1 * M2 ~ 2^-7 (+-5 %)
     # and add ~ bias * M1 * mul (the bias carried through the first requantization)
@@ -176,8 +186,12 @@ def _conv_nchw16c_numpy(x, w):
     acc = np.zeros((n, kb, h, wd, 16), dtype=np.int64)
     for r in range(3):
         for s in range(3):
-            acc += np.einsum("nchwi,koci->nkhwo", xp[:, :, r:r + h, s:s + wd, :],
-                             wc[:, :, :, :, r, s], optimize=True)
+            acc += np.einsum(
+                "nchwi,koci->nkhwo",
+                xp[:, :, r : r + h, s : s + wd, :],
+                wc[:, :, :, :, r, s],
+                optimize=True,
+            )
     return acc.astype(np.int32)
 
 
@@ -198,8 +212,9 @@ def _conv(x, w, backend, check):
         ref = np.asarray(conv2d(x, w, backend="reference", **kw)).astype(np.int32)
         ok = bool(np.array_equal(acc, ref))
         if not ok:
-            raise AssertionError("fxq_explore.conv: C kernel and reference disagree on the "
-                                 "seed conv")
+            raise AssertionError(
+                "fxq_explore.conv: C kernel and reference disagree on the seed conv"
+            )
     return acc, f"fxq_explore.conv.conv2d(backend={backend!r})", ok
 
 
@@ -247,33 +262,47 @@ class SeedReplay:
             ("float", "pow2", self.float, self.pow2),
             ("fixed", "pow2", self.fixed, self.pow2),
             ("fixed", "fixed, other ratio", self.fixed, it["fixed_other_ratio"]),
-            ("float stage 1 (x0.0018843)", "fixed stage 1", it["float_stage1"],
-             it["fixed_stage1"]),
-            ("float stage 2 (mul, add, relu)", "fixed stage 2", it["float_stage2"],
-             it["fixed_stage2"]),
+            ("float stage 1 (x0.0018843)", "fixed stage 1", it["float_stage1"], it["fixed_stage1"]),
+            (
+                "float stage 2 (mul, add, relu)",
+                "fixed stage 2",
+                it["float_stage2"],
+                it["fixed_stage2"],
+            ),
         ]
         rows = []
         for a, b, u, v in pairs:
             d = np.abs(u.astype(np.int64) - v.astype(np.int64))
-            rows.append({"a": a, "b": b, "elements": int(d.size),
-                         "mismatches": int(np.count_nonzero(d)),
-                         "fraction": float(np.count_nonzero(d) / d.size),
-                         "max_abs_diff": int(d.max())})
+            rows.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "elements": int(d.size),
+                    "mismatches": int(np.count_nonzero(d)),
+                    "fraction": float(np.count_nonzero(d) / d.size),
+                    "max_abs_diff": int(d.max()),
+                }
+            )
         return rows
 
     def __str__(self):
         rows = self.table()
-        head = (f"{'a':<32} {'b':<20} {'elements':>9} {'mismatches':>10} {'fraction':>9} "
-                f"{'max|d|':>6}")
+        head = (
+            f"{'a':<32} {'b':<20} {'elements':>9} {'mismatches':>10} {'fraction':>9} {'max|d|':>6}"
+        )
         lines = [head, "-" * len(head)]
         for r in rows:
-            lines.append(f"{r['a']:<32} {r['b']:<20} {r['elements']:>9} {r['mismatches']:>10} "
-                         f"{r['fraction']:>9.2e} {r['max_abs_diff']:>6}")
+            lines.append(
+                f"{r['a']:<32} {r['b']:<20} {r['elements']:>9} {r['mismatches']:>10} "
+                f"{r['fraction']:>9.2e} {r['max_abs_diff']:>6}"
+            )
         m = self.multipliers
         other = "float64" if m["ratio_precision"] == "float32" else "float32"
-        lines.append(f"fixed-point multipliers (q, shift) from a {m['ratio_precision']} ratio: "
-                     f"0.0018843 -> {m['M1']}, 0.0340026 -> {m['M2']}; "
-                     f"other ratio ({other}): {m['M1_other']}, {m['M2_other']}")
+        lines.append(
+            f"fixed-point multipliers (q, shift) from a {m['ratio_precision']} ratio: "
+            f"0.0018843 -> {m['M1']}, 0.0340026 -> {m['M2']}; "
+            f"other ratio ({other}): {m['M1_other']}, {m['M2_other']}"
+        )
         lines.append(f"conv: {self.conv_backend}")
         return "\n".join(lines)
 
@@ -283,14 +312,25 @@ class SeedReplay:
             f"<tr><td>{r['a']}</td><td>{r['b']}</td><td>{r['elements']}</td>"
             f"<td>{r['mismatches']}</td><td>{r['fraction']:.2e}</td>"
             f"<td>{r['max_abs_diff']}</td></tr>"
-            for r in rows)
-        return ("<table><thead><tr><th>a</th><th>b</th><th>elements</th><th>mismatches</th>"
-                "<th>fraction</th><th>max |diff|</th></tr></thead><tbody>" + cells +
-                "</tbody></table>")
+            for r in rows
+        )
+        return (
+            "<table><thead><tr><th>a</th><th>b</th><th>elements</th><th>mismatches</th>"
+            "<th>fraction</th><th>max |diff|</th></tr></thead><tbody>" + cells + "</tbody></table>"
+        )
 
 
-def replay(seed=0, *, shape=SEED_SHAPE, out_blocks=None, backend="c", check=True,
-           float_round="away", ratio_precision="float32", rounding="UPWARD"):
+def replay(
+    seed=0,
+    *,
+    shape=SEED_SHAPE,
+    out_blocks=None,
+    backend="c",
+    check=True,
+    float_round="away",
+    ratio_precision="float32",
+    rounding="UPWARD",
+):
     """Run the seed thread's graphs on synthetic data.
 
     Parameters
@@ -329,13 +369,14 @@ def replay(seed=0, *, shape=SEED_SHAPE, out_blocks=None, backend="c", check=True
     if rounding not in ("UPWARD", "TONEAREST"):
         raise ValueError(f"unknown rounding {rounding!r}; valid: 'UPWARD', 'TONEAREST'")
     if ratio_precision not in ("float32", "float64"):
-        raise ValueError(f"unknown ratio_precision {ratio_precision!r}; "
-                         "valid: 'float32', 'float64'")
+        raise ValueError(
+            f"unknown ratio_precision {ratio_precision!r}; valid: 'float32', 'float64'"
+        )
     if backend not in ("c", "reference", "numpy"):
         raise ValueError(f"unknown backend {backend!r}; valid: 'c', 'reference', 'numpy'")
     inp = make_inputs(seed, shape, out_blocks)
     acc, conv_backend, ok = _conv(inp["x"], inp["w"], backend, check)
-    bias, mul, add = inp["bias"], inp["mul"], inp["add"]   # (K/16, 1, 1, 16) broadcast
+    bias, mul, add = inp["bias"], inp["mul"], inp["add"]  # (K/16, 1, 1, 16) broadcast
 
     # graph 1: power-of-two scales
     g1 = np.maximum(acc + bias, 0)
@@ -361,8 +402,21 @@ def replay(seed=0, *, shape=SEED_SHAPE, out_blocks=None, backend="c", check=True
     y2 = np.maximum(y1 * mul + add, 0)
     out_alt = np.clip(_fixed_point_multiply(y2, *d2, rounding), -127, 127).astype(np.uint8)
 
-    inter = {"fixed_other_ratio": out_alt, "acc": acc, "pow2_relu": g1, "float_stage1": f1,
-             "fixed_stage1": x1, "float_stage2": f2, "fixed_stage2": x2}
-    mults = {"M1": q1, "M2": q2, "M1_other": d1, "M2_other": d2,
-             "ratio_precision": ratio_precision, "rounding": rounding}
+    inter = {
+        "fixed_other_ratio": out_alt,
+        "acc": acc,
+        "pow2_relu": g1,
+        "float_stage1": f1,
+        "fixed_stage1": x1,
+        "float_stage2": f2,
+        "fixed_stage2": x2,
+    }
+    mults = {
+        "M1": q1,
+        "M2": q2,
+        "M1_other": d1,
+        "M2_other": d2,
+        "ratio_precision": ratio_precision,
+        "rounding": rounding,
+    }
     return SeedReplay(pow2, out_float, out_fixed, inp, inter, mults, conv_backend, ok)

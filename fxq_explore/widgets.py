@@ -15,6 +15,7 @@ The boxes expose their child widgets as attributes (``.scale``, ``.bits``, ``.re
 ``.value`` headless and check what was computed. Figures are ``matplotlib.figure.Figure`` objects
 created without pyplot: nothing global changes and nothing is displayed twice.
 """
+
 from __future__ import annotations
 
 import html
@@ -27,9 +28,16 @@ from .multiplier import decompose
 from .requantize import POW2_MODES, SCHEMES
 
 __all__ = [
-    "decomposition_view", "requantization_view", "scheme_view", "sweep_view", "threshold_view",
-    "decompose_explorer", "requantization_explorer", "scheme_explorer", "sweep_explorer",
-    "threshold_explorer", "threshold_errors",
+    "decomposition_view",
+    "requantization_view",
+    "scheme_view",
+    "sweep_view",
+    "threshold_view",
+    "decompose_explorer",
+    "requantization_explorer",
+    "scheme_explorer",
+    "sweep_explorer",
+    "threshold_explorer",
 ]
 
 SEED_SCALE = 0.0018843
@@ -56,8 +64,11 @@ def _table(rows, cols, fmt=None):
     fmt = fmt or {}
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(fmt.get(c, '{}').format(r[c]))}</td>" for c in cols)
-        + "</tr>" for r in rows)
+        "<tr>"
+        + "".join(f"<td>{html.escape(fmt.get(c, '{}').format(r[c]))}</td>" for c in cols)
+        + "</tr>"
+        for r in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -79,15 +90,25 @@ def decomposition_view(scale=SEED_SCALE, bits=32, fig=None):
 
 def decomposition_readout(d) -> str:
     """The HTML readout of a scalar decomposition: multiplier, shift, value, error."""
-    return (f"<b>scale</b> {d.scale:.7g} &nbsp; <b>multiplier</b> {int(d.multiplier)} &nbsp; "
-            f"<b>shift</b> {int(d.shift):+d} (right shift {int(d.right_shift)}) &nbsp; "
-            f"<b>represented value</b> {float(d.value):.12g} &nbsp; "
-            f"<b>error</b> {d.abs_error:+.3e} (relative {d.rel_error:+.3e})"
-            + (" &nbsp; <b>flushed to zero</b>" if d.flushed else ""))
+    return (
+        f"<b>scale</b> {d.scale:.7g} &nbsp; <b>multiplier</b> {int(d.multiplier)} &nbsp; "
+        f"<b>shift</b> {int(d.shift):+d} (right shift {int(d.right_shift)}) &nbsp; "
+        f"<b>represented value</b> {float(d.value):.12g} &nbsp; "
+        f"<b>error</b> {d.abs_error:+.3e} (relative {d.rel_error:+.3e})"
+        + (" &nbsp; <b>flushed to zero</b>" if d.flushed else "")
+    )
 
 
-def requantization_view(scale=SEED_SCALE, zero_point=0, pow2_mode="nearest", *, acc=None,
-                        schemes=("float32_rne", "pow2", "tflite"), dtype="int8", fig=None):
+def requantization_view(
+    scale=SEED_SCALE,
+    zero_point=0,
+    pow2_mode="nearest",
+    *,
+    acc=None,
+    schemes=("float32_rne", "pow2", "tflite"),
+    dtype="int8",
+    fig=None,
+):
     """Requantize ``acc`` (default: 20 000 random accumulators) with ``schemes`` to ``dtype``
     and draw the error per accumulator and the error histograms side by side.
 
@@ -97,8 +118,9 @@ def requantization_view(scale=SEED_SCALE, zero_point=0, pow2_mode="nearest", *, 
     """
     if acc is None:
         acc = analysis.random_accumulators(20_000, seed=0)
-    a = analysis.error_vs_exact(acc, float(scale), schemes, zero_point=int(zero_point),
-                                dtype=dtype, pow2_mode=pow2_mode)
+    a = analysis.error_vs_exact(
+        acc, float(scale), schemes, zero_point=int(zero_point), dtype=dtype, pow2_mode=pow2_mode
+    )
     fig = _view_figure(fig, (10.0, 3.4))
     fig.clear()
     ax1, ax2 = fig.subplots(1, 2)
@@ -110,11 +132,15 @@ def requantization_view(scale=SEED_SCALE, zero_point=0, pow2_mode="nearest", *, 
 def requantization_readout(a, pow2_mode="nearest") -> str:
     rows = a.summary()
     g = analysis.gain_error(a.scale, pow2_mode)
-    return (f"<b>scale</b> {a.scale:.7g}, <b>zero point</b> {a.zero_point} (int8 output), "
-            f"<b>pow2 gain error</b> {g:+.2%}<br>"
-            + _table(rows, ["scheme", "max_abs_error", "mean_error", "mismatch_rate"],
-                     {"max_abs_error": "{:.3f}", "mean_error": "{:+.4f}",
-                      "mismatch_rate": "{:.2%}"}))
+    return (
+        f"<b>scale</b> {a.scale:.7g}, <b>zero point</b> {a.zero_point} (int8 output), "
+        f"<b>pow2 gain error</b> {g:+.2%}<br>"
+        + _table(
+            rows,
+            ["scheme", "max_abs_error", "mean_error", "mismatch_rate"],
+            {"max_abs_error": "{:.3f}", "mean_error": "{:+.4f}", "mismatch_rate": "{:.2%}"},
+        )
+    )
 
 
 def scheme_view(scheme="tflite", scale=SEED_SCALE, *, acc=None, fig=None):
@@ -132,15 +158,22 @@ def scheme_view(scheme="tflite", scale=SEED_SCALE, *, acc=None, fig=None):
     a = analysis.error_vs_exact(acc, float(scale), (scheme,))
     diff = np.flatnonzero(a.results[scheme] != a.exact)
     differing = a.acc[diff]
-    expl = explain(int(differing[0]), float(scale), scheme, dtype="int32") \
-        if differing.size else None
+    expl = (
+        explain(int(differing[0]), float(scale), scheme, dtype="int32") if differing.size else None
+    )
     fig = _view_figure(fig, (10.0, 3.2))
     fig.clear()
     ax1, ax2 = fig.subplots(1, 2)
     frac = a.real - np.floor(a.real)
     ax1.plot(frac, a.errors[scheme], ".", ms=2, alpha=0.3, color="0.6", label="all")
-    ax1.plot(frac[diff], a.errors[scheme][diff], ".", ms=4, color="C3",
-             label=f"differs from exact ({diff.size})")
+    ax1.plot(
+        frac[diff],
+        a.errors[scheme][diff],
+        ".",
+        ms=4,
+        color="C3",
+        label=f"differs from exact ({diff.size})",
+    )
     ax1.set_xlabel("fractional part of acc*scale")
     ax1.set_ylabel("result - acc*scale (LSB)")
     ax1.legend(fontsize=8, markerscale=2)
@@ -152,12 +185,17 @@ def scheme_view(scheme="tflite", scale=SEED_SCALE, *, acc=None, fig=None):
 def scheme_readout(res, scheme) -> str:
     a = res["analysis"]
     s = SCHEMES[scheme]
-    text = (f"<b>{html.escape(scheme)}</b> ({html.escape(s.engines)}); ties: "
-            f"{html.escape(s.tie)}<br><b>mismatches vs exact rounding</b> "
-            f"{a.mismatches[scheme]} of {a.acc.size} ({a.mismatches[scheme] / a.acc.size:.3%})")
+    text = (
+        f"<b>{html.escape(scheme)}</b> ({html.escape(s.engines)}); ties: "
+        f"{html.escape(s.tie)}<br><b>mismatches vs exact rounding</b> "
+        f"{a.mismatches[scheme]} of {a.acc.size} ({a.mismatches[scheme] / a.acc.size:.3%})"
+    )
     if res["explanation"] is not None:
-        text += ("<br>first differing accumulator:<pre>"
-                 + html.escape(str(res["explanation"])) + "</pre>")
+        text += (
+            "<br>first differing accumulator:<pre>"
+            + html.escape(str(res["explanation"]))
+            + "</pre>"
+        )
     return text
 
 
@@ -194,8 +232,12 @@ def threshold_view(values, threshold, *, thresholds=None, calibrated=None, bits=
     marks["slider"] = float(threshold)
     plotting.plot_calibration_histogram(x, marks, ax=ax1)
     plotting.plot_threshold_tradeoff(thresholds, c, r, ax=ax2, mark=float(threshold))
-    res = {"threshold": float(threshold), "clip_error": float(c0[0]),
-           "round_error": float(r0[0]), "total": float(c0[0] + r0[0])}
+    res = {
+        "threshold": float(threshold),
+        "clip_error": float(c0[0]),
+        "round_error": float(r0[0]),
+        "total": float(c0[0] + r0[0]),
+    }
     return res, fig
 
 
@@ -204,11 +246,18 @@ def threshold_view(values, threshold, *, thresholds=None, calibrated=None, bits=
 
 
 def _scale_slider(value=SEED_SCALE, lo=-6, hi=1):
-    return ipywidgets.FloatLogSlider(value=value, base=10, min=lo, max=hi, step=0.01,
-                                     description="scale", readout_format=".4g",
-                                     continuous_update=False,
-                                     style={"description_width": "initial"},
-                                     layout=ipywidgets.Layout(width="460px"))
+    return ipywidgets.FloatLogSlider(
+        value=value,
+        base=10,
+        min=lo,
+        max=hi,
+        step=0.01,
+        description="scale",
+        readout_format=".4g",
+        continuous_update=False,
+        style={"description_width": "initial"},
+        layout=ipywidgets.Layout(width="460px"),
+    )
 
 
 class _Explorer(ipywidgets.VBox):
@@ -225,8 +274,11 @@ class _Explorer(ipywidgets.VBox):
         self.figure = None
         self.last_result = None
         self.updates = 0
-        self.children = [ipywidgets.HBox(controls, layout=ipywidgets.Layout(flex_flow="row wrap")),
-                         self.readout, self.image]
+        self.children = [
+            ipywidgets.HBox(controls, layout=ipywidgets.Layout(flex_flow="row wrap")),
+            self.readout,
+            self.image,
+        ]
         for c in controls:
             c.observe(self.update, names="value")
         self.update()
@@ -247,8 +299,14 @@ class DecomposeExplorer(_Explorer):
         super().__init__()
         w = ipywidgets
         self.scale = _scale_slider(scale)
-        self.bits = w.IntSlider(value=bits, min=2, max=32, description="multiplier bits",
-                                continuous_update=False, style={"description_width": "initial"})
+        self.bits = w.IntSlider(
+            value=bits,
+            min=2,
+            max=32,
+            description="multiplier bits",
+            continuous_update=False,
+            style={"description_width": "initial"},
+        )
         self._fig = _figure((9.0, 1.6))
         self._build([self.scale, self.bits])
 
@@ -265,16 +323,23 @@ class RequantizationExplorer(_Explorer):
         w = ipywidgets
         self.acc = analysis.random_accumulators(20_000, seed=0) if acc is None else acc
         self.scale = _scale_slider(scale, -4, 0)
-        self.zero_point = w.IntSlider(value=zero_point, min=-128, max=127, description="zero point",
-                                      continuous_update=False)
-        self.pow2_mode = w.Dropdown(options=list(POW2_MODES), value=pow2_mode,
-                                    description="pow2 mode")
+        self.zero_point = w.IntSlider(
+            value=zero_point, min=-128, max=127, description="zero point", continuous_update=False
+        )
+        self.pow2_mode = w.Dropdown(
+            options=list(POW2_MODES), value=pow2_mode, description="pow2 mode"
+        )
         self._fig = _figure((10.0, 3.4))
         self._build([self.scale, self.zero_point, self.pow2_mode])
 
     def _compute(self):
-        a, fig = requantization_view(self.scale.value, self.zero_point.value,
-                                     self.pow2_mode.value, acc=self.acc, fig=self._fig)
+        a, fig = requantization_view(
+            self.scale.value,
+            self.zero_point.value,
+            self.pow2_mode.value,
+            acc=self.acc,
+            fig=self._fig,
+        )
         return a, fig, requantization_readout(a, self.pow2_mode.value)
 
 
@@ -285,8 +350,9 @@ class SchemeExplorer(_Explorer):
         super().__init__()
         w = ipywidgets
         self.acc = analysis.random_accumulators(20_000, seed=0) if acc is None else acc
-        self.scheme = w.Dropdown(options=[s for s in SCHEMES if s != "exact"], value=scheme,
-                                 description="scheme")
+        self.scheme = w.Dropdown(
+            options=[s for s in SCHEMES if s != "exact"], value=scheme, description="scheme"
+        )
         self.scale = _scale_slider(scale, -4, 0)
         self._fig = _figure((10.0, 3.2))
         self._build([self.scheme, self.scale])
@@ -299,33 +365,52 @@ class SchemeExplorer(_Explorer):
 class SweepExplorer(_Explorer):
     """Multiplier-bits and output-bits sliders plus a metric dropdown over precomputed sweeps."""
 
-    def __init__(self, sweeps=None, scale=SEED_SCALE, multiplier_bits=16, output_bits=8,
-                 metric="sqnr_db"):
+    def __init__(
+        self, sweeps=None, scale=SEED_SCALE, multiplier_bits=16, output_bits=8, metric="sqnr_db"
+    ):
         super().__init__()
         w = ipywidgets
         if sweeps is None:
             acc = analysis.random_accumulators(20_000, seed=0)
-            sweeps = (analysis.sweep_multiplier_bits(acc, scale, progress=False),
-                      analysis.sweep_output_bits(acc, scale, progress=False))
+            sweeps = (
+                analysis.sweep_multiplier_bits(acc, scale, progress=False),
+                analysis.sweep_output_bits(acc, scale, progress=False),
+            )
         self.sweeps = sweeps
         mult, out = sweeps
-        self.multiplier_bits = w.IntSlider(value=multiplier_bits, min=int(mult.bits.min()),
-                                           max=int(mult.bits.max()), description="multiplier bits",
-                                           style={"description_width": "initial"})
-        self.output_bits = w.IntSlider(value=output_bits, min=int(out.bits.min()),
-                                       max=int(out.bits.max()), description="output bits",
-                                       style={"description_width": "initial"})
-        self.metric = w.Dropdown(options=list(plotting.METRIC_LABELS), value=metric,
-                                 description="metric")
+        self.multiplier_bits = w.IntSlider(
+            value=multiplier_bits,
+            min=int(mult.bits.min()),
+            max=int(mult.bits.max()),
+            description="multiplier bits",
+            style={"description_width": "initial"},
+        )
+        self.output_bits = w.IntSlider(
+            value=output_bits,
+            min=int(out.bits.min()),
+            max=int(out.bits.max()),
+            description="output bits",
+            style={"description_width": "initial"},
+        )
+        self.metric = w.Dropdown(
+            options=list(plotting.METRIC_LABELS), value=metric, description="metric"
+        )
         self._fig = _figure((10.0, 3.4))
         self._build([self.multiplier_bits, self.output_bits, self.metric])
 
     def _compute(self):
-        vals, fig = sweep_view(self.sweeps, self.multiplier_bits.value, self.output_bits.value,
-                               self.metric.value, fig=self._fig)
+        vals, fig = sweep_view(
+            self.sweeps,
+            self.multiplier_bits.value,
+            self.output_bits.value,
+            self.metric.value,
+            fig=self._fig,
+        )
         parts = []
-        for param, b in (("multiplier_bits", self.multiplier_bits.value),
-                         ("output_bits", self.output_bits.value)):
+        for param, b in (
+            ("multiplier_bits", self.multiplier_bits.value),
+            ("output_bits", self.output_bits.value),
+        ):
             row = ", ".join(f"{s} {v:.4g}" for s, v in vals[param].items())
             parts.append(f"<b>{param.replace('_', ' ')} = {b}</b>: {self.metric.value}: {row}")
         return vals, fig, "<br>".join(parts)
@@ -342,20 +427,33 @@ class ThresholdExplorer(_Explorer):
         self.bits = bits
         top = float(np.abs(self.values).max())
         self.thresholds = np.linspace(top / 100, top, 100)
-        self.threshold = w.FloatSlider(value=top / 2 if threshold is None else threshold,
-                                       min=top / 100, max=top, step=top / 200,
-                                       description="threshold", readout_format=".4g",
-                                       continuous_update=False)
+        self.threshold = w.FloatSlider(
+            value=top / 2 if threshold is None else threshold,
+            min=top / 100,
+            max=top,
+            step=top / 200,
+            description="threshold",
+            readout_format=".4g",
+            continuous_update=False,
+        )
         self._fig = _figure((10.0, 3.4))
         self._build([self.threshold])
 
     def _compute(self):
-        res, fig = threshold_view(self.values, self.threshold.value, thresholds=self.thresholds,
-                                  calibrated=self.calibrated, bits=self.bits, fig=self._fig)
-        text = (f"<b>threshold</b> {res['threshold']:.4g} (scale "
-                f"{res['threshold'] / (2 ** (self.bits - 1) - 1):.4g}): "
-                f"<b>clipping error</b> {res['clip_error']:.3e}, <b>rounding error</b> "
-                f"{res['round_error']:.3e}, <b>total</b> {res['total']:.3e}")
+        res, fig = threshold_view(
+            self.values,
+            self.threshold.value,
+            thresholds=self.thresholds,
+            calibrated=self.calibrated,
+            bits=self.bits,
+            fig=self._fig,
+        )
+        text = (
+            f"<b>threshold</b> {res['threshold']:.4g} (scale "
+            f"{res['threshold'] / (2 ** (self.bits - 1) - 1):.4g}): "
+            f"<b>clipping error</b> {res['clip_error']:.3e}, <b>rounding error</b> "
+            f"{res['round_error']:.3e}, <b>total</b> {res['total']:.3e}"
+        )
         return res, fig, text
 
 
@@ -386,8 +484,9 @@ def scheme_explorer(scheme="tflite", scale=SEED_SCALE, acc=None):
     return SchemeExplorer(scheme, scale, acc)
 
 
-def sweep_explorer(sweeps=None, scale=SEED_SCALE, multiplier_bits=16, output_bits=8,
-                   metric="sqnr_db"):
+def sweep_explorer(
+    sweeps=None, scale=SEED_SCALE, multiplier_bits=16, output_bits=8, metric="sqnr_db"
+):
     """Bit-width sliders and a metric dropdown over two precomputed sweeps."""
     return SweepExplorer(sweeps, scale, multiplier_bits, output_bits, metric)
 

@@ -3,6 +3,7 @@
 Run ``python scripts/make_notebooks.py`` after editing; the notebooks are generated, so edit the
 cells here. Cells are kept short: the computing happens in ``fxq_explore``.
 """
+
 from __future__ import annotations
 
 import sys
@@ -72,7 +73,9 @@ This tutorial answers it with numbers computed in front of you.
 
 **What you need**: Python and numpy; no prior knowledge of quantization. Run the cells top to bottom.
 """),
-    code(IMPORTS + "from fxq_explore import seed\nfrom fxq_explore.requantize import pow2_exponent"),
+    code(
+        IMPORTS + "from fxq_explore import seed\nfrom fxq_explore.requantize import pow2_exponent"
+    ),
     md("""
 ## Both graphs, run
 
@@ -608,11 +611,14 @@ NOTEBOOKS["05_time_the_kernel"] = [
 Timings depend on the machine and its load: cells that print times are not checked by the tests, and no
 claim here relies on a speed ratio between two fast things.
 """),
-    code(IMPORTS + """import contextlib, importlib.util, io, timeit
+    code(
+        IMPORTS
+        + """import contextlib, importlib.util, io, timeit
 from pathlib import Path
 
 from fxq_explore import seed, kernels
-from fxq_explore.conv import oihw4i16o4i_to_oihw"""),
+from fxq_explore.conv import oihw4i16o4i_to_oihw"""
+    ),
     code("""
 info = kernels.info()
 print("SIMD path:", info["path"], "| available:", info["available_paths"])
@@ -643,7 +649,8 @@ print("C kernels bit-exact with the reference for", schemes)
 Each candidate runs in a block (one warm-up, then a few calls; best of three blocks), so a slow candidate does
 not evict the caches of a fast one.
 """),
-    code("""
+    code(
+        """
 def best_ms(fn, number=5, repeat=3):
     fn()                                                    # warm up
     return 1e3 * min(timeit.repeat(fn, number=number, repeat=repeat)) / number
@@ -657,12 +664,15 @@ for sch in ("float32_rne", "tflite"):
     rows.append({"name": f"numpy requantize only, {sch}", "ms": best_ms(lambda: fx.requantize(acc, s, sch))})
 rows.append({"name": "numpy reference conv", "ms": best_ms(lambda: fx.conv2d(x, w, backend="reference", **conv),
                                                            number=1, repeat=2)})
-""", IGNORE),
+""",
+        IGNORE,
+    ),
     md("""
 A truly naive loop (one Python multiply-add at a time) is far too slow for the whole layer; we time it on a
 single output pixel and scale up to the 200 704 outputs.
 """),
-    code("""
+    code(
+        """
 xr = x[0].transpose(0, 3, 1, 2).reshape(64, 56, 56).astype(np.int64)             # NCHW16c -> CHW
 wr = oihw4i16o4i_to_oihw(w).astype(np.int64)                                       # -> OIHW
 
@@ -676,13 +686,19 @@ def naive_pixel(k=0, oy=10, ox=10):
 
 assert naive_pixel() == int(acc[0, 0, 10, 10, 0])
 rows.append({"name": "naive Python loop (extrapolated)", "ms": best_ms(naive_pixel, number=3, repeat=2) * acc.size})
-""", IGNORE),
-    code("""
+""",
+        IGNORE,
+    ),
+    code(
+        """
 ax = plotting.plot_timings(rows)
 ax.set_xscale("log")
 ax.set_title("seed layer: 1x64x56x56, 3x3, 64 channels (log scale)");
-""", IGNORE),
-    code("""
+""",
+        IGNORE,
+    ),
+    code(
+        """
 t = {row["name"]: row["ms"] for row in rows}
 requant = t["numpy requantize only, tflite"]
 print(f"numpy requantize: {requant:.2f} ms = {requant / t['numpy reference conv']:.1%} of the numpy reference conv, "
@@ -691,7 +707,9 @@ print(f"C requantize: {t['C requantize only, tflite']:.3f} ms; C conv: {t['C con
 # robust claims only: requantizing 200 704 values is cheap next to computing them naively
 assert requant < 0.5 * t["numpy reference conv"]
 assert requant < 0.01 * t["naive Python loop (extrapolated)"]
-""", IGNORE),
+""",
+        IGNORE,
+    ),
     md("""
 Next to a slow conv, requantization is noise. Next to a fast one it is not: compare the printed times. When
 this was written, a separate numpy requantization pass cost several times the whole C conv, and even the
@@ -704,7 +722,8 @@ accumulators are still in registers, it costs next to nothing: compare "C conv, 
 Runtime's `QLinearConv` and PyTorch's quantized conv when they are installed, in blocks, one thread. We run
 its quick mode (ONNX Runtime only, a few runs).
 """),
-    code("""
+    code(
+        """
 root = next((p for p in (Path.cwd(), *Path.cwd().parents) if (p / "benchmarks" / "seed_layer.py").exists()), None)
 bench = None
 if root is not None:
@@ -719,7 +738,9 @@ if root is not None:
     ax.set_title("benchmarks/seed_layer.py --quick")
 else:
     print("benchmarks/seed_layer.py not found: run this notebook from the repository")
-""", IGNORE),
+""",
+        IGNORE,
+    ),
     code("""
 if bench is not None:
     assert all(bench["bit_exact"].values())
@@ -948,8 +969,11 @@ def build(names=None):
         if names and name not in names:
             continue
         nb = new_notebook(cells=cells)
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                     "language": "python"}
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
         nb.metadata["language_info"] = {"name": "python"}
         for i, c in enumerate(nb.cells):
             c["id"] = f"{name[:2]}-{i:02d}"

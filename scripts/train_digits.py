@@ -54,8 +54,10 @@ def conv_backward(dy, x_shape, cols, w, stride, pad):
     ho, wo = dy.shape[2], dy.shape[3]
     for r in range(w.shape[2]):
         for s in range(w.shape[3]):
-            dxp[:, :, r:r + stride * ho:stride, s:s + stride * wo:stride] += dcols[:, :, r, s]
-    dx = dxp[:, :, pad:pad + h, pad:pad + wd]
+            dxp[:, :, r : r + stride * ho : stride, s : s + stride * wo : stride] += dcols[
+                :, :, r, s
+            ]
+    dx = dxp[:, :, pad : pad + h, pad : pad + wd]
     return dx, dw, db
 
 
@@ -65,9 +67,12 @@ def init_params(rng):
         return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float64)
 
     return {
-        "w1": he((16, 1, 3, 3)), "b1": np.zeros(16),
-        "w2": he((32, 16, 3, 3)), "b2": np.zeros(32),
-        "w3": he((10, 32, 4, 4)) * 0.5, "b3": np.zeros(10),
+        "w1": he((16, 1, 3, 3)),
+        "b1": np.zeros(16),
+        "w2": he((32, 16, 3, 3)),
+        "b2": np.zeros(32),
+        "w3": he((10, 32, 4, 4)) * 0.5,
+        "b3": np.zeros(10),
     }
 
 
@@ -102,8 +107,8 @@ def shift_batch(x, rng):
     """Random shift by -1, 0 or +1 pixel in each direction (zero fill)."""
     out = np.zeros_like(x)
     dy, dx = rng.integers(-1, 2, size=2)
-    src = x[:, :, max(0, -dy):8 - max(0, dy), max(0, -dx):8 - max(0, dx)]
-    out[:, :, max(0, dy):max(0, dy) + src.shape[2], max(0, dx):max(0, dx) + src.shape[3]] = src
+    src = x[:, :, max(0, -dy) : 8 - max(0, dy), max(0, -dx) : 8 - max(0, dx)]
+    out[:, :, max(0, dy) : max(0, dy) + src.shape[2], max(0, dx) : max(0, dx) + src.shape[3]] = src
     return out
 
 
@@ -129,7 +134,7 @@ def main(argv=None):
     for epoch in range(args.epochs):
         order = rng.permutation(len(x_tr))
         for i in range(0, len(order), bs):
-            idx = order[i:i + bs]
+            idx = order[i : i + bs]
             xb = shift_batch(x_tr[idx], rng) if rng.random() < 0.5 else x_tr[idx]
             loss, g = loss_and_grads(p, xb, y_tr[idx], args.wd)
             step += 1
@@ -137,18 +142,24 @@ def main(argv=None):
             for k in p:
                 m[k] = b1 * m[k] + (1 - b1) * g[k]
                 v[k] = b2 * v[k] + (1 - b2) * g[k] ** 2
-                mh = m[k] / (1 - b1 ** step)
-                vh = v[k] / (1 - b2 ** step)
+                mh = m[k] / (1 - b1**step)
+                vh = v[k] / (1 - b2**step)
                 p[k] -= lr * mh / (np.sqrt(vh) + eps)
         if epoch % 10 == 9 or epoch == args.epochs - 1:
             params32 = {k: val.astype(np.float32) for k, val in p.items()}
             acc = (e2e.forward_fp32(params32, x_te).argmax(axis=1) == y_te).mean()
-            print(f"epoch {epoch + 1:3d}  loss {loss:.4f}  test acc {acc:.4f}  "
-                  f"({time.perf_counter() - t0:.1f} s)")
+            print(
+                f"epoch {epoch + 1:3d}  loss {loss:.4f}  test acc {acc:.4f}  "
+                f"({time.perf_counter() - t0:.1f} s)"
+            )
     params32 = {k: val.astype(np.float32) for k, val in p.items()}
     acc = (e2e.forward_fp32(params32, x_te).argmax(axis=1) == y_te).mean()
-    np.savez_compressed(args.out, **params32, train_idx=train_idx.astype(np.int16),
-                        test_idx=test_idx.astype(np.int16))
+    np.savez_compressed(
+        args.out,
+        **params32,
+        train_idx=train_idx.astype(np.int16),
+        test_idx=test_idx.astype(np.int16),
+    )
     print(f"saved {args.out}: fp32 test accuracy {acc:.4f}, {time.perf_counter() - t0:.1f} s")
 
 

@@ -40,11 +40,10 @@ def free_port() -> int:
 def chromium_path() -> str:
     path = os.environ.get("FXQ_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(path).exists():
-        pytest.fail(f"chromium not found at {path}: apt-get install -y chromium (make test-browser does)")
+        pytest.fail(
+            f"chromium not found at {path}: apt-get install -y chromium (make test-browser does)"
+        )
     return path
-
-
-
 
 
 class RequestLog:

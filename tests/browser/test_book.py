@@ -12,7 +12,6 @@ import functools
 import http.server
 import re
 import threading
-from pathlib import Path
 
 import pytest
 import yaml
@@ -35,7 +34,9 @@ def toc_pages() -> list[str]:
 def api_pages() -> list[str]:
     """The generated API pages (one per module), when the book has been built."""
     root = BOOK_HTML / "book" / "_autoapi"
-    return sorted(p.relative_to(BOOK_HTML).with_suffix("").as_posix() for p in root.rglob("index.html"))
+    return sorted(
+        p.relative_to(BOOK_HTML).with_suffix("").as_posix() for p in root.rglob("index.html")
+    )
 
 
 PAGES = toc_pages() + api_pages()
@@ -73,7 +74,9 @@ def test_page_renders_offline(browser, site, screenshots, page_name):
     page = browser.new_page()
     try:
         log.attach(page)
-        page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        page.on(
+            "response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None
+        )
         page.goto(site + f"{page_name}.html", wait_until="load")
         page.wait_for_load_state("networkidle")
 
@@ -90,14 +93,17 @@ def test_page_renders_offline(browser, site, screenshots, page_name):
                 arg=n_views,
                 timeout=30_000,
             )
-            controls = page.locator(".widget-slider, .widget-dropdown, .widget-toggle-buttons").count()
+            controls = page.locator(
+                ".widget-slider, .widget-dropdown, .widget-toggle-buttons"
+            ).count()
             assert controls > 0, f"{page_name}: saved widgets but no slider or drop-down rendered"
             errors = page.locator(".jupyter-widgets-error-widget, .widget-error").count()
             assert errors == 0, f"{page_name}: {errors} widget(s) failed to render"
 
         # Every figure loads: all <img> in the article, saved widget outputs included.
         page.wait_for_function(
-            "() => [...document.querySelectorAll('main img')].every(i => i.complete)", timeout=30_000
+            "() => [...document.querySelectorAll('main img')].every(i => i.complete)",
+            timeout=30_000,
         )
         broken = page.evaluate(
             "() => [...document.querySelectorAll('main img')]"
@@ -109,7 +115,9 @@ def test_page_renders_offline(browser, site, screenshots, page_name):
         assert not figure_reprs, f"{page_name}: figures shown as text, not images: {figure_reprs}"
         n_img_source = len(re.findall(r"<img\b", source))
         n_img = page.locator("main img").count()
-        assert n_img >= n_img_source, f"{page_name}: {n_img} <img> shown, {n_img_source} in the page"
+        assert n_img >= n_img_source, (
+            f"{page_name}: {n_img} <img> shown, {n_img_source} in the page"
+        )
 
         out = screenshots / "book" / (page_name.replace("/", "__") + ".png")
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +148,10 @@ def test_decompose_chapter_has_static_scale_slider_and_plot(browser, site):
     try:
         log.attach(page)
         page.goto(site + "notebooks/01_decompose_a_scale.html", wait_until="networkidle")
-        slider = page.locator(".widget-slider", has=page.locator(".widget-label", has_text=re.compile(r"^\s*scale\s*$")))
+        slider = page.locator(
+            ".widget-slider",
+            has=page.locator(".widget-label", has_text=re.compile(r"^\s*scale\s*$")),
+        )
         slider.first.wait_for(timeout=30_000)
         assert slider.first.locator(".noUi-handle, .slider-handle, input[type=range]").count() >= 1
         # The saved explorer shows its readout and its plot (an <img> inside the widget area).
@@ -151,7 +162,9 @@ def test_decompose_chapter_has_static_scale_slider_and_plot(browser, site):
             ".some(i => i.naturalWidth > 0)"
         )
         readout = " ".join(page.locator(".widget-html-content").all_inner_texts())
-        assert re.search(r"multiplier", readout, re.I), f"no readout with the multiplier: {readout!r}"
+        assert re.search(r"multiplier", readout, re.I), (
+            f"no readout with the multiplier: {readout!r}"
+        )
         assert log.outside == []
     finally:
         page.close()

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -47,7 +46,9 @@ def lab(tmp_path_factory):
     tracker.parent.mkdir(parents=True)
     tracker.write_text(json.dumps({"windowingMode": "none"}))
     # No "official Jupyter news?" toast over the screenshots.
-    notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification = (
+        settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    )
     notification.parent.mkdir(parents=True)
     notification.write_text(json.dumps({"fetchNews": "false"}))
     env = dict(
@@ -59,9 +60,17 @@ def lab(tmp_path_factory):
     )
     port = free_port()
     cmd = [
-        sys.executable, "-m", "jupyter", "lab",
-        "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-        "--ServerApp.token=", "--ServerApp.password=", f"--ServerApp.root_dir={work}",
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--allow-root",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.token=",
+        "--ServerApp.password=",
+        f"--ServerApp.root_dir={work}",
         "--LabApp.expose_app_in_browser=True",
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
@@ -80,7 +89,9 @@ def lab(tmp_path_factory):
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 log.flush()
-                pytest.fail("JupyterLab did not start:\n" + (root / "jupyterlab.log").read_text()[-3000:])
+                pytest.fail(
+                    "JupyterLab did not start:\n" + (root / "jupyterlab.log").read_text()[-3000:]
+                )
             time.sleep(0.5)
         yield url
     finally:
@@ -155,9 +166,11 @@ def test_scale_slider_moves_readout_and_plot(browser, lab, screenshots):
         handle.scroll_into_view_if_needed()
         page.screenshot(path=str(out / "01_after.png"), full_page=False)
 
-        changed_readout = [b for a, b in zip(before["readout"], after["readout"]) if a != b]
+        changed_readout = [b for a, b in zip(before["readout"], after["readout"], strict=False) if a != b]
         print(f"\nslider {value_before!r} -> {value_after!r}; readout now {changed_readout[:2]!r}")
         assert value_after != value_before
-        assert requests.outside == [], f"JupyterLab page requested outside hosts: {requests.outside}"
+        assert requests.outside == [], (
+            f"JupyterLab page requested outside hosts: {requests.outside}"
+        )
     finally:
         page.close()

@@ -1,4 +1,5 @@
 """Shared helpers for the C kernel tests: which SIMD paths this CPU can run."""
+
 import pytest
 
 kernels = pytest.importorskip("fxq_explore.kernels")

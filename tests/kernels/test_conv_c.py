@@ -4,6 +4,7 @@ Every SIMD path is forced in turn (``path=``), so the scalar and AVX2 kernels ar
 AVX-512 machine too. Hypothesis draws shapes (1x1 to 7x7 kernels, odd sizes, channel counts that
 are not multiples of 16, stride 1-2, padding 0-3), dtypes, zero points, scales and extreme values.
 """
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -23,8 +24,9 @@ def oracle(x, w, bias, *, scale, xzp, ozp, stride, padding, scheme, out_dtype, p
     acc = conv2d_reference(x, w, bias, x_zero_point=xzp, stride=stride, padding=padding)
     if scheme is None:
         return acc
-    return requantize(acc, scale, scheme, zero_point=ozp, dtype=out_dtype, axis=1,
-                      pow2_mode=pow2_mode)
+    return requantize(
+        acc, scale, scheme, zero_point=ozp, dtype=out_dtype, axis=1, pow2_mode=pow2_mode
+    )
 
 
 @st.composite
@@ -76,24 +78,47 @@ def conv_case(draw, schemes=FUSED + (None,)):
     else:
         scale = 2.0 ** rng.uniform(-3, 1, size=size)
     out_dtype = draw(st.sampled_from(["uint8", "int8"]))
-    ozp = draw(st.sampled_from([0, 3, 128, 255])) if out_dtype == "uint8" else \
-        draw(st.sampled_from([0, -128, 127, -5]))
-    return dict(x=x, w=w, bias=bias, scale=scale, xzp=xzp, ozp=ozp, stride=(sh, sw),
-                padding=(ph, pw), scheme=scheme, out_dtype=out_dtype)
+    ozp = (
+        draw(st.sampled_from([0, 3, 128, 255]))
+        if out_dtype == "uint8"
+        else draw(st.sampled_from([0, -128, 127, -5]))
+    )
+    return dict(
+        x=x,
+        w=w,
+        bias=bias,
+        scale=scale,
+        xzp=xzp,
+        ozp=ozp,
+        stride=(sh, sw),
+        padding=(ph, pw),
+        scheme=scheme,
+        out_dtype=out_dtype,
+    )
 
 
 def run_c(case, path, layout="NCHW"):
-    return conv.conv2d(case["x"], case["w"], case["bias"], scale=case["scale"],
-                       x_zero_point=case["xzp"], out_zero_point=case["ozp"],
-                       stride=case["stride"], padding=case["padding"], scheme=case["scheme"],
-                       out_dtype=case["out_dtype"], layout=layout, path=path)
+    return conv.conv2d(
+        case["x"],
+        case["w"],
+        case["bias"],
+        scale=case["scale"],
+        x_zero_point=case["xzp"],
+        out_zero_point=case["ozp"],
+        stride=case["stride"],
+        padding=case["padding"],
+        scheme=case["scheme"],
+        out_dtype=case["out_dtype"],
+        layout=layout,
+        path=path,
+    )
 
 
 def check_all_paths(case):
     kw = {k: case[k] for k in ("scale", "xzp", "ozp", "stride", "padding", "scheme", "out_dtype")}
     try:
         want = oracle(case["x"], case["w"], case["bias"], **kw)
-    except ValueError as e:   # e.g. tflite: acc << shift overflows int32 -> C must refuse too
+    except ValueError as e:  # e.g. tflite: acc << shift overflows int32 -> C must refuse too
         event(f"oracle refuses: {str(e)[:30]}")
         for p in available_paths():
             with pytest.raises(ValueError) as info:
@@ -106,11 +131,19 @@ def check_all_paths(case):
         assert got.dtype == want.dtype and got.shape == want.shape
         assert np.array_equal(got, want), f"path {p}: {np.count_nonzero(got != want)} differ"
         # the same through the prepared layer (weights packed once by fxq_conv2d_pack_weights)
-        layer = conv.Conv2d(case["w"], case["bias"], scale=case["scale"],
-                            x_dtype=case["x"].dtype.name, x_zero_point=case["xzp"],
-                            out_zero_point=case["ozp"], stride=case["stride"],
-                            padding=case["padding"], scheme=case["scheme"],
-                            out_dtype=case["out_dtype"], path=p)
+        layer = conv.Conv2d(
+            case["w"],
+            case["bias"],
+            scale=case["scale"],
+            x_dtype=case["x"].dtype.name,
+            x_zero_point=case["xzp"],
+            out_zero_point=case["ozp"],
+            stride=case["stride"],
+            padding=case["padding"],
+            scheme=case["scheme"],
+            out_dtype=case["out_dtype"],
+            path=p,
+        )
         assert np.array_equal(layer(case["x"]), want), f"prepared, path {p}"
         # and the C entry that packs the weights itself on every call (fxq_conv2d)
         direct = run_direct(case, p)
@@ -125,8 +158,14 @@ def run_direct(case, path):
     k, _, r, s = w.shape
     (sh, sw), (ph, pw) = case["stride"], case["padding"]
     out_shape = (n, k, (h + 2 * ph - r) // sh + 1, (wd + 2 * pw - s) // sw + 1)
-    common = dict(layout="NCHW", x_zero_point=case["xzp"], stride=case["stride"],
-                  padding=case["padding"], out_shape=out_shape, path=path)
+    common = dict(
+        layout="NCHW",
+        x_zero_point=case["xzp"],
+        stride=case["stride"],
+        padding=case["padding"],
+        out_shape=out_shape,
+        path=path,
+    )
     if scheme is None:
         return kernels.conv2d_c(x, w, case["bias"], **common)
     if scheme not in FUSED:
@@ -134,8 +173,17 @@ def run_direct(case, path):
     arrays, nch = kernels.quant_arrays(case["scale"], scheme)
     if scheme == "tflite" and (arrays["shift"] > 0).any():
         return None
-    return kernels.conv2d_c(x, w, case["bias"], scheme=scheme, arrays=arrays, n_channels=nch,
-                            out_dtype=case["out_dtype"], out_zero_point=case["ozp"], **common)
+    return kernels.conv2d_c(
+        x,
+        w,
+        case["bias"],
+        scheme=scheme,
+        arrays=arrays,
+        n_channels=nch,
+        out_dtype=case["out_dtype"],
+        out_zero_point=case["ozp"],
+        **common,
+    )
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -158,17 +206,19 @@ def test_nchw16c_layout_matches_nchw(case, data):
     cp, kp = -(-c // 16) * 16, -(-k // 16) * 16
     x = np.zeros(case["x"].shape[:1] + (cp,) + case["x"].shape[2:], case["x"].dtype)
     x[:, :c] = case["x"]
-    x[:, c:] = case["xzp"]      # padded channels: zero-point valued, weights 0 anyway
+    x[:, c:] = case["xzp"]  # padded channels: zero-point valued, weights 0 anyway
     w = np.zeros((kp, cp) + case["w"].shape[2:], np.int8)
     w[:k, :c] = case["w"]
-    bias = None if case["bias"] is None else np.concatenate(
-        [case["bias"], np.zeros(kp - k, np.int32)])
+    bias = (
+        None if case["bias"] is None else np.concatenate([case["bias"], np.zeros(kp - k, np.int32)])
+    )
     scale = case["scale"]
     if np.ndim(scale):
         scale = np.concatenate([scale, np.full(kp - k, 0.01)])
     padded = dict(case, x=x, w=w, bias=bias, scale=scale)
-    kw = {kk: padded[kk] for kk in ("scale", "xzp", "ozp", "stride", "padding", "scheme",
-                                    "out_dtype")}
+    kw = {
+        kk: padded[kk] for kk in ("scale", "xzp", "ozp", "stride", "padding", "scheme", "out_dtype")
+    }
     try:
         want = oracle(x, w, bias, **kw)
     except ValueError:
@@ -193,8 +243,9 @@ def seed_layer():
     return x, w, bias, acc
 
 
-@pytest.mark.parametrize("scheme, per_channel",
-                         [(None, False)] + [(s, pc) for s in FUSED for pc in (False, True)])
+@pytest.mark.parametrize(
+    "scheme, per_channel", [(None, False)] + [(s, pc) for s in FUSED for pc in (False, True)]
+)
 @pytest.mark.parametrize("layout", ["NCHW", "NCHW16c"])
 def test_seed_layer(seed_layer, path, scheme, layout, per_channel):
     x, w, bias, acc = seed_layer
@@ -203,13 +254,23 @@ def test_seed_layer(seed_layer, path, scheme, layout, per_channel):
         want = acc
     else:
         want = requantize(acc, scale, scheme, zero_point=3, dtype="uint8", axis=1)
-        assert len(np.unique(want)) > 20          # a non-trivial output
+        assert len(np.unique(want)) > 20  # a non-trivial output
     if layout == "NCHW":
         xin, win = x, w
     else:
         xin, win = conv.nchw_to_nchw16c(x), conv.oihw_to_oihw4i16o4i(w)
-    got = conv.conv2d(xin, win, bias, scale=scale, x_zero_point=128, out_zero_point=3, padding=1,
-                      scheme=scheme, layout=layout, path=path)
+    got = conv.conv2d(
+        xin,
+        win,
+        bias,
+        scale=scale,
+        x_zero_point=128,
+        out_zero_point=3,
+        padding=1,
+        scheme=scheme,
+        layout=layout,
+        path=path,
+    )
     if layout == "NCHW16c":
         got = conv.nchw16c_to_nchw(got)
     assert np.array_equal(got, want)
@@ -218,19 +279,48 @@ def test_seed_layer(seed_layer, path, scheme, layout, per_channel):
 def test_seed_layer_int8_input(seed_layer, path):
     x, w, bias, _ = seed_layer
     xs = (x.astype(np.int16) - 128).astype(np.int8)
-    want = requantize(conv2d_reference(xs, w, bias, x_zero_point=-7, padding=1), 1.2e-4,
-                      "tflite_single", zero_point=-2, dtype="int8", axis=1)
-    got = conv.conv2d(xs, w, bias, scale=1.2e-4, x_zero_point=-7, out_zero_point=-2, padding=1,
-                      scheme="tflite_single", out_dtype="int8", path=path)
+    want = requantize(
+        conv2d_reference(xs, w, bias, x_zero_point=-7, padding=1),
+        1.2e-4,
+        "tflite_single",
+        zero_point=-2,
+        dtype="int8",
+        axis=1,
+    )
+    got = conv.conv2d(
+        xs,
+        w,
+        bias,
+        scale=1.2e-4,
+        x_zero_point=-7,
+        out_zero_point=-2,
+        padding=1,
+        scheme="tflite_single",
+        out_dtype="int8",
+        path=path,
+    )
     assert np.array_equal(got, want)
 
 
 def test_reference_backend_is_the_oracle(seed_layer):
     x, w, bias, acc = seed_layer
-    got = conv.conv2d(x[:, :, :9, :9], w, bias, x_zero_point=128, padding=1, backend="reference",
-                      scale=1.2e-4, scheme="tflite")
-    want = requantize(conv2d_reference(x[:, :, :9, :9], w, bias, x_zero_point=128, padding=1),
-                      1.2e-4, "tflite", dtype="uint8", axis=1)
+    got = conv.conv2d(
+        x[:, :, :9, :9],
+        w,
+        bias,
+        x_zero_point=128,
+        padding=1,
+        backend="reference",
+        scale=1.2e-4,
+        scheme="tflite",
+    )
+    want = requantize(
+        conv2d_reference(x[:, :, :9, :9], w, bias, x_zero_point=128, padding=1),
+        1.2e-4,
+        "tflite",
+        dtype="uint8",
+        axis=1,
+    )
     assert np.array_equal(got, want)
 
 
@@ -252,8 +342,18 @@ def test_wide_rows(path, scheme, width, stride):
     scale = 2.0 ** rng.uniform(-16, -12, size=40)
     acc = conv2d_reference(x, w, bias, x_zero_point=128, stride=stride, padding=1)
     want = requantize(acc, scale, scheme, zero_point=128, dtype="uint8", axis=1)
-    got = conv.conv2d(x, w, bias, scale=scale, scheme=scheme, x_zero_point=128,
-                      out_zero_point=128, stride=stride, padding=1, path=path)
+    got = conv.conv2d(
+        x,
+        w,
+        bias,
+        scale=scale,
+        scheme=scheme,
+        x_zero_point=128,
+        out_zero_point=128,
+        stride=stride,
+        padding=1,
+        path=path,
+    )
     assert np.array_equal(got, want)
     assert len(np.unique(want)) > 50
 
@@ -263,19 +363,22 @@ def test_wide_rows(path, scheme, width, stride):
 def test_seed_layer_direct_entry(seed_layer, path, scheme, layout):
     """fxq_conv2d packing the weights itself (conv2d()'s memo normally uses pre-packed ones)."""
     x, w, bias, acc = seed_layer
-    want = acc if scheme is None else requantize(acc, 1.2e-4, scheme, zero_point=3,
-                                                 dtype="uint8", axis=1)
+    want = (
+        acc
+        if scheme is None
+        else requantize(acc, 1.2e-4, scheme, zero_point=3, dtype="uint8", axis=1)
+    )
     if layout == "NCHW":
         xin, win, shape = x, w, (1, 64, 56, 56)
     else:
         xin, win = conv.nchw_to_nchw16c(x), conv.oihw_to_oihw4i16o4i(w)
         shape = (1, 4, 56, 56, 16)
-    kw = dict(layout=layout, x_zero_point=128, stride=(1, 1), padding=(1, 1), out_shape=shape,
-              path=path)
+    kw = dict(
+        layout=layout, x_zero_point=128, stride=(1, 1), padding=(1, 1), out_shape=shape, path=path
+    )
     if scheme is not None:
         arrays, n = kernels.quant_arrays(1.2e-4, scheme)
-        kw.update(scheme=scheme, arrays=arrays, n_channels=n, out_dtype="uint8",
-                  out_zero_point=3)
+        kw.update(scheme=scheme, arrays=arrays, n_channels=n, out_dtype="uint8", out_zero_point=3)
     got = kernels.conv2d_c(xin, win, bias, **kw)
     if layout == "NCHW16c":
         got = conv.nchw16c_to_nchw(got)

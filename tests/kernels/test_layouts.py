@@ -1,9 +1,14 @@
 """NCHW <-> NCHW16c and OIHW <-> OIHW4i16o4i converters."""
+
 import numpy as np
 import pytest
 
-from fxq_explore.conv import (nchw16c_to_nchw, nchw_to_nchw16c, oihw4i16o4i_to_oihw,
-                              oihw_to_oihw4i16o4i)
+from fxq_explore.conv import (
+    nchw16c_to_nchw,
+    nchw_to_nchw16c,
+    oihw4i16o4i_to_oihw,
+    oihw_to_oihw4i16o4i,
+)
 
 
 def test_input_layout_index_mapping_and_round_trip():
@@ -35,13 +40,16 @@ def test_seed_shapes_round_trip():
     assert np.array_equal(oihw_to_oihw4i16o4i(oihw4i16o4i_to_oihw(w16)), w16)
 
 
-@pytest.mark.parametrize("fn, arr, match", [
-    (nchw_to_nchw16c, np.zeros((1, 15, 2, 2), np.uint8), "multiple of 16"),
-    (nchw_to_nchw16c, np.zeros((15, 2, 2), np.uint8), "rank 4"),
-    (nchw16c_to_nchw, np.zeros((1, 1, 2, 2, 8), np.uint8), "16"),
-    (oihw_to_oihw4i16o4i, np.zeros((16, 8, 3, 3), np.int8), "multiples of 16"),
-    (oihw4i16o4i_to_oihw, np.zeros((1, 1, 3, 3, 4, 8, 4), np.int8), r"\(4, 16, 4\)"),
-])
+@pytest.mark.parametrize(
+    "fn, arr, match",
+    [
+        (nchw_to_nchw16c, np.zeros((1, 15, 2, 2), np.uint8), "multiple of 16"),
+        (nchw_to_nchw16c, np.zeros((15, 2, 2), np.uint8), "rank 4"),
+        (nchw16c_to_nchw, np.zeros((1, 1, 2, 2, 8), np.uint8), "16"),
+        (oihw_to_oihw4i16o4i, np.zeros((16, 8, 3, 3), np.int8), "multiples of 16"),
+        (oihw4i16o4i_to_oihw, np.zeros((1, 1, 3, 3, 4, 8, 4), np.int8), r"\(4, 16, 4\)"),
+    ],
+)
 def test_converters_reject_bad_shapes(fn, arr, match):
     with pytest.raises(ValueError, match=match):
         fn(arr)

@@ -1,4 +1,5 @@
 """The oracle itself, checked against the definition written as six plain Python loops."""
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -38,8 +39,11 @@ def test_reference_matches_six_loops(data):
     h = data.draw(st.integers(max(1, r - 2 * pad), 6))
     wd = data.draw(st.integers(max(1, s - 2 * pad), 6))
     signed = data.draw(st.booleans())
-    dt, zp = (np.int8, data.draw(st.integers(-128, 127))) if signed else \
-        (np.uint8, data.draw(st.integers(0, 255)))
+    dt, zp = (
+        (np.int8, data.draw(st.integers(-128, 127)))
+        if signed
+        else (np.uint8, data.draw(st.integers(0, 255)))
+    )
     info = np.iinfo(dt)
     x = rng.integers(info.min, info.max + 1, size=(1, c, h, wd)).astype(dt)
     w = rng.integers(-128, 128, size=(k, c, r, s)).astype(np.int8)

@@ -1,4 +1,5 @@
 """The standalone C requantization (SIMD, per tensor and per channel) against numpy requantize."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -31,8 +32,10 @@ def compare(acc, scale, scheme, path, **kw):
     got = kernels.requantize(acc, scale, scheme, path=path, **kw)
     assert got.dtype == want.dtype and got.shape == want.shape
     bad = np.flatnonzero(got.ravel() != want.ravel())
-    assert bad.size == 0, (f"{bad.size} differ, first acc={acc.ravel()[bad[0]]} "
-                           f"got {got.ravel()[bad[0]]} want {want.ravel()[bad[0]]}")
+    assert bad.size == 0, (
+        f"{bad.size} differ, first acc={acc.ravel()[bad[0]]} "
+        f"got {got.ravel()[bad[0]]} want {want.ravel()[bad[0]]}"
+    )
     return got
 
 
@@ -68,8 +71,9 @@ def test_drawn_shapes_axes_and_scales(data):
 
 
 @pytest.mark.parametrize("scheme", FUSED)
-@pytest.mark.parametrize("axis, shape", [(0, (37, 5)), (1, (3, 37, 2)), (-1, (4, 37)),
-                                         (1, (2, 16, 33)), (-1, (3, 16))])
+@pytest.mark.parametrize(
+    "axis, shape", [(0, (37, 5)), (1, (3, 37, 2)), (-1, (4, 37)), (1, (2, 16, 33)), (-1, (3, 16))]
+)
 def test_per_channel_layouts(path, scheme, axis, shape):
     """Channels innermost (one lane per channel) and outer (broadcast parameters), with tails."""
     rng = np.random.default_rng(11)
@@ -83,8 +87,9 @@ def test_c_backend_of_requantize_dispatches_here(path, monkeypatch):
     monkeypatch.setenv("FXQ_KERNEL_PATH", path)
     acc = np.arange(-40000, 40000, 7)
     for scheme in FUSED:
-        assert np.array_equal(requantize(acc, 0.0018843, scheme, backend="c"),
-                              requantize(acc, 0.0018843, scheme))
+        assert np.array_equal(
+            requantize(acc, 0.0018843, scheme, backend="c"), requantize(acc, 0.0018843, scheme)
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,19 +100,28 @@ def test_golden_values(path):
     acc = np.array([-70000, -1000, 265, 70000])
     # 265 * 0.0018843 = 0.49934: the first (SRDHM) rounding lands on a tie that RDBPOT rounds up
     assert kernels.requantize(acc, 0.0018843, "tflite", path=path).tolist() == [-128, -2, 1, 127]
-    assert kernels.requantize(acc, 0.0018843, "tflite_single", path=path).tolist() == \
-        [-128, -2, 0, 127]
+    assert kernels.requantize(acc, 0.0018843, "tflite_single", path=path).tolist() == [
+        -128,
+        -2,
+        0,
+        127,
+    ]
     # 797 * 0.0018843 = 1.5018 -> 2, + 128
-    assert kernels.requantize([797], 0.0018843, "float32_rne", zero_point=128, dtype="uint8",
-                              path=path).tolist() == [130]
+    assert kernels.requantize(
+        [797], 0.0018843, "float32_rne", zero_point=128, dtype="uint8", path=path
+    ).tolist() == [130]
     # 2^-9: (acc + 256) >> 9 -- ties (odd multiples of 256) go up
-    assert kernels.requantize([256, -256, 767, -768, 768], 2.0**-9, "pow2", dtype="int8",
-                              path=path).tolist() == [1, 0, 1, -1, 2]
+    assert kernels.requantize(
+        [256, -256, 767, -768, 768], 2.0**-9, "pow2", dtype="int8", path=path
+    ).tolist() == [1, 0, 1, -1, 2]
 
 
 @settings(max_examples=60, deadline=None)
-@given(acc=st.lists(st.integers(*I32), min_size=1, max_size=40),
-       log2s=st.floats(-34, 1.5), zp=st.integers(-128, 127))
+@given(
+    acc=st.lists(st.integers(*I32), min_size=1, max_size=40),
+    log2s=st.floats(-34, 1.5),
+    zp=st.integers(-128, 127),
+)
 def test_single_rounding_and_pow2_against_python_ints(acc, log2s, zp):
     """tflite_single = floor((acc*M + 2^(30-e)) / 2^(31-e)); pow2 = floor((acc + 2^(n-1)) / 2^n)."""
     scale = 2.0**log2s

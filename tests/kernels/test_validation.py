@@ -1,4 +1,5 @@
 """conv2d checks its arguments before any C call and names the offending one."""
+
 import os
 
 import numpy as np
@@ -17,37 +18,49 @@ def call(**kw):
     return conv2d(args.pop("x"), args.pop("w"), args.pop("bias"), **args)
 
 
-@pytest.mark.parametrize("kw, exc, match", [
-    (dict(x=X.astype(np.int16)), TypeError, "x must have dtype"),
-    (dict(x=X.tolist()), TypeError, "x must be a numpy ndarray"),
-    (dict(w=W.astype(np.uint8)), TypeError, "w must have dtype int8"),
-    (dict(x=X[0]), ValueError, "x must have rank 4"),
-    (dict(w=W[0]), ValueError, "w must have rank 4"),
-    (dict(w=np.zeros((4, 2, 3, 3), np.int8)), ValueError, "input channel count"),
-    (dict(bias=np.zeros(4, np.int64)), TypeError, "bias must have dtype int32"),
-    (dict(bias=np.zeros(3, np.int32)), ValueError, r"bias must have shape \(4,\)"),
-    (dict(scale=np.full(3, 0.01)), ValueError, r"scale must be a float or have shape \(4,\)"),
-    (dict(scale=-1.0), ValueError, "scale must be positive"),
-    (dict(scale=None), ValueError, "scale is required"),
-    (dict(stride=0), ValueError, "stride must be >= 1"),
-    (dict(stride=1.5), TypeError, "stride must be an int"),
-    (dict(padding=-1), ValueError, "padding must be >= 0"),
-    (dict(padding=(1, 2, 3)), TypeError, "padding must be an int or a pair"),
-    (dict(x=np.zeros((1, 3, 2, 2), np.uint8)), ValueError, "output would be empty"),
-    (dict(x_zero_point=256), ValueError, r"x_zero_point must be in \[0, 255\]"),
-    (dict(x=X.astype(np.int8), x_zero_point=128), ValueError,
-     r"x_zero_point must be in \[-128, 127\]"),
-    (dict(out_zero_point=-1), ValueError, r"out_zero_point must be in \[0, 255\]"),
-    (dict(out_dtype="float32"), ValueError, "out_dtype"),
-    (dict(scheme="nope"), ValueError, "unknown scheme"),
-    (dict(layout="NHWC"), ValueError, "unknown layout"),
-    (dict(backend="gpu"), ValueError, "unknown backend"),
-    (dict(path="sse9"), ValueError, "unknown path"),
-    (dict(layout="NCHW16c", w=np.zeros((1, 1, 3, 3, 4, 16, 4), np.int8)), ValueError,
-     r"x must have shape \(N, C/16, H, W, 16\)"),
-    (dict(x=np.zeros((1, 1, 5, 5, 16), np.uint8), layout="NCHW16c"), ValueError,
-     r"w must have shape \(K/16, C/16, R, S, 4, 16, 4\)"),
-])
+@pytest.mark.parametrize(
+    "kw, exc, match",
+    [
+        (dict(x=X.astype(np.int16)), TypeError, "x must have dtype"),
+        (dict(x=X.tolist()), TypeError, "x must be a numpy ndarray"),
+        (dict(w=W.astype(np.uint8)), TypeError, "w must have dtype int8"),
+        (dict(x=X[0]), ValueError, "x must have rank 4"),
+        (dict(w=W[0]), ValueError, "w must have rank 4"),
+        (dict(w=np.zeros((4, 2, 3, 3), np.int8)), ValueError, "input channel count"),
+        (dict(bias=np.zeros(4, np.int64)), TypeError, "bias must have dtype int32"),
+        (dict(bias=np.zeros(3, np.int32)), ValueError, r"bias must have shape \(4,\)"),
+        (dict(scale=np.full(3, 0.01)), ValueError, r"scale must be a float or have shape \(4,\)"),
+        (dict(scale=-1.0), ValueError, "scale must be positive"),
+        (dict(scale=None), ValueError, "scale is required"),
+        (dict(stride=0), ValueError, "stride must be >= 1"),
+        (dict(stride=1.5), TypeError, "stride must be an int"),
+        (dict(padding=-1), ValueError, "padding must be >= 0"),
+        (dict(padding=(1, 2, 3)), TypeError, "padding must be an int or a pair"),
+        (dict(x=np.zeros((1, 3, 2, 2), np.uint8)), ValueError, "output would be empty"),
+        (dict(x_zero_point=256), ValueError, r"x_zero_point must be in \[0, 255\]"),
+        (
+            dict(x=X.astype(np.int8), x_zero_point=128),
+            ValueError,
+            r"x_zero_point must be in \[-128, 127\]",
+        ),
+        (dict(out_zero_point=-1), ValueError, r"out_zero_point must be in \[0, 255\]"),
+        (dict(out_dtype="float32"), ValueError, "out_dtype"),
+        (dict(scheme="nope"), ValueError, "unknown scheme"),
+        (dict(layout="NHWC"), ValueError, "unknown layout"),
+        (dict(backend="gpu"), ValueError, "unknown backend"),
+        (dict(path="sse9"), ValueError, "unknown path"),
+        (
+            dict(layout="NCHW16c", w=np.zeros((1, 1, 3, 3, 4, 16, 4), np.int8)),
+            ValueError,
+            r"x must have shape \(N, C/16, H, W, 16\)",
+        ),
+        (
+            dict(x=np.zeros((1, 1, 5, 5, 16), np.uint8), layout="NCHW16c"),
+            ValueError,
+            r"w must have shape \(K/16, C/16, R, S, 4, 16, 4\)",
+        ),
+    ],
+)
 def test_bad_arguments_are_named(kw, exc, match):
     with pytest.raises(exc, match=match):
         call(**kw)
@@ -73,11 +86,16 @@ def test_non_contiguous_inputs_are_copied():
     rng = np.random.default_rng(0)
     xb = rng.integers(0, 256, size=(1, 6, 7, 7)).astype(np.uint8)
     wb = rng.integers(-128, 128, size=(8, 6, 3, 3)).astype(np.int8)
-    x, w = xb[:, ::2], wb[::2, ::2]     # strided views
+    x, w = xb[:, ::2], wb[::2, ::2]  # strided views
     assert not x.flags.c_contiguous and not w.flags.c_contiguous
     got = conv2d(x, w, x_zero_point=128, padding=1)
-    want = conv2d(np.ascontiguousarray(x), np.ascontiguousarray(w), x_zero_point=128, padding=1,
-                  backend="reference")
+    want = conv2d(
+        np.ascontiguousarray(x),
+        np.ascontiguousarray(w),
+        x_zero_point=128,
+        padding=1,
+        backend="reference",
+    )
     assert np.array_equal(got, want)
 
 
@@ -127,15 +145,27 @@ def test_prepared_layer_matches_one_shot_and_checks_x():
     rng = np.random.default_rng(5)
     w = rng.integers(-128, 128, size=(20, 5, 3, 3)).astype(np.int8)
     bias = rng.integers(-999, 999, size=20).astype(np.int32)
-    layer = Conv2d(w, bias, scale=2e-4, scheme="tflite_single", x_zero_point=100, padding=1,
-                   stride=2)
-    w[:] = 0                        # the layer keeps its own copy
+    layer = Conv2d(
+        w, bias, scale=2e-4, scheme="tflite_single", x_zero_point=100, padding=1, stride=2
+    )
+    w[:] = 0  # the layer keeps its own copy
     w = rng.integers(-128, 128, size=(20, 5, 3, 3)).astype(np.int8)
     for shape in [(1, 5, 9, 9), (2, 5, 4, 11)]:
         x = rng.integers(0, 256, size=shape).astype(np.uint8)
-        assert np.array_equal(layer(x), conv2d(x, layer._st.w, layer._st.bias, scale=2e-4,
-                                               scheme="tflite_single", x_zero_point=100,
-                                               padding=1, stride=2, backend="reference"))
+        assert np.array_equal(
+            layer(x),
+            conv2d(
+                x,
+                layer._st.w,
+                layer._st.bias,
+                scale=2e-4,
+                scheme="tflite_single",
+                x_zero_point=100,
+                padding=1,
+                stride=2,
+                backend="reference",
+            ),
+        )
     with pytest.raises(TypeError, match="x must have dtype uint8"):
         layer(np.zeros((1, 5, 9, 9), np.int8))
     with pytest.raises(ValueError, match="input channel count"):
@@ -162,7 +192,7 @@ def test_one_shot_memo_sees_in_place_changes():
     kw = dict(scale=3e-3, scheme="tflite_single", x_zero_point=128, padding=1)
     for _ in range(2):
         assert np.array_equal(c2d(x, w, bias, **kw), c2d(x, w, bias, backend="reference", **kw))
-    w[0, 0, 0, 0] ^= 0x55                 # in place: the memo must notice
+    w[0, 0, 0, 0] ^= 0x55  # in place: the memo must notice
     assert np.array_equal(c2d(x, w, bias, **kw), c2d(x, w, bias, backend="reference", **kw))
     bias[2] += 1000
     assert np.array_equal(c2d(x, w, bias, **kw), c2d(x, w, bias, backend="reference", **kw))

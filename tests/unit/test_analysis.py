@@ -19,7 +19,7 @@ def test_error_vs_exact_matches_brute_force():
         assert np.allclose(a.errors[name], want - real, atol=1e-9)
     rows = {r["scheme"]: r for r in a.summary()}
     assert rows["float32_rne"]["max_abs_error"] <= 0.5 + 1e-6
-    assert rows["pow2"]["max_abs_error"] > 4       # 3.65 % gain error on values up to 126
+    assert rows["pow2"]["max_abs_error"] > 4  # 3.65 % gain error on values up to 126
     assert len(a.worst("pow2", 3)) == 3
     counts, edges = a.histogram("tflite")
     assert counts.sum() == acc.size and len(edges) == 42
@@ -44,7 +44,7 @@ def test_output_sweep_sqnr_gains_about_6db_per_bit():
     acc = an.random_accumulators(50000, seed=2)
     sw = an.sweep_output_bits(acc, 0.0018843, bits=[6, 7, 8, 9, 10], progress=False)
     gains = np.diff(sw.sqnr_db["float32_rne"])
-    assert np.all((gains > 5.5) & (gains < 6.5))   # 20*log10(2) = 6.02 dB per bit
+    assert np.all((gains > 5.5) & (gains < 6.5))  # 20*log10(2) = 6.02 dB per bit
     assert np.all(sw.sqnr_db["pow2"] < sw.sqnr_db["tflite_single"])
 
 

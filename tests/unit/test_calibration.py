@@ -30,13 +30,13 @@ from fxq_explore.calibration import (
 def gaussian_with_outliers(seed=0, n=20_000):
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 1.0, n)
-    x[:5] = [12.0, -9.0, 15.0, 7.5, -20.0]          # a few large outliers
+    x[:5] = [12.0, -9.0, 15.0, 7.5, -20.0]  # a few large outliers
     return x
 
 
 def relu_spike(seed=1, n=20_000):
     rng = np.random.default_rng(seed)
-    x = np.maximum(rng.normal(0.3, 1.0, n), 0.0)    # ~38 % exact zeros: the spike
+    x = np.maximum(rng.normal(0.3, 1.0, n), 0.0)  # ~38 % exact zeros: the spike
     x[:3] = [9.0, 11.0, 6.0]
     return x
 
@@ -45,8 +45,11 @@ def laplace_data(seed=2, n=20_000):
     return np.random.default_rng(seed).laplace(0.0, 0.5, n)
 
 
-DATASETS = {"gauss_outliers": gaussian_with_outliers, "relu_spike": relu_spike,
-            "laplace": laplace_data}
+DATASETS = {
+    "gauss_outliers": gaussian_with_outliers,
+    "relu_spike": relu_spike,
+    "laplace": laplace_data,
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -68,7 +71,7 @@ def ref_smooth(p, eps=1e-4):
 def ref_entropy(p, q):
     sp, sq = sum(p), sum(q)
     total = 0.0
-    for a, b in zip(p, q):
+    for a, b in zip(p, q, strict=False):
         a, b = a / sp, b / sq
         if a > 0:
             if b == 0:
@@ -101,8 +104,8 @@ def ref_kl_tvm(x, num_bins, nq):
         merged = n // nq
         qb = [0] * nq
         for j in range(nq):
-            qb[j] = sum(sliced[j * merged:(j + 1) * merged])
-        qb[-1] += sum(sliced[nq * merged:])
+            qb[j] = sum(sliced[j * merged : (j + 1) * merged])
+        qb[-1] += sum(sliced[nq * merged :])
         q = [0.0] * n
         for j in range(nq):
             a = j * merged
@@ -114,7 +117,7 @@ def ref_kl_tvm(x, num_bins, nq):
                         q[k] = qb[j] / norm
         ps, qs = ref_smooth(p), ref_smooth(q)
         d = math.inf if ps is None or qs is None else ref_entropy(ps, qs)
-        if d < best:                                   # first minimum
+        if d < best:  # first minimum
             best, best_t = d, t
     return best_t
 
@@ -146,7 +149,7 @@ def ref_kl_pytorch(x, num_bins, num_bits=8, unsigned=False, start_bin=128, zero_
         divs.append(ref_entropy(ref, newd))
         args.append(i)
     best = min(divs)
-    last = max(k for k, d in enumerate(divs) if d == best)   # last minimum
+    last = max(k for k, d in enumerate(divs) if d == best)  # last minimum
     return float(edges[args[last]])
 
 
@@ -166,11 +169,11 @@ def ref_kl_onnxruntime(x, num_bins=128, nq=128):
         p[-1] += sum(hist[e:])
         nz = [1 if v != 0 else 0 for v in p]
         merged = len(sliced) // nq
-        qb = [sum(sliced[j * merged:(j + 1) * merged]) for j in range(nq)]
-        qb[-1] += sum(sliced[nq * merged:])
+        qb = [sum(sliced[j * merged : (j + 1) * merged]) for j in range(nq)]
+        qb[-1] += sum(sliced[nq * merged :])
         q = [0] * len(p)
         for j in range(nq):
-            norm = sum(nz[j * merged:(j + 1) * merged])
+            norm = sum(nz[j * merged : (j + 1) * merged])
             if norm:
                 for k in range(j * merged, (j + 1) * merged):
                     q[k] = int(qb[j] / norm)
@@ -193,7 +196,7 @@ def ref_mse(x, num_bins, num_bits=8, unsigned=False, start_bin=128):
         amax = centers[i]
         scale = max_bound / amax
         err = 0.0
-        for c, n in zip(centers, hist):
+        for c, n in zip(centers, hist, strict=False):
             qv = min(max(float(np.rint(c * scale)), -max_bound - 1), max_bound) / scale
             err += (qv - c) ** 2 * n
         if err < best:
@@ -240,8 +243,9 @@ def test_percentile_tvm(name, pct):
 @pytest.mark.parametrize("name", list(DATASETS))
 def test_percentile_histogram(name):
     x = DATASETS[name]()
-    assert calibrate(x, "percentile", variant="histogram", percentile=99.9) == \
-        pytest.approx(ref_percentile_hist(x, 99.9), rel=1e-12)
+    assert calibrate(x, "percentile", variant="histogram", percentile=99.9) == pytest.approx(
+        ref_percentile_hist(x, 99.9), rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("name", list(DATASETS))
@@ -273,8 +277,7 @@ def test_kl_tensorrt(name, zero_fix):
 
 def test_kl_tensorrt_unsigned_low_bits():
     x = relu_spike()
-    got = calibrate(x, "kl", variant="tensorrt", bits=4, unsigned=True, num_bins=300,
-                    start_bin=40)
+    got = calibrate(x, "kl", variant="tensorrt", bits=4, unsigned=True, num_bins=300, start_bin=40)
     assert got == ref_kl_pytorch(x, 300, num_bits=4, unsigned=True, start_bin=40)
 
 
@@ -313,7 +316,7 @@ def test_kl_default_bins_properties():
     assert len(r2.thresholds) == 2048 - 128 + 1
     finite = r2.divergences[np.isfinite(r2.divergences)]
     assert r2.divergences[r2.index] == finite.min()
-    assert r2.divergences[r2.index + 1:].min() > finite.min()       # last minimum
+    assert r2.divergences[r2.index + 1 :].min() > finite.min()  # last minimum
 
 
 def test_kl_clips_outliers_max_does_not():
@@ -347,7 +350,7 @@ def ref_combine_signed(batches, num_bins):
             nnb = half * 2 + len(oh)
             nth = half * step + oth
             h, e = np.histogram(b, bins=nnb, range=(-nth, nth))
-            h[half:nnb - half] += oh
+            h[half : nnb - half] += oh
             state = (h, e, nth)
     return state[0], state[1]
 
@@ -389,8 +392,9 @@ def test_abs_collector_feeds_histogram_methods():
     hc = HistogramCollector(2048, mode="abs").update(x)
     assert calibrate(hc, "kl", variant="tensorrt") == calibrate(x, "kl", variant="tensorrt")
     assert calibrate(hc, "mse") == calibrate(x, "mse")
-    assert calibrate(hc, "percentile", variant="histogram") == \
-        calibrate(x, "percentile", variant="histogram")
+    assert calibrate(hc, "percentile", variant="histogram") == calibrate(
+        x, "percentile", variant="histogram"
+    )
     # two batches: the later, larger one appends bins of the same width
     hc2 = HistogramCollector(2048, mode="abs").collect([x[:10_000] * 0.5, x[10_000:]])
     assert calibrate(hc2, "kl", variant="tensorrt") > 0
@@ -406,21 +410,26 @@ def test_collector_zero_batch_first():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("t,bits,signed,conv,expected", [
-    (12.7, 8, True, "tflite", 0.1),
-    (12.7, 8, True, "tensorrt", 0.1),
-    (12.8, 8, True, "tvm", 0.1),
-    (25.5, 8, False, "tflite", 0.1),
-    (25.6, 8, False, "tvm", 0.1),
-    (0.7, 4, True, "tflite", 0.1),
-    (0.8, 4, True, "tvm", 0.1),
-    (1.5, 4, False, "tflite", 0.1),
-])
+@pytest.mark.parametrize(
+    "t,bits,signed,conv,expected",
+    [
+        (12.7, 8, True, "tflite", 0.1),
+        (12.7, 8, True, "tensorrt", 0.1),
+        (12.8, 8, True, "tvm", 0.1),
+        (25.5, 8, False, "tflite", 0.1),
+        (25.6, 8, False, "tvm", 0.1),
+        (0.7, 4, True, "tflite", 0.1),
+        (0.8, 4, True, "tvm", 0.1),
+        (1.5, 4, False, "tflite", 0.1),
+    ],
+)
 def test_threshold_to_scale(t, bits, signed, conv, expected):
-    assert threshold_to_scale(t, bits, signed=signed, convention=conv) == \
-        pytest.approx(expected, rel=1e-12)
-    assert scale_to_threshold(expected, bits, signed=signed, convention=conv) == \
-        pytest.approx(t, rel=1e-12)
+    assert threshold_to_scale(t, bits, signed=signed, convention=conv) == pytest.approx(
+        expected, rel=1e-12
+    )
+    assert scale_to_threshold(expected, bits, signed=signed, convention=conv) == pytest.approx(
+        t, rel=1e-12
+    )
 
 
 def test_calibrate_all_labels_and_order():
@@ -435,13 +444,16 @@ def test_calibrate_all_labels_and_order():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad,match", [
-    ([], "values must not be empty"),
-    (np.array([1.0, np.nan]), "finite"),
-    (np.array([1.0, np.inf]), "finite"),
-    (np.zeros(10), "all zero"),
-    (["a", "b"], "real numbers"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ([], "values must not be empty"),
+        (np.array([1.0, np.nan]), "finite"),
+        (np.array([1.0, np.inf]), "finite"),
+        (np.zeros(10), "all zero"),
+        (["a", "b"], "real numbers"),
+    ],
+)
 def test_bad_values(bad, match):
     with pytest.raises((ValueError, TypeError), match=match):
         calibrate(bad)
@@ -512,22 +524,22 @@ def test_plots_draw_every_threshold():
     ax = Figure().subplots()
     assert plot_histogram_thresholds(x, ts, ax=ax) is ax
     xs = sorted(line.get_xdata()[0] for line in ax.get_lines())
-    assert xs == [4.0, 11.0]                       # unsigned data: one line per threshold
+    assert xs == [4.0, 11.0]  # unsigned data: one line per threshold
     ax2 = Figure().subplots()
     r = kl_search(x, "tensorrt", num_bins=400)
     assert plot_kl_curve(r, ax=ax2) is ax2
     curve = ax2.get_lines()[0]
     assert len(curve.get_xdata()) == int(np.isfinite(r.divergences).sum())
     ax3 = Figure().subplots()
-    plot_histogram_thresholds(gaussian_with_outliers(), ax=ax3)   # signed: +-T for 6 labels
+    plot_histogram_thresholds(gaussian_with_outliers(), ax=ax3)  # signed: +-T for 6 labels
     assert len(ax3.get_lines()) == 12
 
 
 def test_collector_progress_bar_runs(capsys):
     rng = np.random.default_rng(9)
-    batches = (rng.normal(size=100) for _ in range(5))      # a generator: no len()
+    batches = (rng.normal(size=100) for _ in range(5))  # a generator: no len()
     hc = HistogramCollector(101, progress=True).collect(batches, total=5)
     assert hc.count == 500
-    hc2 = HistogramCollector(101).collect([rng.normal(size=10)])   # auto: not a terminal
+    hc2 = HistogramCollector(101).collect([rng.normal(size=10)])  # auto: not a terminal
     assert hc2.count == 10
-    assert "calibration histogram" not in capsys.readouterr().err   # quick runs print nothing
+    assert "calibration histogram" not in capsys.readouterr().err  # quick runs print nothing

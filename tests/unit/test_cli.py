@@ -24,11 +24,24 @@ def test_decompose_text_and_json(capsys):
 
 
 def test_requantize(capsys):
-    _, out, _ = run(capsys, "requantize", "--scheme", "tflite", "--scale", "0.0018843",
-                    "265", "-265", "70000")
+    _, out, _ = run(
+        capsys, "requantize", "--scheme", "tflite", "--scale", "0.0018843", "265", "-265", "70000"
+    )
     assert out.split() == ["1", "-1", "127"]
-    _, out, _ = run(capsys, "requantize", "--scheme", "tflite_single", "--scale", "0.0018843",
-                    "--zero-point", "128", "--dtype", "uint8", "--json", "265")
+    _, out, _ = run(
+        capsys,
+        "requantize",
+        "--scheme",
+        "tflite_single",
+        "--scale",
+        "0.0018843",
+        "--zero-point",
+        "128",
+        "--dtype",
+        "uint8",
+        "--json",
+        "265",
+    )
     assert json.loads(out)["output"] == [128]
 
 
@@ -52,14 +65,17 @@ def test_verify_small(capsys):
     assert code == 0 and "bit-exact: yes" in out
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["decompose", "abc"], "scale must be a number"),
-    (["decompose", "-1"], "scale must be positive"),
-    (["decompose", "0.1", "--bits", "64"], "bits must be in [2, 32]"),
-    (["requantize", "--scheme", "nope", "--scale", "0.1", "1"], "unknown scheme 'nope'"),
-    (["requantize", "--scale", "0.1", "4294967296"], "int32 range"),
-    (["explain", "1", "0.1", "--dtype", "int64"], "unsupported dtype"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["decompose", "abc"], "scale must be a number"),
+        (["decompose", "-1"], "scale must be positive"),
+        (["decompose", "0.1", "--bits", "64"], "bits must be in [2, 32]"),
+        (["requantize", "--scheme", "nope", "--scale", "0.1", "1"], "unknown scheme 'nope'"),
+        (["requantize", "--scale", "0.1", "4294967296"], "int32 range"),
+        (["explain", "1", "0.1", "--dtype", "int64"], "unsupported dtype"),
+    ],
+)
 def test_bad_arguments_exit_2(capsys, argv, needle):
     with pytest.raises(SystemExit) as e:
         main(argv)
@@ -69,6 +85,10 @@ def test_bad_arguments_exit_2(capsys, argv, needle):
 
 
 def test_module_entry_point():
-    r = subprocess.run([sys.executable, "-m", "fxq_explore", "decompose", "0.5", "--json"],
-                       capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "fxq_explore", "decompose", "0.5", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(r.stdout)["multiplier"] == 2**30

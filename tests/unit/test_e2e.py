@@ -11,8 +11,13 @@ import pytest
 from fxq_explore import e2e
 from fxq_explore.requantize import requantize
 
-SINGLE_ROUNDING = ("float32_rne", "tvm_2019_float", "tflite_single", "tvm_tonearest",
-                   "xnnpack_rndnu")
+SINGLE_ROUNDING = (
+    "float32_rne",
+    "tvm_2019_float",
+    "tflite_single",
+    "tvm_tonearest",
+    "xnnpack_rndnu",
+)
 FIXED_POINT = ("tflite", "tflite_optimized", "tflite_single", "tvm_tonearest")
 
 
@@ -22,8 +27,9 @@ def rows():
 
 
 def pick(rows, scheme, calibration, bits):
-    (r,) = [r for r in rows if (r["scheme"], r["calibration"], r["bits"]) ==
-            (scheme, calibration, bits)]
+    (r,) = [
+        r for r in rows if (r["scheme"], r["calibration"], r["bits"]) == (scheme, calibration, bits)
+    ]
     return r
 
 
@@ -33,6 +39,7 @@ def test_fp32_row(rows):
     assert fp["accuracy"] >= 0.97
     # every (scheme, calibration, bits) present exactly once
     from fxq_explore.requantize import SCHEMES
+
     keys = {(r["scheme"], r["calibration"], r["bits"]) for r in rows[1:]}
     assert len(keys) == len(rows) - 1 == len(SCHEMES) * len(e2e.CALIBRATIONS) * len(e2e.BITS)
 
@@ -46,12 +53,12 @@ def test_fp32_accuracy_recomputed_independently():
         n, c, hh, ww = h.shape
         k, _, r, s = w.shape
         hp = np.zeros((n, c, hh + 2 * pad, ww + 2 * pad), np.float64)
-        hp[:, :, pad:pad + hh, pad:pad + ww] = h
+        hp[:, :, pad : pad + hh, pad : pad + ww] = h
         oh, ow = (hh + 2 * pad - r) // stride + 1, (ww + 2 * pad - s) // stride + 1
         out = np.zeros((n, k, oh, ow))
         for i in range(oh):
             for j in range(ow):
-                patch = hp[:, :, i * stride:i * stride + r, j * stride:j * stride + s]
+                patch = hp[:, :, i * stride : i * stride + r, j * stride : j * stride + s]
                 out[:, :, i, j] = patch.reshape(n, -1) @ w.reshape(k, -1).T + b
         return out
 
@@ -73,10 +80,11 @@ def test_sqnr_falls_with_bits(rows):
     """With bit-independent thresholds (max, percentile) every rounding scheme loses SQNR
     at each bit removed: ~6 dB per bit in theory."""
     from fxq_explore.requantize import SCHEMES
+
     for cal in ("max", "percentile"):
         for scheme in SCHEMES:
             if scheme == "pow2":
-                continue                       # dominated by the power-of-two gain error
+                continue  # dominated by the power-of-two gain error
             s8, s6, s4 = (pick(rows, scheme, cal, b)["sqnr_db"] for b in (8, 6, 4))
             assert s8 > s6 > s4, (cal, scheme, s8, s6, s4)
             assert s8 - s4 > 6.0
@@ -88,8 +96,10 @@ def test_exact_and_fixed_point_beat_pow2(rows):
             assert pick(rows, scheme, cal, 8)["sqnr_db"] > pick(rows, "pow2", cal, 8)["sqnr_db"]
     for bits in e2e.BITS:
         for scheme in FIXED_POINT + ("exact",):
-            assert pick(rows, scheme, "max", bits)["sqnr_db"] > \
-                pick(rows, "pow2", "max", bits)["sqnr_db"]
+            assert (
+                pick(rows, scheme, "max", bits)["sqnr_db"]
+                > pick(rows, "pow2", "max", bits)["sqnr_db"]
+            )
 
 
 def test_mismatch_single_vs_double_rounding(rows):
@@ -110,15 +120,25 @@ def test_zero_bin_fix_improves_tensorrt_kl_at_8_bits(rows):
 
 
 def test_main_json(capsys):
-    assert e2e.main(["--json", "--calibration", "max", "--bits", "8", "4",
-                     "--scheme", "exact", "tflite"]) == 0
+    assert (
+        e2e.main(
+            ["--json", "--calibration", "max", "--bits", "8", "4", "--scheme", "exact", "tflite"]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     rows = out["rows"]
     assert rows[0]["scheme"] == "fp32" and rows[0]["bits"] == 32
     assert len(rows) == 1 + 2 * 2
     for r in rows:
-        assert set(r) == {"scheme", "calibration", "bits", "accuracy", "sqnr_db",
-                          "mismatch_vs_exact"}
+        assert set(r) == {
+            "scheme",
+            "calibration",
+            "bits",
+            "accuracy",
+            "sqnr_db",
+            "mismatch_vs_exact",
+        }
     for r in rows[1:]:
         assert 0 <= r["accuracy"] <= 1 and math.isfinite(r["sqnr_db"])
 
@@ -145,13 +165,15 @@ def test_requantize_exact_fast_path_matches_library():
     acc = acc.astype(np.int32)
     m = qm.multipliers(0)
     for dt in ("uint8", "uint4", "int8"):
-        np.testing.assert_array_equal(e2e.requantize_exact(acc, m, dt),
-                                      requantize(acc, m, "exact", dtype=dt, axis=1))
+        np.testing.assert_array_equal(
+            e2e.requantize_exact(acc, m, dt), requantize(acc, m, "exact", dtype=dt, axis=1)
+        )
     # exact ties: acc * 2^-4 at half-integers, both signs
     ties = (np.arange(-40, 40) * 8 + 0).astype(np.int32).reshape(1, 1, 80, 1)
-    np.testing.assert_array_equal(e2e.requantize_exact(ties, np.array([2.0**-4]), "int8"),
-                                  requantize(ties, np.array([2.0**-4]), "exact", dtype="int8",
-                                             axis=1))
+    np.testing.assert_array_equal(
+        e2e.requantize_exact(ties, np.array([2.0**-4]), "int8"),
+        requantize(ties, np.array([2.0**-4]), "exact", dtype="int8", axis=1),
+    )
 
 
 def test_c_conv_matches_numpy_conv():
@@ -167,14 +189,14 @@ def test_c_conv_matches_numpy_conv():
     for scheme in ("tflite", "pow2", "tvm_tonearest"):
         ca = e2e.run_integer(qm, q0, scheme, backend="c")[1]
         na = e2e.run_integer(qm, q0, scheme, backend="numpy")[1]
-        for u, v in zip(ca, na):
+        for u, v in zip(ca, na, strict=False):
             np.testing.assert_array_equal(u, v)
 
 
 def test_stored_split_is_sklearns():
     a = e2e.load_split()
     b = e2e.load_split(use_sklearn=True)
-    for u, v in zip(a, b):
+    for u, v in zip(a, b, strict=False):
         np.testing.assert_array_equal(u, v)
     assert len(a[3]) == 450 and len(a[1]) == 1347
 
@@ -186,8 +208,11 @@ def test_quantized_weights_per_channel():
         w = qm.weights[i]
         assert w.dtype == np.int8
         assert np.all(np.abs(w).reshape(w.shape[0], -1).max(axis=1) == 127)
-        np.testing.assert_allclose(w * qm.w_scales[i][:, None, None, None], p[f"w{i + 1}"],
-                                   atol=qm.w_scales[i].max() / 2 + 1e-7)
+        np.testing.assert_allclose(
+            w * qm.w_scales[i][:, None, None, None],
+            p[f"w{i + 1}"],
+            atol=qm.w_scales[i].max() / 2 + 1e-7,
+        )
     assert qm.out_dtypes == ["uint6", "uint6", "int8"]
     assert qm.act_scales[1] == pytest.approx(3.0 / 63)
     with pytest.raises(ValueError, match="bits"):
@@ -205,17 +230,23 @@ def test_training_script_gradients():
     spec.loader.exec_module(td)
     rng = np.random.default_rng(0)
     params = td.init_params(rng)
-    for k in ("b1", "b2", "b3"):      # non-zero biases: no pre-activation sits on the ReLU kink
+    for k in ("b1", "b2", "b3"):  # non-zero biases: no pre-activation sits on the ReLU kink
         params[k] = rng.normal(0.0, 0.1, params[k].shape)
     _, _, x, y = e2e.load_split()
     x, y = x[:6].astype(np.float64), y[:6]
     _, g = td.loss_and_grads(params, x, y, wd=1e-3)
     h = 1e-6
-    for name, idx in (("w1", (3, 0, 1, 2)), ("w2", (5, 7, 0, 1)), ("w3", (2, 9, 3, 1)),
-                      ("b1", (0,)), ("b2", (4,)), ("b3", (7,))):
+    for name, idx in (
+        ("w1", (3, 0, 1, 2)),
+        ("w2", (5, 7, 0, 1)),
+        ("w3", (2, 9, 3, 1)),
+        ("b1", (0,)),
+        ("b2", (4,)),
+        ("b3", (7,)),
+    ):
         plus = {k: v.copy() for k, v in params.items()}
         minus = {k: v.copy() for k, v in params.items()}
         plus[name][idx] += h
         minus[name][idx] -= h
-        num = (td.loss_and_grads(plus, x, y, 1e-3)[0] - td.loss_and_grads(minus, x, y, 1e-3)[0])
+        num = td.loss_and_grads(plus, x, y, 1e-3)[0] - td.loss_and_grads(minus, x, y, 1e-3)[0]
         assert g[name][idx] == pytest.approx(num / (2 * h), rel=1e-4, abs=1e-7), name

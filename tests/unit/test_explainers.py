@@ -10,8 +10,7 @@ from fxq_explore.oracles import ORACLES, Overflow
 
 
 @pytest.mark.parametrize("scheme", sorted(fx.SCHEMES))
-@given(acc=st.integers(-(2**31), 2**31 - 1), s=st.floats(2.0**-30, 4.0),
-       zp=st.integers(-5, 5))
+@given(acc=st.integers(-(2**31), 2**31 - 1), s=st.floats(2.0**-30, 4.0), zp=st.integers(-5, 5))
 def test_explain_result_and_trace_agree_with_requantize(scheme, acc, s, zp):
     try:
         ORACLES[scheme](acc, s)
@@ -52,9 +51,11 @@ def test_compare_counts_against_brute_force():
         assert row["max_abs_diff"] == int(np.abs(want - exact).max())
     rows = {r["scheme"]: r for r in c.rows}
     assert rows["tflite_single"]["mismatches"] == 0 and rows["tflite"]["mismatches"] > 0
-    assert set(c.differing_acc.tolist()) >= {a for a in acc.tolist()
-                                             if ORACLES["tflite"](a, 0.0018843) !=
-                                             ORACLES["exact"](a, 0.0018843) and abs(a) < 60000}
+    assert set(c.differing_acc.tolist()) >= {
+        a
+        for a in acc.tolist()
+        if ORACLES["tflite"](a, 0.0018843) != ORACLES["exact"](a, 0.0018843) and abs(a) < 60000
+    }
     assert "mismatches" in str(c) and "<table>" in c._repr_html_()
 
 

@@ -1,4 +1,5 @@
 """Golden table in the style of TFLite's quantization_util_test.cc, plus decompose properties."""
+
 import math
 from fractions import Fraction
 
@@ -12,18 +13,18 @@ from fxq_explore.oracles import quantize_multiplier
 
 # (scale, multiplier, shift): derived by hand from frexp + round-half-away + renormalisation
 GOLDEN = [
-    (0.0018843, 2071809760, -9),              # the seed thread's scale (issue text)
+    (0.0018843, 2071809760, -9),  # the seed thread's scale (issue text)
     (0.25, 2**30, -1),
     (0.5, 2**30, 0),
     (1.0, 2**30, 1),
     (1.5, 3 * 2**29, 1),
-    (math.nextafter(0.5, 0), 2**30, 0),       # mantissa rounds up to 2^31 -> renormalised
+    (math.nextafter(0.5, 0), 2**30, 0),  # mantissa rounds up to 2^31 -> renormalised
     (math.nextafter(1.0, 0), 2**30, 1),
     (math.nextafter(2.0, 0), 2**30, 2),
     (2.0**-31, 2**30, -30),
-    (2.0**-32, 2**30, -31),                   # smallest exponent kept
-    (2.0**-33, 0, 0),                         # flushed
-    (1e-12, 0, 0),                            # flushed
+    (2.0**-32, 2**30, -31),  # smallest exponent kept
+    (2.0**-33, 0, 0),  # flushed
+    (1e-12, 0, 0),  # flushed
     (0.9999999999, 2**30, 1),
     (3e9, 1500000000, 32),
 ]
@@ -48,7 +49,7 @@ def test_seed_scale_repr_and_errors():
     assert d.right_shift == 40
     assert d.value == Fraction(2071809760, 2**40)
     assert d.abs_error == float(Fraction(2071809760, 2**40) - Fraction(0.0018843))
-    assert abs(d.rel_error + 1.05e-10) < 0.01e-10   # conventions.md: -1.05e-10
+    assert abs(d.rel_error + 1.05e-10) < 0.01e-10  # conventions.md: -1.05e-10
     text = repr(d)
     assert "2071809760" in text and "0x7B7D4EE0" in text and "right_shift 40" in text
     html = d._repr_html_()
@@ -58,7 +59,7 @@ def test_seed_scale_repr_and_errors():
 def test_flush_is_said_in_repr():
     assert "flushed" in repr(decompose(1e-12))
     assert "flushed" in decompose(1e-12)._repr_html_()
-    assert decompose(1e-12, convention="tvm").multiplier > 0   # TVM does not flush
+    assert decompose(1e-12, convention="tvm").multiplier > 0  # TVM does not flush
 
 
 def test_per_channel_arrays():
@@ -74,7 +75,7 @@ def test_per_channel_arrays():
 
 def test_xnnpack_is_float32_mantissa():
     d = decompose(0.0018843, convention="xnnpack")
-    assert d.multiplier == 2071809792     # calibration.md: the float32 ratio gives this
+    assert d.multiplier == 2071809792  # calibration.md: the float32 ratio gives this
     assert float(d.value) == float(np.float32(0.0018843))
 
 
@@ -91,8 +92,11 @@ def test_other_widths(bits):
     assert d.multiplier == quantize_multiplier(0.0018843, bits=bits)[0]
 
 
-@given(s=st.floats(min_value=2.0**-31, max_value=2.0**40), bits=st.integers(2, 32),
-       conv=st.sampled_from(["tflite", "tvm", "fbgemm"]))
+@given(
+    s=st.floats(min_value=2.0**-31, max_value=2.0**40),
+    bits=st.integers(2, 32),
+    conv=st.sampled_from(["tflite", "tvm", "fbgemm"]),
+)
 def test_range_and_error_bound(s, bits, conv):
     d = decompose(s, bits=bits, convention=conv)
     assert 2 ** (bits - 2) <= d.multiplier < 2 ** (bits - 1)
@@ -101,18 +105,27 @@ def test_range_and_error_bound(s, bits, conv):
     assert abs(Fraction(d.value) - Fraction(s)) <= bound * Fraction(s)
 
 
-@given(a=st.floats(min_value=2.0**-31, max_value=2.0**30),
-       b=st.floats(min_value=2.0**-31, max_value=2.0**30))
+@given(
+    a=st.floats(min_value=2.0**-31, max_value=2.0**30),
+    b=st.floats(min_value=2.0**-31, max_value=2.0**30),
+)
 def test_monotone(a, b):
     lo, hi = sorted([a, b])
     assert decompose(lo).value <= decompose(hi).value
 
 
-@pytest.mark.parametrize("bad,exc,match", [
-    (0.0, ValueError, "scale must be positive"), (-0.5, ValueError, "scale must be positive"),
-    (float("nan"), ValueError, "scale"), (float("inf"), ValueError, "scale"),
-    ("0.1", TypeError, "scale"), (None, TypeError, "scale"), ([], ValueError, "empty"),
-])
+@pytest.mark.parametrize(
+    "bad,exc,match",
+    [
+        (0.0, ValueError, "scale must be positive"),
+        (-0.5, ValueError, "scale must be positive"),
+        (float("nan"), ValueError, "scale"),
+        (float("inf"), ValueError, "scale"),
+        ("0.1", TypeError, "scale"),
+        (None, TypeError, "scale"),
+        ([], ValueError, "empty"),
+    ],
+)
 def test_bad_scale(bad, exc, match):
     with pytest.raises(exc, match=match):
         decompose(bad)

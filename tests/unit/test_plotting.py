@@ -1,4 +1,5 @@
 """Plotting functions: draw into the given Axes, return it, and leave global state alone."""
+
 import numpy as np
 import pytest
 

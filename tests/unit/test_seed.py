@@ -9,7 +9,7 @@ import pytest
 
 from fxq_explore import seed
 
-SMALL = (1, 2, 5, 4, 16)          # (N, C/16, H, W, 16)
+SMALL = (1, 2, 5, 4, 16)  # (N, C/16, H, W, 16)
 
 
 def conv_from_printed_layout(x, w):
@@ -35,7 +35,7 @@ def conv_from_printed_layout(x, w):
     out = np.zeros((n, kb, hh, ww, 16), dtype=np.int64)
     for i in range(hh):
         for j in range(ww):
-            patch = xp[:, :, i:i + 3, j:j + 3]                       # (n, C, 3, 3)
+            patch = xp[:, :, i : i + 3, j : j + 3]  # (n, C, 3, 3)
             res = np.einsum("ncrs,kcrs->nk", patch, wc)
             out[:, :, i, j, :] = res.reshape(n, kb, 16)
     return out
@@ -149,8 +149,8 @@ def test_full_seed_shapes_and_magnitudes(full):
     for name in ("pow2", "float", "fixed"):
         a = getattr(full, name)
         assert a.shape == (1, 4, 56, 56, 16) and a.dtype == np.uint8
-        assert 0.05 < np.mean(a == 0) < 0.95           # not all zero
-        assert np.mean(a == 127) < 0.05                # not all clipped
+        assert 0.05 < np.mean(a == 0) < 0.95  # not all zero
+        assert np.mean(a == 127) < 0.05  # not all clipped
         assert len(np.unique(a)) > 30
     assert full.inputs["x"].shape == seed.SEED_SHAPE and full.inputs["x"].dtype == np.uint8
     assert full.inputs["w"].shape == seed.SEED_WEIGHT_SHAPE and full.inputs["w"].dtype == np.int8
@@ -159,7 +159,7 @@ def test_full_seed_shapes_and_magnitudes(full):
 
 
 def test_full_seed_conv_checked_and_table(full):
-    if full.conv_checked is not None:      # C kernel present: checked against the reference
+    if full.conv_checked is not None:  # C kernel present: checked against the reference
         assert full.conv_checked is True
     rows = full.table()
     pairs = {(r["a"], r["b"]): r for r in rows}
@@ -182,14 +182,17 @@ def test_deterministic_and_seed_dependent():
     assert not np.array_equal(a.inputs["x"], c.inputs["x"])
 
 
-@pytest.mark.parametrize("kw,match", [
-    ({"shape": (1, 4, 8, 8)}, "shape"),
-    ({"shape": (1, 4, 8, 8, 8)}, "shape"),
-    ({"float_round": "up"}, "float_round"),
-    ({"backend": "gpu"}, "backend"),
-    ({"ratio_precision": "float16"}, "ratio_precision"),
-    ({"rounding": "DOWNWARD"}, "rounding"),
-])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        ({"shape": (1, 4, 8, 8)}, "shape"),
+        ({"shape": (1, 4, 8, 8, 8)}, "shape"),
+        ({"float_round": "up"}, "float_round"),
+        ({"backend": "gpu"}, "backend"),
+        ({"ratio_precision": "float16"}, "ratio_precision"),
+        ({"rounding": "DOWNWARD"}, "rounding"),
+    ],
+)
 def test_bad_arguments(kw, match):
     with pytest.raises(ValueError, match=match):
         seed.replay(0, **kw)

@@ -1,5 +1,6 @@
 """Headless tests of the explorers: set ``.value``, check the computed result, the readout and
 that the rendered figure changed (as ipywidgets' own ``test_interaction.py`` does)."""
+
 import numpy as np
 import pytest
 
@@ -52,12 +53,18 @@ def test_requantization_explorer():
     base = e.last_result.mismatches["tflite"]
     _changed(e, e.pow2_mode, "floor")
     assert "-48.17%" in e.readout.value
-    assert e.last_result.mismatches["tflite"] == base          # pow2 mode touches pow2 only
-    _changed(e, e.zero_point, 100)                 # int8 output: saturates earlier above
+    assert e.last_result.mismatches["tflite"] == base  # pow2 mode touches pow2 only
+    _changed(e, e.zero_point, 100)  # int8 output: saturates earlier above
     assert e.last_result.zero_point == 100
     assert e.last_result.results["tflite"].max() == 127
-    ref = analysis.error_vs_exact(ACC, e.scale.value, ("float32_rne", "pow2", "tflite"),
-                                  zero_point=100, dtype="int8", pow2_mode="floor")
+    ref = analysis.error_vs_exact(
+        ACC,
+        e.scale.value,
+        ("float32_rne", "pow2", "tflite"),
+        zero_point=100,
+        dtype="int8",
+        pow2_mode="floor",
+    )
     assert e.last_result.mismatches == ref.mismatches
     _changed(e, e.scale, 0.01)
     assert e.last_result.scale == pytest.approx(0.01)
@@ -97,7 +104,7 @@ def test_threshold_explorer_tradeoff():
 
 
 def test_threshold_errors_exact_values():
-    c, r = analysis.threshold_errors([0.0, 1.0, 3.0], [2.0], bits=2)   # 1 level: step 2
+    c, r = analysis.threshold_errors([0.0, 1.0, 3.0], [2.0], bits=2)  # 1 level: step 2
     # 3 clips to 2 (err 1); 1 rounds to 0 or 2 (rint(0.5) = 0, err 1); 0 exact
     assert c.tolist() == [1 / 3] and r.tolist() == [1 / 3]
 
