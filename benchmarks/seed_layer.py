@@ -58,7 +58,7 @@ def make_data(seed=0):
 
 
 def fxq_candidates(x, w, bias, scale, layouts):
-    from fxq_explore import conv
+    from fxq_explore.kernels import conv
 
     cands = {}
     for layout in layouts:
@@ -222,7 +222,7 @@ def time_blocks(cands, rounds, block, progress=True):
 
 def requant_only(acc, scale, rounds, block):
     """ns/element of the C requantization of the layer's accumulators vs plain copies."""
-    from fxq_explore import kernels
+    from fxq_explore.kernels import _ffi as kernels
 
     out8 = np.empty(acc.shape, np.uint8)
     dst32 = np.empty_like(acc)
@@ -243,7 +243,7 @@ def requant_only(acc, scale, rounds, block):
 
 def measured_vnni_peak():
     """GOPS of back-to-back independent ``vpdpbusd zmm`` on this core (best of 7), or None."""
-    from fxq_explore import kernels
+    from fxq_explore.kernels import _ffi as kernels
 
     lib = kernels._ext().lib
     n, best = 1_000_000, None
@@ -258,9 +258,10 @@ def measured_vnni_peak():
 
 def bit_exact(x, w, bias, scale):
     """Each C output (both layouts, every scheme, int32) == reference conv + numpy requantize."""
-    from fxq_explore import conv
-    from fxq_explore.reference import conv2d_reference
-    from fxq_explore.requantize import requantize
+    from fxq_explore.kernels.reference import conv2d_reference
+    from fxq_explore import requantize
+
+    from fxq_explore.kernels import conv
 
     acc = conv2d_reference(x, w, bias, x_zero_point=128, padding=1)
     res = {}
@@ -300,7 +301,8 @@ def main(argv=None):
     if rounds * block < 50 and not args.quick:
         ap.error("need at least 50 timed runs per candidate: rounds * block >= 50")
 
-    from fxq_explore import conv, kernels
+    from fxq_explore.kernels import _ffi as kernels
+    from fxq_explore.kernels import conv
 
     x, w, bias, scale = make_data()
     exact, acc = bit_exact(x, w, bias, scale)

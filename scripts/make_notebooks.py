@@ -74,7 +74,7 @@ This tutorial answers it with numbers computed in front of you.
 **What you need**: Python and numpy; no prior knowledge of quantization. Run the cells top to bottom.
 """),
     code(
-        IMPORTS + "from fxq_explore import seed\nfrom fxq_explore.requantize import pow2_exponent"
+        IMPORTS + "from fxq_explore import seed\nfrom fxq_explore.schemes import pow2_exponent"
     ),
     md("""
 ## Both graphs, run
@@ -617,7 +617,7 @@ claim here relies on a speed ratio between two fast things.
 from pathlib import Path
 
 from fxq_explore import seed, kernels
-from fxq_explore.conv import oihw4i16o4i_to_oihw"""
+from fxq_explore.kernels.conv import oihw4i16o4i_to_oihw"""
     ),
     code("""
 info = kernels.info()
@@ -816,7 +816,7 @@ assert t_trt < 0.7 * t_fix
 """),
     md("The KL divergence against the candidate threshold, without and with the fix:"),
     code("""
-from fxq_explore.plotting_calibration import plot_kl_curve
+from fxq_explore.viz.calibration_plots import plot_kl_curve
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), layout="constrained", sharey=True)
 plot_kl_curve(act, "tensorrt", ax=axes[0]).set_title("TensorRT KL on ReLU output")

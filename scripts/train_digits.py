@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from fxq_explore import e2e
+from fxq_explore.studies import e2e
 
 
 def _im2col(x, r, s, stride, pad):

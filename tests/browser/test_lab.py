@@ -166,7 +166,9 @@ def test_scale_slider_moves_readout_and_plot(browser, lab, screenshots):
         handle.scroll_into_view_if_needed()
         page.screenshot(path=str(out / "01_after.png"), full_page=False)
 
-        changed_readout = [b for a, b in zip(before["readout"], after["readout"], strict=False) if a != b]
+        changed_readout = [
+            b for a, b in zip(before["readout"], after["readout"], strict=False) if a != b
+        ]
         print(f"\nslider {value_before!r} -> {value_after!r}; readout now {changed_readout[:2]!r}")
         assert value_after != value_before
         assert requests.outside == [], (

@@ -2,7 +2,7 @@
 
 import pytest
 
-kernels = pytest.importorskip("fxq_explore.kernels")
+kernels = pytest.importorskip("fxq_explore.kernels._ffi")
 
 ALL_PATHS = ("scalar", "avx2", "avx512")
 

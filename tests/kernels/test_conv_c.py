@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from fxq_explore import conv, kernels
-from fxq_explore.reference import conv2d_reference
-from fxq_explore.requantize import requantize
+from fxq_explore import requantize
+from fxq_explore.kernels import _ffi as kernels
+from fxq_explore.kernels import conv
+from fxq_explore.kernels.reference import conv2d_reference
 
 available_paths = kernels.available_paths
 

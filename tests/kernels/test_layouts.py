@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fxq_explore.conv import (
+from fxq_explore.kernels.conv import (
     nchw16c_to_nchw,
     nchw_to_nchw16c,
     oihw4i16o4i_to_oihw,

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fxq_explore.reference import conv2d_reference
+from fxq_explore.kernels.reference import conv2d_reference
 
 
 def naive_conv(x, w, bias, zp, stride, pad):

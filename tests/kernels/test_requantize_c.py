@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fxq_explore import kernels
-from fxq_explore.requantize import requantize, scheme_parameters
+from fxq_explore import requantize, scheme_parameters
+from fxq_explore.kernels import _ffi as kernels
 
 FUSED = ("float32_rne", "pow2", "tflite", "tflite_single")
 I32 = (-(2**31), 2**31 - 1)

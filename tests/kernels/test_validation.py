@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from fxq_explore import kernels
-from fxq_explore.conv import conv2d
+from fxq_explore.kernels import _ffi as kernels
+from fxq_explore.kernels.conv import conv2d
 
 X = np.zeros((1, 3, 5, 5), np.uint8)
 W = np.zeros((4, 3, 3, 3), np.int8)
@@ -140,7 +140,7 @@ def test_the_expected_build_is_loaded():
 
 
 def test_prepared_layer_matches_one_shot_and_checks_x():
-    from fxq_explore.conv import Conv2d
+    from fxq_explore.kernels.conv import Conv2d
 
     rng = np.random.default_rng(5)
     w = rng.integers(-128, 128, size=(20, 5, 3, 3)).astype(np.int8)
@@ -183,7 +183,7 @@ def test_peak_probe_runs():
 
 def test_one_shot_memo_sees_in_place_changes():
     """conv2d reuses packed weights only while w and bias hold the same values."""
-    from fxq_explore.conv import conv2d as c2d
+    from fxq_explore.kernels.conv import conv2d as c2d
 
     rng = np.random.default_rng(9)
     x = rng.integers(0, 256, size=(1, 4, 6, 6)).astype(np.uint8)

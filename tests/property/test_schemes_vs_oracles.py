@@ -1,16 +1,13 @@
 """Every requantization scheme equals its exact Python-int / Fraction oracle, bit for bit."""
 
 import math
-import sys
 
 import numpy as np
 import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-import fxq_explore.requantize  # noqa: F401  (the module; fxq_explore.requantize is the function)
-
-rq = sys.modules["fxq_explore.requantize"]
+import fxq_explore.requantization as rq
 from fxq_explore.oracles import INT32_MAX, INT32_MIN, ORACLES, Overflow, finish, round_fraction
 
 EDGE_ACCS = [

@@ -2,7 +2,7 @@
 
 The reference functions below are deliberately naive (Python loops over bins and candidates,
 ``math.log``), written from ``/work/shared/calibration.md`` §2 and the engine code it cites, not
-from ``fxq_explore.calibration``. They run on reduced bin counts so the loops stay fast.
+from ``fxq_explore.analysis.calibration``. They run on reduced bin counts so the loops stay fast.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from fxq_explore.calibration import (
+from fxq_explore.analysis.calibration import (
     HistogramCollector,
     calibrate,
     calibrate_all,
@@ -517,7 +517,7 @@ def test_plots_draw_every_threshold():
     pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
 
-    from fxq_explore.plotting_calibration import plot_histogram_thresholds, plot_kl_curve
+    from fxq_explore.viz.calibration_plots import plot_histogram_thresholds, plot_kl_curve
 
     x = relu_spike()
     ts = {"max": 11.0, "kl": 4.0}

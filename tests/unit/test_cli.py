@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from fxq_explore.__main__ import main
+from fxq_explore.cli import main
 
 
 def run(capsys, *argv):

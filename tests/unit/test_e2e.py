@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from fxq_explore import e2e
-from fxq_explore.requantize import requantize
+from fxq_explore import requantize
+from fxq_explore.studies import e2e
 
 SINGLE_ROUNDING = (
     "float32_rne",
@@ -38,7 +38,7 @@ def test_fp32_row(rows):
     assert fp["scheme"] == "fp32" and fp["bits"] == 32
     assert fp["accuracy"] >= 0.97
     # every (scheme, calibration, bits) present exactly once
-    from fxq_explore.requantize import SCHEMES
+    from fxq_explore import SCHEMES
 
     keys = {(r["scheme"], r["calibration"], r["bits"]) for r in rows[1:]}
     assert len(keys) == len(rows) - 1 == len(SCHEMES) * len(e2e.CALIBRATIONS) * len(e2e.BITS)
@@ -79,7 +79,7 @@ def test_int8_fixed_point_within_one_point(rows):
 def test_sqnr_falls_with_bits(rows):
     """With bit-independent thresholds (max, percentile) every rounding scheme loses SQNR
     at each bit removed: ~6 dB per bit in theory."""
-    from fxq_explore.requantize import SCHEMES
+    from fxq_explore import SCHEMES
 
     for cal in ("max", "percentile"):
         for scheme in SCHEMES:

@@ -8,7 +8,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import fxq_explore as fx  # noqa: E402
-from fxq_explore import analysis, plotting  # noqa: E402
+from fxq_explore import analysis  # noqa: E402
+from fxq_explore.viz import plotting  # noqa: E402
 
 ACC = analysis.random_accumulators(3_000, seed=0, spread=67_000)
 

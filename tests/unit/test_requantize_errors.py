@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fxq_explore.requantize import SCHEMES, requantize
+from fxq_explore import SCHEMES, requantize
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from fxq_explore import seed
+from fxq_explore.studies import seed
 
 SMALL = (1, 2, 5, 4, 16)  # (N, C/16, H, W, 16)
 
@@ -130,7 +130,7 @@ def test_multipliers_from_float32_ratio():
 
 def test_stages_agree_with_requantize_schemes():
     """Stage 1 is requantize 'tvm_2019_float' (clip +-127) / 'tflite_single' of float32(M)."""
-    from fxq_explore.requantize import requantize
+    from fxq_explore import requantize
 
     r = seed.replay(1, shape=(1, 1, 7, 7, 16), backend="numpy")
     acc = r.intermediates["acc"]

@@ -8,7 +8,8 @@ pytest.importorskip("ipywidgets")
 pytest.importorskip("matplotlib")
 
 import fxq_explore as fx  # noqa: E402
-from fxq_explore import analysis, widgets  # noqa: E402
+from fxq_explore import analysis  # noqa: E402
+from fxq_explore.viz import widgets  # noqa: E402
 
 ACC = analysis.random_accumulators(5_000, seed=0, spread=67_000)
 

@@ -44,7 +44,10 @@ def round_fraction(v: Fraction, tie: str) -> int:
 
 
 def quantize_multiplier(d: float, flush=True, bits=32):
-    """TFLite QuantizeMultiplier / TVM GetFixedPointMultiplierShift."""
+    """TFLite ``QuantizeMultiplier`` (tensorflow/lite/kernels/internal/quantization_util.cc):
+    frexp, ``q = round(f * 2^31)`` (C round, ties away), renormalise ``q == 2^31``, flush
+    ``e < -31`` to (0, 0). ``flush=False``: TVM ``GetFixedPointMultiplierShift``
+    (src/relay/qnn/utils.cc), the same without the flush."""
     f, e = math.frexp(d)
     q = round_fraction(Fraction(f) * 2 ** (bits - 1), "HALF_AWAY_FROM_ZERO")  # C round()
     if q == 2 ** (bits - 1):
@@ -56,7 +59,9 @@ def quantize_multiplier(d: float, flush=True, bits=32):
 
 
 def srdhm(a: int, b: int) -> int:
-    """gemmlowp SaturatingRoundingDoublingHighMul, with the nudge and C division."""
+    """gemmlowp ``SaturatingRoundingDoublingHighMul`` (fixedpoint/fixedpoint.h): saturate
+    INT32_MIN * INT32_MIN, else ``(a*b + nudge) / 2^31`` with the sign-dependent nudge and C
+    (truncating) division."""
     if a == b == INT32_MIN:
         return INT32_MAX
     ab = a * b
@@ -65,7 +70,8 @@ def srdhm(a: int, b: int) -> int:
 
 
 def rdbpot(x: int, exponent: int) -> int:
-    """gemmlowp RoundingDivideByPOT."""
+    """gemmlowp ``RoundingDivideByPOT`` (fixedpoint/fixedpoint.h): mask, remainder, threshold
+    ``(mask >> 1) + [x < 0]``."""
     mask = (1 << exponent) - 1
     remainder = x & mask
     threshold = (mask >> 1) + (1 if x < 0 else 0)
@@ -88,11 +94,15 @@ def _tflite_stage1(acc, s):
 
 
 def tflite(acc, s):
+    """TFLite ``MultiplyByQuantizedMultiplier`` default build
+    (tensorflow/lite/kernels/internal/common.cc): RDBPOT(SRDHM(acc << L, q), R)."""
     y, right = _tflite_stage1(acc, s)
     return rdbpot(y, right)  # reference kernels: ties away from zero
 
 
 def tflite_optimized(acc, s):
+    """TFLite NEON ``MultiplyByQuantizedMultiplier4Rows`` (kernels/internal/optimized/):
+    VQRDMULH, then VRSHL, a rounding shift with ties up and no negative fix-up."""
     y, right = _tflite_stage1(acc, s)
     return (y + (1 << (right - 1))) >> right if right else y  # NEON VRSHL: ties up
 
@@ -102,6 +112,9 @@ def sat32(v):
 
 
 def tflite_single(acc, s):
+    """TFLite ``MultiplyByQuantizedMultiplier`` with ``TFLITE_SINGLE_ROUNDING``
+    (kernels/internal/common.h) and the cap of ``QuantizeMultiplier`` (quantization_util.cc):
+    ``e > 30`` -> ``(INT32_MAX, 30)``; ``(acc*q + 2^(30-e)) >> (31-e)`` in int64."""
     q, e = quantize_multiplier(s)
     if e > 30:
         q, e = INT32_MAX, 30
@@ -110,6 +123,8 @@ def tflite_single(acc, s):
 
 
 def tvm_tonearest(acc, s):
+    """TVM ``FixedPointMultiplyToNearest`` (src/relay/qnn/utils.cc, v0.19): int64 product,
+    add ``2^(t-1)`` or ``2^(t-1) - 1`` by sign, arithmetic shift by ``t = 31 + R``."""
     q, e = quantize_multiplier(s, flush=False)
     left, right = max(e, 0), max(-e, 0)
     p = (acc << left) * q
@@ -119,6 +134,8 @@ def tvm_tonearest(acc, s):
 
 
 def xnnpack_rndnu(acc, s):
+    """XNNPACK rndnu (src/microparams-init.c, src/xnnpack/requantization.h): the float32
+    bit pattern's 24-bit mantissa ``m`` and shift ``k``; ``(acc*m + 2^(k-1)) >> k``."""
     bitsf = struct.unpack("<I", struct.pack("<f", s))[0]
     m = (bitsf & 0x7FFFFF) | 0x800000
     k = 127 + 23 - (bitsf >> 23)
@@ -126,11 +143,15 @@ def xnnpack_rndnu(acc, s):
 
 
 def float32_rne(acc, s):
+    """ONNX Runtime ``MlasRequantizeOutput`` (onnxruntime/core/mlas/lib/quantize.cpp) and fbgemm
+    ``ReQuantizeOutput`` (include/fbgemm/OutputProcessing-inl.h): binary32 product, RNE."""
     v = f32(f32(float(acc)) * f32(s))
     return round(v)  # Python round(float) is exact round-half-even; clamped with the zp
 
 
 def tvm_2019_float(acc, s):
+    """TVM relay.quantize realize before PR #4160 (src/relay/pass/quantize/realize.cc):
+    binary32 product, ``round()`` (ties away from zero)."""
     v = Fraction(f32(f32(float(acc)) * f32(s)))
     return round_fraction(v, "HALF_AWAY_FROM_ZERO")
 
@@ -150,6 +171,8 @@ def pow2_exponent(s, mode):
 
 
 def pow2(acc, s, mode="nearest"):
+    """TVM relay.quantize realize for power-of-two ratios (src/relay/quantize/realize.cc):
+    ``(acc + 2^(n-1)) >> n`` with ``round_for_shift``, a left shift for ratios >= 1."""
     e = pow2_exponent(s, mode)
     if e >= 0:
         return sat32(acc << e)
@@ -160,6 +183,7 @@ def pow2(acc, s, mode="nearest"):
 
 
 def exact(acc, s, tie="HALF_AWAY_FROM_ZERO"):
+    """The exact rational ``acc * s``, rounded once with ``tie`` (no engine: the yardstick)."""
     return sat32(round_fraction(Fraction(acc) * Fraction(s), tie))
 
 
@@ -219,73 +243,3 @@ EDGE_ACCS = (
     INT32_MAX - 1,
     INT32_MAX,
 )
-
-
-def verify(n_scales: int = 200, n_acc: int = 500, seed: int = 0, schemes=None, progress=None):
-    """Check every vectorised scheme against its oracle on edge cases and random inputs.
-
-    For each scheme: the special scales plus ``n_scales`` log-uniform random scales in
-    ``[2^-40, 2^12]``; for each scale the edge accumulators, ``n_acc`` random accumulators (half
-    over the whole int32 range, half within +-2^21), and, at power-of-two scales, exact ties.
-    Returns one dict per scheme: ``cases``, ``mismatches``, ``refused`` (inputs where the engine's
-    C code is undefined and both sides refuse), ``first_mismatch``.
-    """
-    import numpy as np
-
-    from .requantize import SCHEMES, requantize
-
-    rng = np.random.default_rng(seed)
-    schemes = tuple(schemes or SCHEMES)
-    scales = list(SPECIAL_SCALES) + [float(2.0**x) for x in rng.uniform(-40, 12, n_scales)]
-    scales += [2.0**-k for k in range(1, 32)]
-    rows = []
-    it = schemes
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(schemes, desc="verify")
-    for name in it:
-        cases = mism = refused = 0
-        first = None
-        for s in scales:
-            if name == "xnnpack_rndnu" and not 2.0**-32 <= f32(s) < 256:
-                continue
-            accs = list(EDGE_ACCS)
-            accs += rng.integers(INT32_MIN, INT32_MAX, n_acc // 2, endpoint=True).tolist()
-            accs += rng.integers(-(2**21), 2**21, n_acc - n_acc // 2, endpoint=True).tolist()
-            k = -math.frexp(s)[1] + 1
-            if s == 2.0**-k and 1 <= k <= 31:  # exact ties (2j+1) * 2^(k-1)
-                accs += [
-                    (2 * j + 1) * 2 ** (k - 1)
-                    for j in rng.integers(-(2**20), 2**20, 50)
-                    if INT32_MIN <= (2 * j + 1) * 2 ** (k - 1) <= INT32_MAX
-                ]
-            want = []
-            for a in accs:
-                try:
-                    want.append(ORACLES[name](a, s))
-                except Overflow:
-                    want.append(None)
-            ok = [w is not None for w in want]
-            refused += ok.count(False)
-            good = [a for a, o in zip(accs, ok, strict=False) if o]
-            if len(good) < len(accs):  # the vectorised code must refuse those too
-                bad = [a for a, o in zip(accs, ok, strict=False) if not o]
-                try:
-                    requantize(bad, s, name, dtype="int32")
-                    mism += len(bad)
-                except ValueError:
-                    pass
-            got = requantize(good, s, name, dtype="int32").tolist() if good else []
-            exp = [
-                finish(w, 0, INT32_MIN, INT32_MAX, name, INT32_MAX) for w in want if w is not None
-            ]
-            for a, g, w in zip(good, got, exp, strict=False):
-                cases += 1
-                if g != w:
-                    mism += 1
-                    first = first or (a, s, g, w)
-        rows.append(
-            dict(scheme=name, cases=cases, mismatches=mism, refused=refused, first_mismatch=first)
-        )
-    return rows

@@ -23,7 +23,10 @@ import os
 
 import numpy as np
 
-from . import _validate
+from ..core import validate
+from ..schemes import POW2_MODES, SCHEMES, requantize_numpy
+from . import _ffi as kernels
+from .reference import conv2d_reference
 
 __all__ = [
     "conv2d",
@@ -172,17 +175,16 @@ def _check_static(
     backend,
     pow2_mode,
 ):
-    from .requantize import POW2_MODES, SCHEMES  # noqa: PLC0415
 
     st = _Static()
     if layout not in LAYOUTS:
-        _validate.choice("layout", layout, LAYOUTS)
+        validate.choice("layout", layout, LAYOUTS)
     if backend not in BACKENDS:
-        _validate.choice("backend", backend, BACKENDS)
+        validate.choice("backend", backend, BACKENDS)
     if pow2_mode not in POW2_MODES:
-        _validate.choice("pow2_mode", pow2_mode, POW2_MODES)
+        validate.choice("pow2_mode", pow2_mode, POW2_MODES)
     if scheme is not None and scheme not in SCHEMES:
-        _validate.choice("scheme", scheme, tuple(SCHEMES))
+        validate.choice("scheme", scheme, tuple(SCHEMES))
     w = _array("w", w, ("int8",))
     if layout == "NCHW":
         if w.ndim != 4:
@@ -201,7 +203,7 @@ def _check_static(
         raise ValueError(f"w must not be empty; got shape {w.shape}")
     xlo, xhi = (0, 255) if x_dtype == "uint8" else (-128, 127)
     if type(x_zero_point) is not int or not xlo <= x_zero_point <= xhi:
-        x_zero_point = _validate.int_in_range("x_zero_point", x_zero_point, xlo, xhi)
+        x_zero_point = validate.int_in_range("x_zero_point", x_zero_point, xlo, xhi)
     st.stride = _pair("stride", stride, 1)
     st.padding = _pair("padding", padding, 0)
     bmax = 0
@@ -220,7 +222,7 @@ def _check_static(
         )
     if scheme is None:
         if scale is not None:
-            _validate.scales("scale", scale)
+            validate.scales("scale", scale)
         out_dtype = "int32"
     else:
         if scale is None:
@@ -228,7 +230,7 @@ def _check_static(
         if type(scale) is float and 0.0 < scale < float("inf"):
             pass  # fast path: a plain positive float
         else:
-            scales, scalar = _validate.scales("scale", scale)
+            scales, scalar = validate.scales("scale", scale)
             if not scalar and not (scales.ndim == 1 and scales.size in (1, k)):
                 raise ValueError(
                     f"scale must be a float or have shape ({k},) (per output "
@@ -241,9 +243,9 @@ def _check_static(
         elif out_dtype == "int8":
             qmin, qmax = -128, 127
         else:
-            qmin, qmax, _, _, _ = _validate.dtype_range("out_dtype", out_dtype)
+            qmin, qmax, _, _, _ = validate.dtype_range("out_dtype", out_dtype)
         if type(out_zero_point) is not int or not qmin <= out_zero_point <= qmax:
-            out_zero_point = _validate.int_in_range("out_zero_point", out_zero_point, qmin, qmax)
+            out_zero_point = validate.int_in_range("out_zero_point", out_zero_point, qmin, qmax)
     # contiguity: C needs C-contiguous arrays; anything else is copied here (documented)
     st.w = w if w.flags.c_contiguous else np.ascontiguousarray(w)
     st.bias = bias if bias is None or bias.flags.c_contiguous else np.ascontiguousarray(bias)
@@ -573,7 +575,6 @@ def _run(x, st, out_shape, path, packed):
             st.layout,
             st.pow2_mode,
         )
-    from . import kernels  # noqa: PLC0415
 
     common = dict(
         layout=st.layout,
@@ -666,8 +667,6 @@ class Conv2d:
         self._packed = None
         self._calls = {}
         if backend == "c":
-            from . import kernels  # noqa: PLC0415
-
             kernels.resolve_path(path)
             st = self._st
             self._packed = kernels.PackedWeights(
@@ -695,7 +694,6 @@ class Conv2d:
     def _make_call(self, x, out_shape):
         """A cached C call for this input shape, or None where the call is not a single C kernel
         (schemes requantized in numpy after the conv)."""
-        from . import kernels  # noqa: PLC0415
 
         st = self._st
         common = dict(
@@ -732,11 +730,10 @@ def _fusable(scheme, out_dtype, pow2_mode):
 
 
 def _requantize_layout(acc, scale, scheme, ozp, out_dtype, layout, pow2_mode):
-    from .requantize import requantize  # noqa: PLC0415
 
     if layout == "NCHW16c":
         acc = nchw16c_to_nchw(acc)
-    out = requantize(
+    out = requantize_numpy(
         acc, scale, scheme, zero_point=ozp, dtype=out_dtype, axis=1, pow2_mode=pow2_mode
     )
     return nchw_to_nchw16c(out) if layout == "NCHW16c" else out
@@ -745,16 +742,13 @@ def _requantize_layout(acc, scale, scheme, ozp, out_dtype, layout, pow2_mode):
 def _conv2d_reference(
     x, w, bias, scale, xzp, ozp, stride, padding, scheme, out_dtype, layout, pow2_mode
 ):
-    from .reference import conv2d_reference  # noqa: PLC0415
 
     if layout == "NCHW16c":
         x = nchw16c_to_nchw(x)
         w = oihw4i16o4i_to_oihw(w)
     acc = conv2d_reference(x, w, bias, x_zero_point=xzp, stride=stride, padding=padding)
     if scheme is not None:
-        from .requantize import requantize  # noqa: PLC0415
-
-        acc = requantize(
+        acc = requantize_numpy(
             acc, scale, scheme, zero_point=ozp, dtype=out_dtype, axis=1, pow2_mode=pow2_mode
         )
     return nchw_to_nchw16c(acc) if layout == "NCHW16c" else acc

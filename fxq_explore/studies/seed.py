@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..kernels.conv import conv2d
+
 __all__ = [
     "SEED_SHAPE",
     "SEED_WEIGHT_SHAPE",
@@ -199,12 +201,6 @@ def _conv(x, w, backend, check):
     """Run the conv on the C kernel (checked against the reference) or the numpy fallback."""
     if backend == "numpy":
         return _conv_nchw16c_numpy(x, w), "numpy (fxq_explore.seed fallback)", None
-    try:
-        from .conv import conv2d
-    except ImportError:
-        if backend == "c":
-            return _conv_nchw16c_numpy(x, w), "numpy (fxq_explore.conv not available)", None
-        raise
     kw = dict(scale=1.0, padding=1, stride=1, scheme=None, layout="NCHW16c")
     acc = np.asarray(conv2d(x, w, backend=backend, **kw)).astype(np.int32)
     ok = None
@@ -213,9 +209,9 @@ def _conv(x, w, backend, check):
         ok = bool(np.array_equal(acc, ref))
         if not ok:
             raise AssertionError(
-                "fxq_explore.conv: C kernel and reference disagree on the seed conv"
+                "fxq_explore.kernels.conv: C kernel and reference disagree on the seed conv"
             )
-    return acc, f"fxq_explore.conv.conv2d(backend={backend!r})", ok
+    return acc, f"fxq_explore.kernels.conv.conv2d(backend={backend!r})", ok
 
 
 @dataclass

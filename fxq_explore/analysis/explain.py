@@ -14,8 +14,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from . import _validate
-from .requantize import SCHEMES, requantize, scheme_parameters
+from ..core import validate
+from ..requantization import requantize
+from ..schemes import POW2_MODES, SCHEMES, Context, get
 
 DEFAULT_SCHEMES = (
     "float32_rne",
@@ -31,21 +32,6 @@ DEFAULT_SCHEMES = (
 
 def _frac_str(v: Fraction) -> str:
     return f"{float(v):.6f}" if v.denominator != 1 else str(v.numerator)
-
-
-def _dropped(value: int, nbits: int) -> str:
-    """Describe the low ``nbits`` bits a right shift by ``nbits`` drops, versus one half."""
-    if nbits <= 0:
-        return "nothing dropped"
-    rem = value & ((1 << nbits) - 1)
-    half = 1 << (nbits - 1)
-    rel = (
-        "exactly one half: a TIE"
-        if rem == half
-        else ("above one half" if rem > half else "below one half")
-    )
-    shown = format(rem, f"0{nbits}b") if nbits <= 40 else f"{rem:#x}"
-    return f"drops the low {nbits} bits 0b{shown} = {rem}/2^{nbits}, {rel}"
 
 
 @dataclass
@@ -120,197 +106,40 @@ def explain(
     >>> [t for t, _ in e.steps][:3]
     ['decompose', 'left shift', 'SRDHM (stage 1)']
     """
-    _validate.choice("scheme", scheme, tuple(SCHEMES))
-    a = _validate.accumulators("acc", acc)
+    sch = get(scheme)
+    validate.choice("pow2_mode", pow2_mode, POW2_MODES)
+    a = validate.accumulators("acc", acc)
     if a.ndim != 0 and a.size != 1:
         raise ValueError(
             f"acc must be a single accumulator for explain(); got shape {a.shape} "
             f"(use compare() for arrays)"
         )
     a = int(a.ravel()[0])
-    s_arr, scalar = _validate.scales("scale", scale)
+    s_arr, scalar = validate.scales("scale", scale)
     if not scalar and s_arr.size != 1:
         raise ValueError("scale must be a single number for explain()")
     s = float(s_arr.ravel()[0])
-    result = int(
-        requantize([a], s, scheme, zero_point=zero_point, dtype=dtype, pow2_mode=pow2_mode)[0]
-    )
-    qmin, qmax, *_ = _validate.dtype_range("dtype", dtype)
+    qmin, qmax, _, obits, signed = validate.dtype_range("dtype", dtype)
+    zero_point = validate.int_in_range("zero_point", zero_point, qmin, qmax)
+    p = sch.params(np.array([s]), pow2_mode=pow2_mode)
+    narrow = 2 ** (obits - 1) - 1 if signed else 2**obits - 1
+    ctx = Context(qmin - zero_point, qmax - zero_point, narrow)
+    # the result comes from the trace itself: the scheme's primitives, recorded one by one
+    rounded, steps = sch.trace(a, p, ctx)
+    result = int(sch.finish(np.int64(rounded), zero_point, qmin, qmax, ctx))
     ex = Explanation(
-        a, s, scheme, zero_point, dtype, exact=Fraction(a) * Fraction(s), result=result
+        a, s, sch.name, zero_point, dtype, exact=Fraction(a) * Fraction(s), result=result
     )
-    st = ex.steps.append
-    info = SCHEMES[scheme]
-    p = {k: v[0] for k, v in scheme_parameters(s, scheme, pow2_mode=pow2_mode).items()}
-    if scheme in ("float32_rne", "tvm_2019_float"):
-        fa = np.float32(a)
-        fs = p["scale_f32"]
-        v = np.float32(fa * fs)
-        st(
-            (
-                "float32(acc)",
-                f"{a} -> {float(fa)!r}" + ("" if int(fa) == a else "  (rounded: |acc| > 2^24)"),
-            )
-        )
-        st(
-            (
-                "float32(scale)",
-                f"{s!r} -> {float(fs)!r} (rel. error "
-                f"{float((Fraction(float(fs)) - Fraction(s)) / Fraction(s)):.2e})",
-            )
-        )
-        st(
-            (
-                "multiply in binary32",
-                f"{float(fa)!r} * {float(fs)!r} = {float(v)!r} "
-                f"(exact product {float(Fraction(float(fa)) * Fraction(float(fs)))!r})",
-            )
-        )
-        rule = (
-            "half to even (rint / cvtps2dq)"
-            if scheme == "float32_rne"
-            else "half away from zero (llvm.round)"
-        )
-        r = (
-            int(np.rint(float(v)))
-            if scheme == "float32_rne"
-            else int(np.sign(float(v)) * np.floor(abs(float(v)) + 0.5))
-        )
-        frac = Fraction(float(v)) - int(np.floor(float(v)))
-        st(
-            (
-                "round",
-                f"{float(v)!r} -> {r}, {rule}"
-                + ("; this is a TIE" if frac == Fraction(1, 2) else ""),
-            )
-        )
-    elif scheme == "pow2":
-        e = int(p["exponent"])
-        st(
-            (
-                "power of two",
-                f"scale {s!r} -> 2^{e} = {2.0**e!r} ({pow2_mode}); gain error "
-                f"{float(Fraction(2) ** e / Fraction(s) - 1):+.2%}",
-            )
-        )
-        if e >= 0:
-            st(("left shift", f"{a} << {e} = {a << e} (saturated to int32)"))
-            r = max(-(2**31), min(2**31 - 1, a << e))
-        else:
-            n = -e
-            if pow2_mode == "truncate":
-                r = a >> n
-                st(("truncating shift", f"{a} >> {n} = {r}; {_dropped(a, n)}, floor"))
-            else:
-                r = (a + (1 << (n - 1))) >> n
-                st(("add half", f"{a} + 2^{n - 1} = {a + (1 << (n - 1))}"))
-                st(("right shift", f">> {n} = {r}; {_dropped(a, n)}; ties up (round_for_shift)"))
-    elif scheme in ("tflite", "tflite_optimized", "tflite_single", "tvm_tonearest"):
-        q, e = int(p["multiplier"]), int(p["shift"])
-        conv = "tvm" if scheme == "tvm_tonearest" else "tflite"
-        st(
-            (
-                "decompose",
-                f"scale {s!r} -> multiplier {q} (0x{q:08X}), shift {e:+d} "
-                f"[{conv}]: {q} * 2^{e - 31} = {float(Fraction(q) * Fraction(2) ** (e - 31))!r}"
-                + (
-                    " (shift capped at 30 for single rounding)"
-                    if scheme == "tflite_single" and e == 30
-                    else ""
-                ),
-            )
-        )
-        if scheme in ("tflite", "tflite_optimized"):
-            left, right = max(e, 0), max(-e, 0)
-            x = a << left
-            st(
-                (
-                    "left shift",
-                    f"acc << {left} = {x}"
-                    + ("" if -(2**31) <= x < 2**31 else "  OVERFLOWS int32 (undefined in C)"),
-                )
-            )
-            prod = x * q
-            y = (prod + (1 << 30)) >> 31 if not (x == q == -(2**31)) else 2**31 - 1
-            st(
-                (
-                    "SRDHM (stage 1)",
-                    f"{x} * {q} = {prod} (64-bit); (p + 2^30) >> 31 = {y}; "
-                    f"{_dropped(prod, 31)}; ties up",
-                )
-            )
-            if scheme == "tflite":
-                mask = (1 << right) - 1
-                thr = (mask >> 1) + (1 if y < 0 else 0)
-                r = (y >> right) + (1 if (y & mask) > thr else 0)
-                st(
-                    (
-                        "RoundingDivideByPOT (stage 2)",
-                        f"{y} / 2^{right} -> {r}; {_dropped(y, right)}; ties away from zero",
-                    )
-                )
-            else:
-                r = (y + (1 << (right - 1))) >> right if right else y
-                st(
-                    (
-                        "rounding shift (stage 2)",
-                        f"({y} + 2^{right - 1}) >> {right} = {r}; {_dropped(y, right)}; ties up"
-                        if right
-                        else f"no shift: {y}",
-                    )
-                )
-            r = max(-(2**31), min(2**31 - 1, r))
-        else:
-            t = 31 - e
-            prod = a * q
-            if scheme == "tflite_single":
-                r = (prod + (1 << (t - 1))) >> t
-                st(("product", f"{a} * {q} = {prod} (64-bit)"))
-                st(
-                    (
-                        "single rounding",
-                        f"(p + 2^{t - 1}) >> {t} = {r}; {_dropped(prod, t)}; ties up",
-                    )
-                )
-            else:
-                if t <= 0:
-                    r = prod << -t
-                    st(("product", f"{a} * {q} << {-t} = {r}: no rounding"))
-                else:
-                    fl = prod >> t
-                    rem = prod - (fl << t)
-                    half = 1 << (t - 1)
-                    r = fl + (1 if rem > half or (rem == half and prod >= 0) else 0)
-                    st(("product", f"{a} * {q} = {prod} (64-bit)"))
-                    st(
-                        (
-                            "single rounding",
-                            f"round(p / 2^{t}) = {r}; {_dropped(prod, t)}; ties away from zero",
-                        )
-                    )
-            r = max(-(2**31), min(2**31 - 1, r))
-    elif scheme == "xnnpack_rndnu":
-        m, k = int(p["mantissa"]), int(p["right_shift"])
-        prod = a * m
-        r = max(-(2**31), min(2**31 - 1, (prod + (1 << (k - 1))) >> k))
-        st(("decompose", f"float32(scale) = {m} * 2^-{k} exactly (24-bit mantissa)"))
-        st(("product", f"{a} * {m} = {prod} (64-bit)"))
-        st(("single rounding", f"(p + 2^{k - 1}) >> {k} = {r}; {_dropped(prod, k)}; ties up"))
-    else:  # exact
-        v = ex.exact
-        r = int(requantize([a], s, "exact", dtype="int32")[0])
-        st(("exact product", f"{a} * {s!r} = {v} = {float(v)!r}"))
-        st(("round", f"-> {r}, ties away from zero"))
-    ex.rounded = int(r)
-    st(
+    ex.steps = sch.describe(p, s) + steps
+    ex.rounded = rounded
+    ex.steps.append(
         (
             "zero point and clamp",
-            f"{r} + {zero_point} = {r + zero_point} -> clamp to "
-            f"[{qmin}, {qmax}] = {result}"
-            + ("  (after clipping to the symmetric range)" if scheme == "tvm_2019_float" else ""),
+            f"{rounded} + {zero_point} = {rounded + zero_point} -> clamp to "
+            f"[{qmin}, {qmax}] = {result}",
         )
     )
-    st(("engines", info.engines))
+    ex.steps.append(("engines", sch.engines))
     return ex
 
 
@@ -407,9 +236,9 @@ def compare(
         DEFAULT_SCHEMES if schemes is None else ([schemes] if isinstance(schemes, str) else schemes)
     )
     for s in schemes:
-        _validate.choice("schemes", s, tuple(SCHEMES))
-    a = np.atleast_1d(_validate.accumulators("acc", acc)).ravel()
-    s_arr, scalar = _validate.scales("scale", scale)
+        validate.choice("schemes", s, tuple(SCHEMES))
+    a = np.atleast_1d(validate.accumulators("acc", acc)).ravel()
+    s_arr, scalar = validate.scales("scale", scale)
     if not scalar and s_arr.size != 1:
         raise ValueError("scale must be a single number for compare()")
     s = float(s_arr.ravel()[0])

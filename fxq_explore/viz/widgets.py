@@ -23,9 +23,11 @@ import html
 import ipywidgets
 import numpy as np
 
-from . import analysis, plotting
-from .multiplier import decompose
-from .requantize import POW2_MODES, SCHEMES
+from ..analysis import errors as analysis
+from ..analysis.explain import explain
+from ..core.multiplier import decompose
+from ..schemes import POW2_MODES, SCHEMES
+from . import plotting
 
 __all__ = [
     "decomposition_view",
@@ -151,7 +153,6 @@ def scheme_view(scheme="tflite", scale=SEED_SCALE, *, acc=None, fig=None):
     of accumulators where ``scheme`` differs from exact rounding) and ``explanation`` (the
     ``explain`` trace of the first of them, or None).
     """
-    from . import explain
 
     if acc is None:
         acc = analysis.random_accumulators(20_000, seed=0)

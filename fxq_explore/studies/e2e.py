@@ -69,10 +69,15 @@ import argparse
 import json
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from ..analysis.calibration import CALIBRATORS, calibrate, threshold_to_scale
+from ..core.validate import dtype_range
+from ..kernels.conv import conv2d
+from ..requantization import requantize
+from ..schemes import SCHEMES, c_schemes
 
 __all__ = [
     "LAYERS",
@@ -96,7 +101,7 @@ BITS = (8, 6, 4)
 CALIBRATIONS = ("max", "percentile", "mse", "kl_tvm", "kl_tensorrt", "kl_tensorrt_zfix")
 #: Number of training images used for calibration.
 N_CALIBRATION = 256
-WEIGHTS = Path(__file__).parent / "data" / "digits_cnn.npz"
+WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "digits_cnn.npz"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,7 +255,6 @@ def quantize_model(params, thresholds, bits=8):
     -------
     QuantizedModel
     """
-    from .calibration import threshold_to_scale
 
     if not 2 <= int(bits) <= 8:
         raise ValueError(f"bits must be in [2, 8] for this network; got {bits}")
@@ -281,19 +285,9 @@ def _conv_int_numpy(x, w, stride, pad):
     return acc.reshape(n, ho, wo, -1).transpose(0, 3, 1, 2)
 
 
-@lru_cache(maxsize=1)
-def _conv2d_c():
-    try:
-        from .conv import conv2d
-    except ImportError:
-        return None
-    return conv2d
-
-
 def _conv_int(x, w, stride, pad, backend):
     """int32 accumulators of an NCHW conv (no bias)."""
-    conv2d = _conv2d_c() if backend == "c" else None
-    if conv2d is not None:
+    if backend == "c":
         out = conv2d(
             np.ascontiguousarray(x, dtype=np.uint8),
             np.ascontiguousarray(w),
@@ -311,7 +305,7 @@ def _conv_int(x, w, stride, pad, backend):
 
 def conv_backend_name(backend="c"):
     """Which conv implementation :func:`run_integer` uses."""
-    if backend == "c" and _conv2d_c() is not None:
+    if backend == "c":
         return "fxq_explore.conv.conv2d (C kernel)"
     return "numpy int64 (fxq_explore.e2e fallback)"
 
@@ -330,8 +324,6 @@ def requantize_exact(acc, scale, dtype, axis=1):
     ``fxq_explore.requantize``; the rest are rounded in float64. Bit-identical to the exact
     scheme (tested), several times faster on the e2e tensors.
     """
-    from ._validate import dtype_range
-    from .requantize import requantize
 
     qmin, qmax, storage, _, _ = dtype_range("dtype", dtype)
     acc = np.asarray(acc)
@@ -345,9 +337,6 @@ def requantize_exact(acc, scale, dtype, axis=1):
     if hard.any():
         r[hard] = requantize(acc[hard].astype(np.int32), s[hard], "exact", dtype="int32", axis=0)
     return np.clip(r, qmin, qmax).astype(storage)
-
-
-_C_REQUANTIZE = ("float32_rne", "pow2", "tflite", "tflite_single")
 
 
 def run_integer(qm, q0, scheme, *, backend="c", accumulators=None):
@@ -371,7 +360,6 @@ def run_integer(qm, q0, scheme, *, backend="c", accumulators=None):
     outputs : list of ndarray
         The requantized output of each layer.
     """
-    from .requantize import requantize
 
     h = q0
     outs = []
@@ -388,8 +376,7 @@ def run_integer(qm, q0, scheme, *, backend="c", accumulators=None):
             rq_backend = (
                 "c"
                 if backend == "c"
-                and _conv2d_c() is not None
-                and scheme in _C_REQUANTIZE
+                and scheme in c_schemes()
                 and qm.out_dtypes[i] in ("int8", "uint8")
                 else "numpy"
             )
@@ -419,7 +406,6 @@ def calibration_thresholds(params, x_cal, bits_list=BITS, calibrations=CALIBRATI
     Hidden activations are calibrated as unsigned ``uint<bits>`` tensors (``unsigned=True``:
     TVM KL uses ``2·(2^bits-1)+1`` levels, TensorRT KL ``2^bits``), logits as signed int8.
     """
-    from .calibration import CALIBRATORS, calibrate
 
     _, acts = forward_fp32(params, x_cal, return_activations=True)
     out = {}
@@ -447,7 +433,6 @@ def evaluate(params=None, *, schemes=None, calibrations=CALIBRATIONS, bits_list=
         ``scheme``, ``calibration``, ``bits``, ``accuracy``, ``sqnr_db``, ``mismatch_vs_exact``
         (the fp32 row has ``scheme="fp32"``, ``bits=32`` and ``None`` for the last two).
     """
-    from .requantize import SCHEMES
 
     params = load_params() if params is None else params
     schemes = list(SCHEMES) if schemes is None else list(schemes)
@@ -479,7 +464,9 @@ def evaluate(params=None, *, schemes=None, calibrations=CALIBRATIONS, bits_list=
                 else:
                     lq, outs = run_integer(qm, q0, scheme, backend=backend, accumulators=acc1)
                 zhat = lq.astype(np.float64) * qm.act_scales[3]
-                mism = sum(int(np.count_nonzero(a != b)) for a, b in zip(outs, ref_outs, strict=False))
+                mism = sum(
+                    int(np.count_nonzero(a != b)) for a, b in zip(outs, ref_outs, strict=False)
+                )
                 rows.append(
                     {
                         "scheme": scheme,
@@ -515,8 +502,6 @@ def main(argv=None):
 
     Prints the table (or, with ``--json``, one object ``{"rows": [...]}``) and returns 0.
     """
-    from .calibration import CALIBRATORS
-    from .requantize import SCHEMES
 
     ap = argparse.ArgumentParser(
         prog="fxq-explore e2e",

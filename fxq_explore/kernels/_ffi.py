@@ -20,7 +20,9 @@ import threading
 
 import numpy as np
 
-from . import _validate
+from ..core import validate
+from ..core.fixedpoint import left_shift_checked
+from ..schemes import scheme_parameters
 
 PATHS = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3}
 FUSED_SCHEMES = {"float32_rne": 1, "pow2": 2, "tflite": 3, "tflite_single": 4}
@@ -41,7 +43,7 @@ _tls = threading.local()
 
 def _ext():
     """The compiled cffi module (imported on first use: no import-time cost)."""
-    from . import _kernels  # noqa: PLC0415  (compiled extension, built by setup.py)
+    from .. import _kernels  # the compiled extension: loaded on first use, not at import
 
     return _kernels
 
@@ -164,7 +166,6 @@ def quant_arrays(scale, scheme, pow2_mode="nearest"):
 
 
 def _quant_arrays(scale, scheme, pow2_mode):
-    from .requantize import scheme_parameters  # noqa: PLC0415 (requantize imports kernels lazily)
 
     if scheme not in FUSED_SCHEMES:
         raise ValueError(
@@ -307,13 +308,13 @@ def requantize(
     if dtype not in ("int8", "uint8"):
         raise ValueError(f"dtype {dtype!r} has no C kernel; valid for backend='c': 'int8', 'uint8'")
     qmin, qmax = (-128, 127) if dtype == "int8" else (0, 255)
-    zero_point = _validate.int_in_range("zero_point", zero_point, qmin, qmax)
+    zero_point = validate.int_in_range("zero_point", zero_point, qmin, qmax)
     pid = resolve_path(path)
     if isinstance(acc, np.ndarray) and acc.dtype == np.int32:
         a64 = acc  # already int32: nothing to range-check or convert
     else:
-        a64 = _validate.accumulators("acc", acc)
-    scales, scalar = _validate.scales("scale", scale)
+        a64 = validate.accumulators("acc", acc)
+    scales, scalar = validate.scales("scale", scale)
     arrays, n = quant_arrays(scales.ravel() if not scalar else float(scales), scheme, pow2_mode)
     shape = a64.shape
     if n == 1 and (axis is None or scalar):
@@ -328,7 +329,7 @@ def requantize(
             raise ValueError(f"axis must be given for per-channel scale (got {n} scales)")
         if a64.ndim == 0:
             raise ValueError("acc must have a channel axis for per-channel scale")
-        axis = _validate.int_in_range("axis", axis, -a64.ndim, a64.ndim - 1) % a64.ndim
+        axis = validate.int_in_range("axis", axis, -a64.ndim, a64.ndim - 1) % a64.ndim
         if shape[axis] != n:
             raise ValueError(
                 f"scale has {n} per-channel values but acc has {shape[axis]} along axis {axis}"
@@ -339,7 +340,6 @@ def requantize(
         n_channels = n
     if scheme == "tflite" and (arrays["shift"] > 0).any():
         # the engine's int32 `acc << shift` is undefined on overflow: refuse like the numpy path
-        from .fixedpoint import left_shift_checked  # noqa: PLC0415
 
         left = np.maximum(arrays["shift"].astype(np.int64), 0)
         if n_channels > 1:

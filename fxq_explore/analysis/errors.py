@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _validate
-from .requantize import pow2_exponent, requantize
+from ..core import validate
+from ..requantization import requantize
+from ..schemes import SCHEMES, pow2_exponent
 
 SWEEP_FIXED_SCHEMES = ("tflite", "tflite_single", "tvm_tonearest")
 SWEEP_OUTPUT_SCHEMES = ("float32_rne", "tflite", "tflite_single", "pow2")
@@ -33,8 +34,8 @@ def random_accumulators(n: int, seed: int = 0, spread: int = 67000) -> np.ndarra
     >>> random_accumulators(3, seed=1).tolist() == random_accumulators(3, seed=1).tolist()
     True
     """
-    n = _validate.int_in_range("n", n, 1, 10**9)
-    spread = _validate.int_in_range("spread", spread, 1, 2**31 - 1)
+    n = validate.int_in_range("n", n, 1, 10**9)
+    spread = validate.int_in_range("spread", spread, 1, 2**31 - 1)
     return np.random.default_rng(seed).integers(-spread, spread, size=n, endpoint=True)
 
 
@@ -100,7 +101,7 @@ class ErrorAnalysis:
 
     def worst(self, scheme: str, n: int = 5) -> list:
         """The ``n`` accumulators with the largest ``|error|`` for ``scheme``: (acc, result, real)."""
-        _validate.choice("scheme", scheme, tuple(self.errors))
+        validate.choice("scheme", scheme, tuple(self.errors))
         idx = np.argsort(-np.abs(self.errors[scheme]), kind="stable")[:n]
         return [(int(self.acc[i]), int(self.results[scheme][i]), float(self.real[i])) for i in idx]
 
@@ -155,7 +156,7 @@ def error_vs_exact(
     True
     """
     schemes = tuple(schemes or ("float32_rne", "pow2", "tflite", "tflite_single"))
-    a = np.atleast_1d(_validate.accumulators("acc", acc)).ravel()
+    a = np.atleast_1d(validate.accumulators("acc", acc)).ravel()
     s = float(scale)
     exact = requantize(a, s, "exact", zero_point=zero_point, dtype=dtype).astype(np.int64)
     real = a.astype(np.float64) * s + zero_point
@@ -184,7 +185,7 @@ class Sweep:
 
     def table(self, metric: str = "sqnr_db") -> str:
         """A text table of one metric: a row per bit width, a column per scheme."""
-        _validate.choice("metric", metric, ("max_abs_error", "mismatch_rate", "bias", "sqnr_db"))
+        validate.choice("metric", metric, ("max_abs_error", "mismatch_rate", "bias", "sqnr_db"))
         data = getattr(self, metric)
         lines = [f"{self.parameter:>15} " + " ".join(f"{s:>14}" for s in self.schemes)]
         for i, b in enumerate(self.bits):
@@ -195,7 +196,7 @@ class Sweep:
 
 
 def _sweep(parameter, bits, schemes, progress, run):
-    bits = np.array([_validate.int_in_range(parameter, b, 2, 32) for b in bits], dtype=np.int64)
+    bits = np.array([validate.int_in_range(parameter, b, 2, 32) for b in bits], dtype=np.int64)
     if bits.size == 0:
         raise ValueError(f"{parameter} must not be empty")
     sw = Sweep(parameter, bits, tuple(schemes))
@@ -227,8 +228,8 @@ def sweep_multiplier_bits(
     True
     """
     for s in schemes:
-        _validate.choice("schemes", s, SWEEP_FIXED_SCHEMES + ("tflite_optimized",))
-    a = np.atleast_1d(_validate.accumulators("acc", acc)).ravel()
+        validate.choice("schemes", s, SWEEP_FIXED_SCHEMES + ("tflite_optimized",))
+    a = np.atleast_1d(validate.accumulators("acc", acc)).ravel()
     s = float(scale)
     real = a.astype(np.float64) * s
     exact = requantize(a, s, "exact", dtype="int32").astype(np.int64)
@@ -255,14 +256,13 @@ def sweep_output_bits(
     >>> bool(sw.sqnr_db["float32_rne"][1] > sw.sqnr_db["float32_rne"][0] + 20)
     True
     """
-    from .requantize import SCHEMES
 
     for s in schemes:
-        _validate.choice("schemes", s, tuple(SCHEMES))
+        validate.choice("schemes", s, tuple(SCHEMES))
     bits = list(bits)
     for b in bits:
-        _validate.int_in_range("output_bits", b, 2, 16)
-    a = np.atleast_1d(_validate.accumulators("acc", acc)).ravel()
+        validate.int_in_range("output_bits", b, 2, 16)
+    a = np.atleast_1d(validate.accumulators("acc", acc)).ravel()
 
     def run(b, name):
         sb = float(scale) * (2 ** (b - 1) - 1) / 127.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .calibration import HistogramCollector, KLSearch, calibrate_all, kl_search
+from ..analysis.calibration import HistogramCollector, KLSearch, calibrate_all, kl_search
 
 __all__ = ["plot_histogram_thresholds", "plot_kl_curve"]
 

@@ -38,7 +38,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from . import _validate
+from . import validate
 
 CONVENTIONS = ("tflite", "tvm", "xnnpack", "fbgemm")
 FLUSH_EXPONENT = -31  # TFLite: exponents below this flush the multiplier to zero
@@ -161,7 +161,9 @@ class Decomposition:
 
     def _errors(self):
         scales = np.atleast_1d(self.scale).ravel()
-        abs_err = [float(v - Fraction(float(s))) for v, s in zip(self._values(), scales, strict=False)]
+        abs_err = [
+            float(v - Fraction(float(s))) for v, s in zip(self._values(), scales, strict=False)
+        ]
         rel_err = [
             float((v - Fraction(float(s))) / Fraction(float(s)))
             for v, s in zip(self._values(), scales, strict=False)
@@ -305,9 +307,9 @@ def decompose(scale, bits: int = 32, convention: str = "tflite") -> Decompositio
     >>> decompose([0.5, 0.25]).shift
     array([ 0, -1])
     """
-    bits = _validate.int_in_range("bits", bits, 2, 32)
-    _validate.choice("convention", convention, CONVENTIONS)
-    arr, is_scalar = _validate.scales("scale", scale)
+    bits = validate.int_in_range("bits", bits, 2, 32)
+    validate.choice("convention", convention, CONVENTIONS)
+    arr, is_scalar = validate.scales("scale", scale)
     flat = arr.ravel()
     res = [_decompose_one(float(s), bits, convention) for s in flat]
     if is_scalar:

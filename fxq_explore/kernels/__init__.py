@@ -1,0 +1,13 @@
+"""The C kernels and what checks them.
+
+* :mod:`fxq_explore.kernels._ffi` -- the private cffi binding: checks every argument and buffer,
+  allocates, calls the compiled ``fxq_explore._kernels`` (loaded on first use).
+* :mod:`fxq_explore.kernels.conv` -- the friendly API: :func:`conv2d`, :class:`Conv2d`, layouts.
+* :mod:`fxq_explore.kernels.reference` -- the readable numpy convolution, the C kernel's oracle.
+"""
+
+from ._ffi import available_paths, info
+from .conv import Conv2d, conv2d
+from .reference import conv2d_reference
+
+__all__ = ["Conv2d", "available_paths", "conv2d", "conv2d_reference", "info"]

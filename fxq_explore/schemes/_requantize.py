@@ -1,0 +1,65 @@
+"""The numpy requantization every layer shares: validation, broadcasting, ``scheme.apply``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import validate
+from ..core.fixedpoint import RoundingMode
+from ._base import Context
+from ._registry import get
+from .pow2 import POW2_MODES
+
+
+def requantize_numpy(
+    acc,
+    scale,
+    scheme,
+    *,
+    zero_point=0,
+    dtype="int8",
+    axis=None,
+    pow2_mode="nearest",
+    tie="HALF_AWAY_FROM_ZERO",
+    multiplier_bits=32,
+):
+    """:func:`fxq_explore.requantize` with ``backend="numpy"`` (see there for the arguments)."""
+    sch = get(scheme)
+    validate.choice("pow2_mode", pow2_mode, POW2_MODES)
+    try:
+        tie = RoundingMode(tie)
+    except ValueError:
+        raise ValueError(
+            f"unknown tie {tie!r}; valid: {', '.join(repr(m.value) for m in RoundingMode)}"
+        ) from None
+    qmin, qmax, storage, obits, signed = validate.dtype_range("dtype", dtype)
+    zero_point = validate.int_in_range("zero_point", zero_point, qmin, qmax)
+    acc = validate.accumulators("acc", acc)
+    scales, scalar = validate.scales("scale", scale)
+    bits_mult = validate.int_in_range("multiplier_bits", multiplier_bits, 2, 32)
+    if scalar or scales.size == 1 and axis is None:
+        shape = ()
+    else:
+        if scales.ndim != 1:
+            raise ValueError(
+                f"scale must be a scalar or 1-D per-channel array; got shape {scales.shape}"
+            )
+        if axis is None:
+            raise ValueError(
+                f"axis must be given for per-channel scale (got {scales.size} scales and axis=None)"
+            )
+        axis = validate.int_in_range("axis", axis, -acc.ndim, acc.ndim - 1) if acc.ndim else 0
+        if acc.ndim == 0 or acc.shape[axis] != scales.size:
+            n = acc.shape[axis] if acc.ndim else 0
+            raise ValueError(
+                f"scale has {scales.size} per-channel values but acc has {n} along axis {axis}"
+            )
+        shape = [1] * acc.ndim
+        shape[axis % acc.ndim] = scales.size
+    params = sch.params(
+        np.ascontiguousarray(scales.ravel()), multiplier_bits=bits_mult, pow2_mode=pow2_mode
+    ).reshape(tuple(shape))
+    narrow = 2 ** (obits - 1) - 1 if signed else 2**obits - 1
+    ctx = Context(qmin - zero_point, qmax - zero_point, narrow, tie, bits_mult)
+    r = sch.apply(acc, params, ctx)
+    return sch.finish(r, zero_point, qmin, qmax, ctx).astype(storage)
