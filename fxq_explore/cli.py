@@ -19,7 +19,7 @@ from .analysis.explain import compare, explain
 from .analysis.verify import verify
 from .core.multiplier import decompose
 from .requantization import requantize
-from .schemes import SCHEMES
+from .schemes import DEFAULT, SCHEMES
 from .studies.e2e import main as e2e_main
 
 
@@ -179,7 +179,7 @@ def build_parser():
 
     def common(sp, scheme=True):
         if scheme:
-            sp.add_argument("--scheme", default="tflite", help="requantization scheme")
+            sp.add_argument("--scheme", default=DEFAULT, help="requantization scheme")
         sp.add_argument("--zero-point", type=_int, default=0)
         sp.add_argument("--dtype", default="int8")
         sp.add_argument("--json", action="store_true", help="machine-readable output")

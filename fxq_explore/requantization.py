@@ -30,7 +30,15 @@ import numpy as np
 
 from .core import validate
 from .kernels import _ffi
-from .schemes import POW2_MODES, SCHEMES, get, pow2_exponent, requantize_numpy, scheme_parameters
+from .schemes import (
+    DEFAULT,
+    POW2_MODES,
+    SCHEMES,
+    get,
+    pow2_exponent,
+    requantize_numpy,
+    scheme_parameters,
+)
 
 BACKENDS = ("numpy", "c")
 
@@ -48,7 +56,7 @@ __all__ = [
 def requantize(
     acc,
     scale,
-    scheme: str = "tflite",
+    scheme: str = DEFAULT,
     *,
     zero_point: int = 0,
     dtype: str = "int8",

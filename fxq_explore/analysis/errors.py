@@ -17,10 +17,18 @@ import numpy as np
 
 from ..core import validate
 from ..requantization import requantize
-from ..schemes import SCHEMES, pow2_exponent
+from ..schemes import (
+    BIT_SWEEP,
+    EXACT,
+    FAMILIES,
+    OUTPUT_SWEEP,
+    SCHEMES,
+    multiplier_bit_schemes,
+    pow2_exponent,
+)
 
-SWEEP_FIXED_SCHEMES = ("tflite", "tflite_single", "tvm_tonearest")
-SWEEP_OUTPUT_SCHEMES = ("float32_rne", "tflite", "tflite_single", "pow2")
+SWEEP_FIXED_SCHEMES = BIT_SWEEP
+SWEEP_OUTPUT_SCHEMES = OUTPUT_SWEEP
 
 
 def random_accumulators(n: int, seed: int = 0, spread: int = 67000) -> np.ndarray:
@@ -155,10 +163,10 @@ def error_vs_exact(
     >>> a.mismatches["tflite"] > 0 and a.mismatches["tflite_single"] == 0
     True
     """
-    schemes = tuple(schemes or ("float32_rne", "pow2", "tflite", "tflite_single"))
+    schemes = tuple(schemes or FAMILIES)
     a = np.atleast_1d(validate.accumulators("acc", acc)).ravel()
     s = float(scale)
-    exact = requantize(a, s, "exact", zero_point=zero_point, dtype=dtype).astype(np.int64)
+    exact = requantize(a, s, EXACT.name, zero_point=zero_point, dtype=dtype).astype(np.int64)
     real = a.astype(np.float64) * s + zero_point
     results, errors, mism = {}, {}, {}
     for name in schemes:
@@ -228,11 +236,11 @@ def sweep_multiplier_bits(
     True
     """
     for s in schemes:
-        validate.choice("schemes", s, SWEEP_FIXED_SCHEMES + ("tflite_optimized",))
+        validate.choice("schemes", s, multiplier_bit_schemes())
     a = np.atleast_1d(validate.accumulators("acc", acc)).ravel()
     s = float(scale)
     real = a.astype(np.float64) * s
-    exact = requantize(a, s, "exact", dtype="int32").astype(np.int64)
+    exact = requantize(a, s, EXACT.name, dtype="int32").astype(np.int64)
 
     def run(b, name):
         r = requantize(a, s, name, dtype="int32", multiplier_bits=b).astype(np.int64)
@@ -267,7 +275,7 @@ def sweep_output_bits(
     def run(b, name):
         sb = float(scale) * (2 ** (b - 1) - 1) / 127.0
         real = a.astype(np.float64) * sb
-        exact = requantize(a, sb, "exact", dtype=f"int{b}").astype(np.int64)
+        exact = requantize(a, sb, EXACT.name, dtype=f"int{b}").astype(np.int64)
         r = requantize(a, sb, name, dtype=f"int{b}").astype(np.int64)
         return r, real, exact
 

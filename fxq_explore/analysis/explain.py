@@ -16,18 +16,9 @@ import numpy as np
 
 from ..core import validate
 from ..requantization import requantize
-from ..schemes import POW2_MODES, SCHEMES, Context, get
+from ..schemes import DEFAULT, EXACT, POW2_MODES, SCHEMES, Context, engine_schemes, get
 
-DEFAULT_SCHEMES = (
-    "float32_rne",
-    "tvm_2019_float",
-    "pow2",
-    "tflite",
-    "tflite_optimized",
-    "tflite_single",
-    "tvm_tonearest",
-    "xnnpack_rndnu",
-)
+DEFAULT_SCHEMES = engine_schemes()
 
 
 def _frac_str(v: Fraction) -> str:
@@ -77,7 +68,7 @@ class Explanation:
 def explain(
     acc,
     scale,
-    scheme: str = "tflite",
+    scheme: str = DEFAULT,
     *,
     zero_point: int = 0,
     dtype: str = "int8",
@@ -243,7 +234,7 @@ def compare(
         raise ValueError("scale must be a single number for compare()")
     s = float(s_arr.ravel()[0])
     kw = dict(zero_point=zero_point, dtype=dtype)
-    exact = requantize(a, s, "exact", **kw).astype(np.int64)
+    exact = requantize(a, s, EXACT.name, **kw).astype(np.int64)
     outs = {
         name: requantize(a, s, name, pow2_mode=pow2_mode, **kw).astype(np.int64) for name in schemes
     }

@@ -21,11 +21,16 @@ from __future__ import annotations
 
 from ._base import Context, Ops, Params, Scheme, TraceOps
 from ._registry import (
+    BIT_SWEEP,
+    DEFAULT,
     EXACT,
+    FAMILIES,
+    OUTPUT_SWEEP,
     SCHEMES,
     c_schemes,
     engine_schemes,
     get,
+    multiplier_bit_schemes,
     names,
     scheme_parameters,
     scheme_params,
@@ -34,7 +39,12 @@ from ._requantize import requantize_numpy
 from .pow2 import POW2_MODES, pow2_exponent
 
 __all__ = [
+    "BIT_SWEEP",
+    "DEFAULT",
     "EXACT",
+    "FAMILIES",
+    "OUTPUT_SWEEP",
+    "multiplier_bit_schemes",
     "POW2_MODES",
     "SCHEMES",
     "Context",

@@ -39,6 +39,16 @@ SCHEMES: MappingProxyType[str, Scheme] = MappingProxyType(
 )
 #: the yardstick every other scheme is measured against
 EXACT: Scheme = exact.SCHEME
+#: the default scheme of ``requantize``/``explain``: TFLite's reference arithmetic
+DEFAULT: str = tflite.SCHEME.name
+#: the four families the chapters compare: float, power of two, double and single rounding
+FAMILIES: tuple[str, ...] = tuple(m.SCHEME.name for m in (float32_rne, pow2, tflite, tflite_single))
+#: the default schemes of a multiplier-width sweep (any ``uses_multiplier_bits`` scheme works)
+BIT_SWEEP: tuple[str, ...] = tuple(m.SCHEME.name for m in (tflite, tflite_single, tvm_tonearest))
+#: the default schemes of an output-width sweep
+OUTPUT_SWEEP: tuple[str, ...] = tuple(
+    m.SCHEME.name for m in (float32_rne, tflite, tflite_single, pow2)
+)
 
 
 def names() -> tuple[str, ...]:
@@ -49,6 +59,11 @@ def names() -> tuple[str, ...]:
 def engine_schemes() -> tuple[str, ...]:
     """The schemes that reproduce an engine (all but the exact yardstick)."""
     return tuple(n for n, s in SCHEMES.items() if s is not EXACT)
+
+
+def multiplier_bit_schemes() -> tuple[str, ...]:
+    """The schemes whose integer multiplier width can be varied (``multiplier_bits``)."""
+    return tuple(n for n, s in SCHEMES.items() if s.uses_multiplier_bits)
 
 
 def c_schemes() -> tuple[str, ...]:

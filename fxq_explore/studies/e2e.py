@@ -77,7 +77,7 @@ from ..analysis.calibration import CALIBRATORS, calibrate, threshold_to_scale
 from ..core.validate import dtype_range
 from ..kernels.conv import conv2d
 from ..requantization import requantize
-from ..schemes import SCHEMES, c_schemes
+from ..schemes import EXACT, SCHEMES, c_schemes
 
 __all__ = [
     "LAYERS",
@@ -335,7 +335,7 @@ def requantize_exact(acc, scale, dtype, axis=1):
     r = np.sign(v) * np.floor(a + 0.5)
     hard = (np.abs(a - np.floor(a) - 0.5) < 1e-6) | (a >= 2.0**20)
     if hard.any():
-        r[hard] = requantize(acc[hard].astype(np.int32), s[hard], "exact", dtype="int32", axis=0)
+        r[hard] = requantize(acc[hard].astype(np.int32), s[hard], EXACT.name, dtype="int32", axis=0)
     return np.clip(r, qmin, qmax).astype(storage)
 
 
@@ -369,7 +369,7 @@ def run_integer(qm, q0, scheme, *, backend="c", accumulators=None):
         else:
             acc = _conv_int(h, qm.weights[i], stride, pad, backend)
         acc = acc + qm.biases[i][None, :, None, None]
-        if scheme == "exact":
+        if scheme == EXACT.name:
             h = requantize_exact(acc.astype(np.int32), qm.multipliers(i), qm.out_dtypes[i])
         else:
             # the SIMD C requantization where it exists (bit-identical to numpy, tested there)
@@ -456,10 +456,10 @@ def evaluate(params=None, *, schemes=None, calibrations=CALIBRATIONS, bits_list=
             qm = quantize_model(params, ths[(label, bits)], bits)
             if acc1 is None:
                 acc1 = _conv_int(q0, qm.weights[0], LAYERS[0][1], LAYERS[0][2], backend)
-            _, ref_outs = run_integer(qm, q0, "exact", backend=backend, accumulators=acc1)
+            _, ref_outs = run_integer(qm, q0, EXACT.name, backend=backend, accumulators=acc1)
             total = sum(o.size for o in ref_outs)
             for scheme in schemes:
-                if scheme == "exact":
+                if scheme == EXACT.name:
                     lq, outs = ref_outs[-1][:, :, 0, 0], ref_outs
                 else:
                     lq, outs = run_integer(qm, q0, scheme, backend=backend, accumulators=acc1)

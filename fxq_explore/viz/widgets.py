@@ -26,7 +26,7 @@ import numpy as np
 from ..analysis import errors as analysis
 from ..analysis.explain import explain
 from ..core.multiplier import decompose
-from ..schemes import POW2_MODES, SCHEMES
+from ..schemes import DEFAULT, FAMILIES, POW2_MODES, SCHEMES, engine_schemes
 from . import plotting
 
 __all__ = [
@@ -107,7 +107,7 @@ def requantization_view(
     pow2_mode="nearest",
     *,
     acc=None,
-    schemes=("float32_rne", "pow2", "tflite"),
+    schemes=FAMILIES[:3],
     dtype="int8",
     fig=None,
 ):
@@ -145,7 +145,7 @@ def requantization_readout(a, pow2_mode="nearest") -> str:
     )
 
 
-def scheme_view(scheme="tflite", scale=SEED_SCALE, *, acc=None, fig=None):
+def scheme_view(scheme=DEFAULT, scale=SEED_SCALE, *, acc=None, fig=None):
     """Compare ``scheme`` with exact rounding: mismatches, the error of the accumulators where
     they differ, and an ``explain`` trace of the first one.
 
@@ -347,13 +347,11 @@ class RequantizationExplorer(_Explorer):
 class SchemeExplorer(_Explorer):
     """A dropdown of schemes (and the scale) -> mismatches vs exact rounding and a trace."""
 
-    def __init__(self, scheme="tflite", scale=SEED_SCALE, acc=None):
+    def __init__(self, scheme=DEFAULT, scale=SEED_SCALE, acc=None):
         super().__init__()
         w = ipywidgets
         self.acc = analysis.random_accumulators(20_000, seed=0) if acc is None else acc
-        self.scheme = w.Dropdown(
-            options=[s for s in SCHEMES if s != "exact"], value=scheme, description="scheme"
-        )
+        self.scheme = w.Dropdown(options=list(engine_schemes()), value=scheme, description="scheme")
         self.scale = _scale_slider(scale, -4, 0)
         self._fig = _figure((10.0, 3.2))
         self._build([self.scheme, self.scale])
@@ -480,7 +478,7 @@ def requantization_explorer(scale=SEED_SCALE, zero_point=0, pow2_mode="nearest",
     return RequantizationExplorer(scale, zero_point, pow2_mode, acc)
 
 
-def scheme_explorer(scheme="tflite", scale=SEED_SCALE, acc=None):
+def scheme_explorer(scheme=DEFAULT, scale=SEED_SCALE, acc=None):
     """A dropdown of schemes and a scale slider; mismatches and an explain trace update."""
     return SchemeExplorer(scheme, scale, acc)
 
