@@ -15,6 +15,7 @@ Asking for a path the CPU lacks raises ``ValueError``.
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 
@@ -42,10 +43,8 @@ _tls = threading.local()
 
 
 def _ext():
-    """The compiled cffi module (imported on first use: no import-time cost)."""
-    from .. import _kernels  # the compiled extension: loaded on first use, not at import
-
-    return _kernels
+    """The compiled cffi module ``fxq_explore._kernels`` (loaded on first use: no import cost)."""
+    return importlib.import_module("fxq_explore._kernels")
 
 
 def _check(status, what):
