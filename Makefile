@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 NBVAL_TIMEOUT ?= 300
 PORT ?= 8888
 
-.PHONY: lab test test-fast install-lab install-test bench asan book test-browser clean
+.PHONY: lab test test-fast install-lab install-test install-lint lint format bench asan book test-browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,26 @@ install-lab: $(PY)
 
 install-test: $(PY)
 	$(UV) pip install --python $(PY) -q -e '.[test]'
+
+install-lint: $(PY)
+	$(UV) pip install --python $(PY) -q -e '.[lint]'
+
+LINT_PY := fxq_explore tests benchmarks scripts csrc/build_ffi.py book/filter_toc.py
+LINT_C := $(wildcard csrc/*.c csrc/*.h)
+
+## make lint: the static gate (first step of .ci/run): ruff, ruff format, mypy, import-linter, clang-format
+lint: install-lint
+	$(VENV)/bin/ruff check $(LINT_PY)
+	$(VENV)/bin/ruff format --check $(LINT_PY)
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/clang-format --dry-run --Werror $(LINT_C)
+
+## make format: apply ruff's fixes and formatting and clang-format in place
+format: install-lint
+	$(VENV)/bin/ruff check --fix $(LINT_PY)
+	$(VENV)/bin/ruff format $(LINT_PY)
+	$(VENV)/bin/clang-format -i $(LINT_C)
 
 ## make lab: JupyterLab on notebooks/ (headless; works as root)
 lab: install-lab

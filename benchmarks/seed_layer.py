@@ -258,10 +258,9 @@ def measured_vnni_peak():
 
 def bit_exact(x, w, bias, scale):
     """Each C output (both layouts, every scheme, int32) == reference conv + numpy requantize."""
-    from fxq_explore.kernels.reference import conv2d_reference
     from fxq_explore import requantize
-
     from fxq_explore.kernels import conv
+    from fxq_explore.kernels.reference import conv2d_reference
 
     acc = conv2d_reference(x, w, bias, x_zero_point=128, padding=1)
     res = {}
