@@ -26,9 +26,13 @@ scheme               arithmetic                                                t
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .core import validate
+from .core.fixedpoint import RoundingMode
 from .kernels import _ffi
 from .schemes import (
     DEFAULT,
@@ -54,18 +58,18 @@ __all__ = [
 
 
 def requantize(
-    acc,
-    scale,
+    acc: ArrayLike,
+    scale: ArrayLike,
     scheme: str = DEFAULT,
     *,
     zero_point: int = 0,
     dtype: str = "int8",
-    axis=None,
+    axis: int | None = None,
     pow2_mode: str = "nearest",
-    tie="HALF_AWAY_FROM_ZERO",
+    tie: RoundingMode | str = "HALF_AWAY_FROM_ZERO",
     multiplier_bits: int = 32,
     backend: str = "numpy",
-):
+) -> NDArray[np.integer[Any]]:
     """Requantize int32 accumulators to a narrow integer type, exactly as an engine does.
 
     Parameters
@@ -148,7 +152,7 @@ def requantize(
     )
 
 
-def exact_value(acc, scale):
+def exact_value(acc: ArrayLike, scale: ArrayLike) -> NDArray[np.float64]:
     """The exact real ``acc * scale`` as float64 (for error measurements; exact to 1 ulp)."""
     return validate.accumulators("acc", acc).astype(np.float64) * np.asarray(
         scale, dtype=np.float64

@@ -23,6 +23,7 @@ from __future__ import annotations
 import enum
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -41,11 +42,13 @@ class RoundingMode(str, enum.Enum):
     TOWARD_ZERO = "TOWARD_ZERO"  # C integer division, truncation
 
 
-def _i64(x):
+def _i64(x: ArrayLike) -> NDArray[np.int64]:
     return np.asarray(x, dtype=np.int64)
 
 
-def saturating_rounding_doubling_high_mul(a, b, bits: int = 32):
+def saturating_rounding_doubling_high_mul(
+    a: ArrayLike, b: ArrayLike, bits: int = 32
+) -> NDArray[np.int64]:
     """gemmlowp ``SaturatingRoundingDoublingHighMul`` (ARM SQRDMULH) for ``bits``-bit integers.
 
     Parameters
@@ -70,7 +73,7 @@ def saturating_rounding_doubling_high_mul(a, b, bits: int = 32):
     return np.where((a == lo) & (b == lo), (1 << (bits - 1)) - 1, out)
 
 
-def rounding_divide_by_pot(x, exponent):
+def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike) -> NDArray[np.int64]:
     """gemmlowp ``RoundingDivideByPOT``: ``x / 2^exponent``, ties away from zero.
 
     Parameters
@@ -90,7 +93,7 @@ def rounding_divide_by_pot(x, exponent):
     return (x >> k) + (remainder > threshold)
 
 
-def rounding_right_shift(x, n):
+def rounding_right_shift(x: ArrayLike, n: ArrayLike) -> NDArray[np.int64]:
     """``(x + 2^(n-1)) >> n``: right shift rounding half up (NEON VRSHL, TVM, ruy).
 
     ``n = 0`` returns ``x``. Computed in int64 (the engines' int32 add can overflow near
@@ -106,12 +109,12 @@ def rounding_right_shift(x, n):
     return (x + half) >> n
 
 
-def saturate(x, lo=INT32_MIN, hi=INT32_MAX):
+def saturate(x: ArrayLike, lo: int = INT32_MIN, hi: int = INT32_MAX) -> NDArray[np.int64]:
     """Clamp to ``[lo, hi]`` (int64 in, int64 out)."""
     return np.clip(_i64(x), lo, hi)
 
 
-def left_shift_checked(acc, left):
+def left_shift_checked(acc: ArrayLike, left: ArrayLike) -> NDArray[np.int64]:
     """``acc << left`` as the engines' int32 code computes it; raise where int32 overflows.
 
     TFLite's reference kernels and gemmlowp shift the int32 accumulator left before the high
@@ -135,7 +138,9 @@ def left_shift_checked(acc, left):
     return shifted
 
 
-def multiply_by_quantized_multiplier(acc, multiplier, shift, bits: int = 32):
+def multiply_by_quantized_multiplier(
+    acc: ArrayLike, multiplier: ArrayLike, shift: ArrayLike, bits: int = 32
+) -> NDArray[np.int64]:
     """TFLite ``MultiplyByQuantizedMultiplier`` (default build): double rounding.
 
     ``RoundingDivideByPOT(SRDHM(acc << L, multiplier), R)`` with ``L = max(shift, 0)``,
@@ -153,7 +158,9 @@ def multiply_by_quantized_multiplier(acc, multiplier, shift, bits: int = 32):
     return rounding_divide_by_pot(y, np.maximum(-shift, 0))
 
 
-def multiply_by_quantized_multiplier_single_rounding(acc, multiplier, shift, bits: int = 32):
+def multiply_by_quantized_multiplier_single_rounding(
+    acc: ArrayLike, multiplier: ArrayLike, shift: ArrayLike, bits: int = 32
+) -> NDArray[np.int64]:
     """TFLite ``MultiplyByQuantizedMultiplier`` with ``TFLITE_SINGLE_ROUNDING``: one rounding.
 
     ``(acc * multiplier + 2^(t-1)) >> t`` in int64 with ``t = (bits - 1) - shift``; requires
@@ -172,7 +179,9 @@ def multiply_by_quantized_multiplier_single_rounding(acc, multiplier, shift, bit
     return saturate(p >> t)
 
 
-def round_mul_shift(acc, n, t, mode=RoundingMode.HALF_UP):
+def round_mul_shift(
+    acc: ArrayLike, n: ArrayLike, t: ArrayLike, mode: RoundingMode | str = RoundingMode.HALF_UP
+) -> NDArray[np.int64]:
     """Exactly round ``acc * n / 2^t`` to an integer with the tie rule ``mode``.
 
     Parameters
@@ -241,7 +250,9 @@ def round_mul_shift(acc, n, t, mode=RoundingMode.HALF_UP):
     return np.clip(floor + up, -sat, sat)
 
 
-def _round_up(floor, cmp, nonzero, mode):
+def _round_up(
+    floor: NDArray[np.int64], cmp: NDArray[np.int64], nonzero: NDArray[np.bool_], mode: RoundingMode
+) -> NDArray[np.int64]:
     """Whether to add 1 to ``floor``, given the dropped fraction's comparison with 1/2."""
     if mode is RoundingMode.FLOOR:
         return np.zeros_like(floor)

@@ -33,10 +33,13 @@ Each engine derives ``(M, shift)`` its own way (``convention``):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import validate
 
@@ -51,7 +54,7 @@ def _rha_shift(n: int, k: int) -> int:
     return (n + (1 << (k - 1))) >> k
 
 
-def _decompose_one(s: float, bits: int, convention: str):
+def _decompose_one(s: float, bits: int, convention: str) -> tuple[int, int, bool]:
     """(multiplier, shift, flushed) for one positive finite double ``s``."""
     top = 1 << (bits - 1)
     if convention in ("tflite", "tvm"):
@@ -122,15 +125,15 @@ class Decomposition:
         True where the scale was below TFLite's threshold and flushed to ``(0, 0)``.
     """
 
-    scale: object
-    multiplier: object
-    shift: object
+    scale: float | NDArray[np.float64]
+    multiplier: int | NDArray[np.int64]
+    shift: int | NDArray[np.int64]
     bits: int
     convention: str
-    flushed: object
+    flushed: bool | NDArray[np.bool_]
 
     @property
-    def right_shift(self):
+    def right_shift(self) -> int | NDArray[np.int64]:
         """Total right shift ``(bits - 1) - shift`` (negative means a net left shift)."""
         return (self.bits - 1) - self.shift
 
@@ -138,7 +141,7 @@ class Decomposition:
     def is_scalar(self) -> bool:
         return np.ndim(self.scale) == 0
 
-    def _values(self):
+    def _values(self) -> list[Fraction]:
         ms = np.atleast_1d(self.multiplier).ravel()
         rs = np.atleast_1d(self.right_shift).ravel()
         return [
@@ -149,7 +152,7 @@ class Decomposition:
         ]
 
     @property
-    def value(self):
+    def value(self) -> Fraction | NDArray[np.object_]:
         """The represented value ``multiplier * 2^-right_shift``, exact (``fractions.Fraction``;
         an object array of them for per-channel scales)."""
         vals = self._values()
@@ -159,7 +162,7 @@ class Decomposition:
         out[:] = vals
         return out.reshape(np.shape(self.scale))
 
-    def _errors(self):
+    def _errors(self) -> tuple[list[float], list[float]]:
         scales = np.atleast_1d(self.scale).ravel()
         abs_err = [
             float(v - Fraction(float(s))) for v, s in zip(self._values(), scales, strict=False)
@@ -171,19 +174,19 @@ class Decomposition:
         return abs_err, rel_err
 
     @property
-    def abs_error(self):
+    def abs_error(self) -> float | NDArray[np.float64]:
         """Signed absolute error ``value - scale`` (float; array for per-channel)."""
         a, _ = self._errors()
         return a[0] if self.is_scalar else np.array(a).reshape(np.shape(self.scale))
 
     @property
-    def rel_error(self):
+    def rel_error(self) -> float | NDArray[np.float64]:
         """Signed relative error ``(value - scale) / scale`` (float; array for per-channel)."""
         _, r = self._errors()
         return r[0] if self.is_scalar else np.array(r).reshape(np.shape(self.scale))
 
     # ---- display -------------------------------------------------------------------------
-    def _rows(self):
+    def _rows(self) -> Iterator[dict[str, Any]]:
         ms = np.atleast_1d(self.multiplier).ravel()
         ss = np.atleast_1d(self.shift).ravel()
         sc = np.atleast_1d(self.scale).ravel()
@@ -270,7 +273,7 @@ def _group_bits(b: str) -> str:
     return "_".join(reversed(groups))
 
 
-def decompose(scale, bits: int = 32, convention: str = "tflite") -> Decomposition:
+def decompose(scale: ArrayLike, bits: int = 32, convention: str = "tflite") -> Decomposition:
     """Write a real scale as an integer multiplier and a power-of-two shift.
 
     Parameters
@@ -312,6 +315,9 @@ def decompose(scale, bits: int = 32, convention: str = "tflite") -> Decompositio
     arr, is_scalar = validate.scales("scale", scale)
     flat = arr.ravel()
     res = [_decompose_one(float(s), bits, convention) for s in flat]
+    q: int | NDArray[np.int64]  # a Python int for a scalar scale, else an array
+    e: int | NDArray[np.int64]
+    fl: bool | NDArray[np.bool_]
     if is_scalar:
         q, e, fl = res[0]
         return Decomposition(float(flat[0]), int(q), int(e), bits, convention, bool(fl))
@@ -321,7 +327,7 @@ def decompose(scale, bits: int = 32, convention: str = "tflite") -> Decompositio
     return Decomposition(arr.copy(), q, e, bits, convention, fl)
 
 
-def quantize_multiplier(scale: float, bits: int = 32):
+def quantize_multiplier(scale: float, bits: int = 32) -> tuple[int, int]:
     """TFLite's ``QuantizeMultiplier``: ``(quantized_multiplier, shift)`` for one scale.
 
     Examples
@@ -334,4 +340,4 @@ def quantize_multiplier(scale: float, bits: int = 32):
         raise ValueError(
             "scale must be a single number for quantize_multiplier; use decompose() for arrays"
         )
-    return d.multiplier, d.shift
+    return cast(int, d.multiplier), cast(int, d.shift)  # scalar: Python ints

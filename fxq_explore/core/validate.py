@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import numbers
 import re
+from collections.abc import Collection
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 
 
-def choice(name, value, allowed):
+def choice(name: str, value: object, allowed: Collection[str]) -> str:
     """Return ``value`` if it is one of ``allowed`` (strings), else raise ValueError listing them."""
     if not isinstance(value, str):
         raise TypeError(
@@ -27,7 +30,7 @@ def choice(name, value, allowed):
     return value
 
 
-def int_in_range(name, value, lo, hi):
+def int_in_range(name: str, value: object, lo: int, hi: int) -> int:
     """Return ``value`` as a Python int if it is an integer in [lo, hi]."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(
@@ -40,7 +43,7 @@ def int_in_range(name, value, lo, hi):
     return value
 
 
-def scales(name, value):
+def scales(name: str, value: ArrayLike) -> tuple[NDArray[np.float64], bool]:
     """Check positive finite scale(s); return (float64 ndarray, is_scalar)."""
     if isinstance(value, (str, bytes, bool, np.bool_)) or value is None:
         raise TypeError(
@@ -63,7 +66,7 @@ def scales(name, value):
     return arr, arr.ndim == 0
 
 
-def accumulators(name, value):
+def accumulators(name: str, value: ArrayLike) -> NDArray[np.int64]:
     """Check an int32-range integer array; return it as int64 ndarray."""
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name} must be integers in the int32 range; got {value!r}")
@@ -110,7 +113,7 @@ def accumulators(name, value):
 _DTYPE_RE = re.compile(r"^(u?)int(\d+)$")
 
 
-def dtype_range(name, dtype):
+def dtype_range(name: str, dtype: DTypeLike) -> tuple[int, int, np.dtype[Any], int, bool]:
     """Parse an output dtype name into (qmin, qmax, numpy storage dtype, bits, signed)."""
     if isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic)):
         dtype = np.dtype(dtype).name
@@ -121,7 +124,7 @@ def dtype_range(name, dtype):
         )
     m = _DTYPE_RE.match(dtype)
     bits = int(m.group(2)) if m else None
-    if not m or not (2 <= bits <= 16 or (bits == 32 and not m.group(1))):
+    if not m or bits is None or not (2 <= bits <= 16 or (bits == 32 and not m.group(1))):
         raise ValueError(
             f"unsupported {name} {dtype!r}; valid: 'int8', 'uint8', 'int16', "
             f"'int4', 'uint4', 'int32', or 'intN'/'uintN' with N in 2..16"
@@ -132,7 +135,7 @@ def dtype_range(name, dtype):
     else:
         qmin, qmax = 0, 2**bits - 1
     if bits <= 8:
-        storage = np.int8 if signed else np.uint8
+        storage: type[np.integer[Any]] = np.int8 if signed else np.uint8
     elif bits <= 16:
         storage = np.int16 if signed else np.uint16
     else:

@@ -307,7 +307,9 @@ class Scheme:
     uses_pow2_mode: ClassVar[bool] = False
     uses_tie: ClassVar[bool] = False
 
-    def params(self, scales: Array, *, multiplier_bits: int = 32, pow2_mode: str = "nearest"):
+    def params(
+        self, scales: Array, *, multiplier_bits: int = 32, pow2_mode: str = "nearest"
+    ) -> Params:
         """Per-channel parameters for 1-D float64 ``scales`` (already validated)."""
         raise NotImplementedError
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..core import validate
 from . import (
@@ -18,7 +19,7 @@ from . import (
     tvm_tonearest,
     xnnpack_rndnu,
 )
-from ._base import Scheme
+from ._base import Array, Params, Scheme
 from .pow2 import POW2_MODES
 
 _MODULES = (
@@ -79,7 +80,9 @@ def get(name: str, argument: str = "scheme") -> Scheme:
     return SCHEMES[name]
 
 
-def scheme_parameters(scale, scheme: str, *, pow2_mode: str = "nearest", multiplier_bits: int = 32):
+def scheme_parameters(
+    scale: ArrayLike, scheme: str, *, pow2_mode: str = "nearest", multiplier_bits: int = 32
+) -> dict[str, Array]:
     """The integer/float parameters a kernel needs for ``scheme``, one entry per channel.
 
     Returns a dict of 1-D arrays: ``{"multiplier", "shift"}`` (TFLite convention, int64) for the
@@ -98,7 +101,9 @@ def scheme_parameters(scale, scheme: str, *, pow2_mode: str = "nearest", multipl
     ).arrays()
 
 
-def scheme_params(scale, scheme: str, *, pow2_mode: str = "nearest", multiplier_bits: int = 32):
+def scheme_params(
+    scale: ArrayLike, scheme: str, *, pow2_mode: str = "nearest", multiplier_bits: int = 32
+) -> Params:
     """Like :func:`scheme_parameters`, as the scheme's typed parameter dataclass."""
     s = get(scheme)
     validate.choice("pow2_mode", pow2_mode, POW2_MODES)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ..core import validate
 from ..core.fixedpoint import RoundingMode
@@ -12,17 +15,17 @@ from .pow2 import POW2_MODES
 
 
 def requantize_numpy(
-    acc,
-    scale,
-    scheme,
+    acc: ArrayLike,
+    scale: ArrayLike,
+    scheme: str,
     *,
-    zero_point=0,
-    dtype="int8",
-    axis=None,
-    pow2_mode="nearest",
-    tie="HALF_AWAY_FROM_ZERO",
-    multiplier_bits=32,
-):
+    zero_point: int = 0,
+    dtype: str = "int8",
+    axis: int | None = None,
+    pow2_mode: str = "nearest",
+    tie: RoundingMode | str = "HALF_AWAY_FROM_ZERO",
+    multiplier_bits: int = 32,
+) -> NDArray[np.integer[Any]]:
     """:func:`fxq_explore.requantize` with ``backend="numpy"`` (see there for the arguments)."""
     sch = get(scheme)
     validate.choice("pow2_mode", pow2_mode, POW2_MODES)
@@ -38,7 +41,7 @@ def requantize_numpy(
     scales, scalar = validate.scales("scale", scale)
     bits_mult = validate.int_in_range("multiplier_bits", multiplier_bits, 2, 32)
     if scalar or scales.size == 1 and axis is None:
-        shape = ()
+        shape: tuple[int, ...] | list[int] = ()
     else:
         if scales.ndim != 1:
             raise ValueError(

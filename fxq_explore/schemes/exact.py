@@ -22,7 +22,9 @@ class Exact(Scheme):
     multiplier = "exact double"
     uses_tie = True
 
-    def params(self, scales, *, multiplier_bits=32, pow2_mode="nearest"):
+    def params(
+        self, scales: Array, *, multiplier_bits: int = 32, pow2_mode: str = "nearest"
+    ) -> MantissaParams:
         mant, exp = np.frexp(scales)
         return MantissaParams((mant * 2.0**53).astype(np.int64), (53 - exp).astype(np.int64))
 

@@ -40,7 +40,9 @@ class Float32RNE(Scheme):
     multiplier = "float32 scale"
     c_scheme = "FXQ_SCHEME_FLOAT32_RNE"
 
-    def params(self, scales, *, multiplier_bits=32, pow2_mode="nearest"):
+    def params(
+        self, scales: Array, *, multiplier_bits: int = 32, pow2_mode: str = "nearest"
+    ) -> FloatScale:
         return float32_scale(scales, self.name)
 
     def rounded(self, acc: Array, p: FloatScale, ctx: Context, ops: Ops) -> Array:

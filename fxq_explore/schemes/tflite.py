@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _q31
-from ._base import Array, Context, Ops, Scheme
+from ._base import Array, Context, Ops, Scheme, Step
 
 
 class TFLite(Scheme):
@@ -22,7 +22,9 @@ class TFLite(Scheme):
     c_scheme = "FXQ_SCHEME_TFLITE"
     uses_multiplier_bits = True
 
-    def params(self, scales, *, multiplier_bits=32, pow2_mode="nearest"):
+    def params(
+        self, scales: Array, *, multiplier_bits: int = 32, pow2_mode: str = "nearest"
+    ) -> _q31.Q31Params:
         return _q31.q31_params(scales, multiplier_bits, "tflite")
 
     def rounded(self, acc: Array, p: _q31.Q31Params, ctx: Context, ops: Ops) -> Array:
@@ -30,10 +32,10 @@ class TFLite(Scheme):
         y = ops.srdhm(x, p.multiplier, p.bits)
         return ops.saturate(ops.rounding_divide_by_pot(y, np.maximum(-p.shift, 0)))
 
-    def describe(self, p, scale):
+    def describe(self, p: _q31.Q31Params, scale: float) -> list[Step]:
         return _q31.describe(p, scale)
 
-    def c_supports(self, p, out_dtype):
+    def c_supports(self, p: _q31.Q31Params, out_dtype: str) -> str | None:
         # a left shift (scale >= 1) is not fused: the C kernel has no overflow check for it
         return super().c_supports(p, out_dtype) or _q31.c_q31_supports(p, 31)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _q31
-from ._base import Array, Context, Ops, Scheme
+from ._base import Array, Context, Ops, Scheme, Step
 
 
 class TFLiteOptimized(Scheme):
@@ -20,7 +20,9 @@ class TFLiteOptimized(Scheme):
     multiplier = "Q31, tflite"
     uses_multiplier_bits = True
 
-    def params(self, scales, *, multiplier_bits=32, pow2_mode="nearest"):
+    def params(
+        self, scales: Array, *, multiplier_bits: int = 32, pow2_mode: str = "nearest"
+    ) -> _q31.Q31Params:
         return _q31.q31_params(scales, multiplier_bits, "tflite")
 
     def rounded(self, acc: Array, p: _q31.Q31Params, ctx: Context, ops: Ops) -> Array:
@@ -28,7 +30,7 @@ class TFLiteOptimized(Scheme):
         y = ops.srdhm(x, p.multiplier, p.bits)
         return ops.saturate(ops.rounding_right_shift(y, np.maximum(-p.shift, 0)))
 
-    def describe(self, p, scale):
+    def describe(self, p: _q31.Q31Params, scale: float) -> list[Step]:
         return _q31.describe(p, scale)
 
 

@@ -19,7 +19,9 @@ class TVM2019Float(Scheme):
     engines = "TVM relay.quantize before PR #4160 (the seed thread)"
     multiplier = "float32 scale"
 
-    def params(self, scales, *, multiplier_bits=32, pow2_mode="nearest"):
+    def params(
+        self, scales: Array, *, multiplier_bits: int = 32, pow2_mode: str = "nearest"
+    ) -> FloatScale:
         return float32_scale(scales, self.name)
 
     def rounded(self, acc: Array, p: FloatScale, ctx: Context, ops: Ops) -> Array:
@@ -30,7 +32,7 @@ class TVM2019Float(Scheme):
     def describe(self, p: FloatScale, scale: float) -> list[Step]:
         return [("float32(scale)", f"{scale!r} -> {float(p.scale_f32.ravel()[0])!r}")]
 
-    def finish(self, r, zero_point, qmin, qmax, ctx):
+    def finish(self, r: Array, zero_point: int, qmin: int, qmax: int, ctx: Context) -> Array:
         out = np.clip(r + zero_point, qmin, qmax)
         return np.clip(out, -ctx.narrow, ctx.narrow) if qmin < 0 else out
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..core.fixedpoint import RoundingMode
 from . import _q31
-from ._base import Array, Context, Ops, Scheme
+from ._base import Array, Context, Ops, Scheme, Step
 
 
 class TVMToNearest(Scheme):
@@ -20,7 +20,9 @@ class TVMToNearest(Scheme):
     multiplier = "Q31, tvm"
     uses_multiplier_bits = True
 
-    def params(self, scales, *, multiplier_bits=32, pow2_mode="nearest"):
+    def params(
+        self, scales: Array, *, multiplier_bits: int = 32, pow2_mode: str = "nearest"
+    ) -> _q31.Q31Params:
         return _q31.q31_params(scales, multiplier_bits, "tvm")
 
     def rounded(self, acc: Array, p: _q31.Q31Params, ctx: Context, ops: Ops) -> Array:
@@ -28,7 +30,7 @@ class TVMToNearest(Scheme):
         mode = RoundingMode.HALF_AWAY_FROM_ZERO
         return ops.saturate(ops.round_mul_shift(acc, p.multiplier, t, mode))
 
-    def describe(self, p, scale):
+    def describe(self, p: _q31.Q31Params, scale: float) -> list[Step]:
         return _q31.describe(p, scale)
 
 

@@ -31,7 +31,9 @@ class XNNPACKRndnu(Scheme):
     engines = "XNNPACK rndnu (QU8 ARM kernels)"
     multiplier = "24-bit float32 mantissa"
 
-    def params(self, scales, *, multiplier_bits=32, pow2_mode="nearest"):
+    def params(
+        self, scales: Array, *, multiplier_bits: int = 32, pow2_mode: str = "nearest"
+    ) -> MantissaParams:
         f = scales.astype(np.float32)
         bad = (f < 2.0**-32) | (f >= 256.0)
         if bad.any():
