@@ -99,13 +99,13 @@ def explain(
     """
     sch = get(scheme)
     validate.choice("pow2_mode", pow2_mode, POW2_MODES)
-    a = validate.accumulators("acc", acc)
-    if a.ndim != 0 and a.size != 1:
+    arr = validate.accumulators("acc", acc)
+    if arr.ndim != 0 and arr.size != 1:
         raise ValueError(
-            f"acc must be a single accumulator for explain(); got shape {a.shape} "
+            f"acc must be a single accumulator for explain(); got shape {arr.shape} "
             f"(use compare() for arrays)"
         )
-    a = int(a.ravel()[0])
+    a = int(arr.ravel()[0])
     s_arr, scalar = validate.scales("scale", scale)
     if not scalar and s_arr.size != 1:
         raise ValueError("scale must be a single number for explain()")
@@ -117,7 +117,7 @@ def explain(
     ctx = Context(qmin - zero_point, qmax - zero_point, narrow)
     # the result comes from the trace itself: the scheme's primitives, recorded one by one
     rounded, steps = sch.trace(a, p, ctx)
-    result = int(sch.finish(np.int64(rounded), zero_point, qmin, qmax, ctx))
+    result = int(sch.finish(np.array(rounded, dtype=np.int64), zero_point, qmin, qmax, ctx))
     ex = Explanation(
         a, s, sch.name, zero_point, dtype, exact=Fraction(a) * Fraction(s), result=result
     )
@@ -233,10 +233,12 @@ def compare(
     if not scalar and s_arr.size != 1:
         raise ValueError("scale must be a single number for compare()")
     s = float(s_arr.ravel()[0])
-    kw = dict(zero_point=zero_point, dtype=dtype)
-    exact = requantize(a, s, EXACT.name, **kw).astype(np.int64)
+    exact = requantize(a, s, EXACT.name, zero_point=zero_point, dtype=dtype).astype(np.int64)
     outs = {
-        name: requantize(a, s, name, pow2_mode=pow2_mode, **kw).astype(np.int64) for name in schemes
+        name: requantize(
+            a, s, name, zero_point=zero_point, dtype=dtype, pow2_mode=pow2_mode
+        ).astype(np.int64)
+        for name in schemes
     }
     rows = []
     any_diff = np.zeros(a.shape, dtype=bool)
