@@ -136,13 +136,18 @@ def load_tflite(path: str) -> Graph:
         code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
         opname = names.get(code, f"builtin_{code}")
         outs = [tname[j] for j in op.OutputsAsNumpy()]
-        node_name = f"{i}:{opname}:{outs[0] if outs else ''}"
+        node_name = f"{i}:{opname}"
         if opname not in SUPPORTED:
             if opname == "CUSTOM":
                 opname = f"CUSTOM({oc.CustomCode().decode()})"
-            raise UnsupportedOpError(opname, node_name, f"supported: {', '.join(SUPPORTED)}")
+            raise UnsupportedOpError(
+                opname,
+                f"{node_name} (output {outs[0] if outs else '?'})",
+                f"supported: {', '.join(SUPPORTED)}",
+            )
         ins = [tname[j] if j >= 0 else "" for j in op.InputsAsNumpy()]
-        nodes.append(Node(opname, node_name, ins, outs, _options(op, opname, node_name)))
+        attrs = _options(op, opname, node_name)
+        nodes.append(Node(opname, node_name, ins, outs, attrs))
     return Graph(
         "tflite",
         str(path),

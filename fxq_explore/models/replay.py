@@ -89,7 +89,14 @@ def run_node(graph: Graph, node, env, eng, sites):
     return table[node.op](graph, node, env, eng, sites)
 
 
-def replay(model, inputs, engine: str | None = None, *, progress: bool = False) -> ReplayResult:
+def replay(
+    model,
+    inputs,
+    engine: str | None = None,
+    *,
+    progress: bool = False,
+    overrides: dict[str, dict] | None = None,
+) -> ReplayResult:
     """Execute ``model`` on ``inputs`` in ``engine``'s integer arithmetic.
 
     Parameters
@@ -105,6 +112,9 @@ def replay(model, inputs, engine: str | None = None, *, progress: bool = False) 
         default ``tflite-reference`` / ``onnxruntime``.
     progress : bool
         Show a tqdm bar over the nodes.
+    overrides : dict, optional
+        ``{node name: recipe dict}`` to run single nodes in another arithmetic (a row of
+        ``ENGINES``, possibly modified); used by fingerprint's propagation study.
 
     Returns
     -------
@@ -128,6 +138,7 @@ def replay(model, inputs, engine: str | None = None, *, progress: bool = False) 
         from tqdm.auto import tqdm
 
         nodes = tqdm(nodes, desc=f"replay ({engine})", unit="op")
+    overrides = overrides or {}
     for node in nodes:
-        env.update(run_node(graph, node, env, eng, sites))
+        env.update(run_node(graph, node, env, overrides.get(node.name, eng), sites))
     return ReplayResult(engine, {o: env[o] for o in graph.outputs}, env, sites)
