@@ -119,9 +119,7 @@ def float_onnx(model, path: Path):
     nodes = [
         helper.make_node("Conv", ["x", "conv1.w", "conv1.b"], ["c1"], "conv1", pads=[1] * 4),
         helper.make_node("Relu", ["c1"], ["a"], "relu1"),
-        helper.make_node(
-            "Conv", ["a", "dw.w", "dw.b"], ["d"], "dw", pads=[1] * 4, group=16
-        ),
+        helper.make_node("Conv", ["a", "dw.w", "dw.b"], ["d"], "dw", pads=[1] * 4, group=16),
         helper.make_node("Relu", ["d"], ["dr"], "relu_dw"),
         helper.make_node("Conv", ["dr", "pw.w", "pw.b"], ["p"], "pw"),
         helper.make_node("Add", ["a", "p"], ["s"], "add"),
@@ -236,7 +234,9 @@ def main(argv=None) -> int:
         p = out / f"{name}.onnx"
         quantize_onnx(fpath, p, calib_nchw, opts)
         s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
-        acc = float((s.run(None, {"x": x_test.transpose(0, 3, 1, 2).copy()})[0].argmax(1) == y_test).mean())
+        acc = float(
+            (s.run(None, {"x": x_test.transpose(0, 3, 1, 2).copy()})[0].argmax(1) == y_test).mean()
+        )
         manifest["models"][p.name] = {
             "tool": "onnxruntime.quantization.quantize_static",
             "options": {**opts, "weight_type": "QInt8", "calibration_images": N_CALIB},
