@@ -1,0 +1,58 @@
+"""Integer kernels for replay: grouped / depthwise / strided / dilated convolution and matmul
+in exact int64 (numpy), NHWC. Accumulation is exact, as in every engine on this CPU (the
+x86 int16 pair saturation without VNNI is *not* modelled here; inspect() flags its risk)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def conv_nhwc(x, w, *, stride=(1, 1), dilation=(1, 1), pads=(0, 0, 0, 0), groups=1):
+    """Exact integer convolution.
+
+    Parameters
+    ----------
+    x : ndarray, (N, H, W, C) integer, the input *minus its zero point*
+    w : ndarray, (O, KH, KW, C // groups) integer, the weights *minus their zero point*
+    stride, dilation : (int, int)
+    pads : (top, left, bottom, right), zero padding (zero in the offset domain = the zero point)
+    groups : int, C and O divisible by it (groups == C: depthwise)
+
+    Returns
+    -------
+    ndarray of int64, (N, Ho, Wo, O): the accumulators without bias.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    w = np.asarray(w, dtype=np.int64)
+    n, h, wd, c = x.shape
+    o, kh, kw, cg = w.shape
+    if c % groups or o % groups or c // groups != cg:
+        raise ValueError(
+            f"conv: input channels {c}, weight {w.shape} and groups {groups} do not match"
+        )
+    t, left, b, r = pads
+    xp = np.pad(x, ((0, 0), (t, b), (left, r), (0, 0)))
+    ekh, ekw = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
+    win = sliding_window_view(xp, (ekh, ekw), axis=(1, 2))  # N,Ho',Wo',C,ekh,ekw
+    win = win[:, :: stride[0], :: stride[1], :, :: dilation[0], :: dilation[1]]
+    og = o // groups
+    if cg == 1 and og == 1:  # depthwise, multiplier 1
+        return np.einsum("nhwckl,ckl->nhwc", win, w[:, :, :, 0], optimize=True)
+    outs = []
+    for g in range(groups):
+        xs = win[:, :, :, g * cg : (g + 1) * cg]
+        ws = w[g * og : (g + 1) * og]
+        outs.append(np.einsum("nhwckl,oklc->nhwo", xs, ws, optimize=True))
+    return np.concatenate(outs, axis=-1)
+
+
+def same_pads(in_hw, k_hw, stride, dilation):
+    """TFLite SAME padding (``ComputePaddingHeightWidth``): (top, left, bottom, right)."""
+    pads = []
+    for i in range(2):
+        out = -(-in_hw[i] // stride[i])
+        ek = dilation[i] * (k_hw[i] - 1) + 1
+        total = max((out - 1) * stride[i] + ek - in_hw[i], 0)
+        pads.append((total // 2, total - total // 2))
+    return (pads[0][0], pads[1][0], pads[0][1], pads[1][1])
