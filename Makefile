@@ -19,7 +19,10 @@ install-lab: $(PY)
 	$(UV) pip install --python $(PY) -q -e '.[lab]'
 
 install-test: $(PY)
-	$(UV) pip install --python $(PY) -q -e '.[test]'
+	$(UV) pip install --python $(PY) -q -e '.[test,compare]'
+	@# torch only from pip: its CPU wheel lies on disk (uv would fetch a multi-GB CUDA build)
+	$(PY) -c "import torch" 2>/dev/null || $(VENV)/bin/pip install -q torch==2.13.0 || \
+	    echo "torch==2.13.0 not installable: the torch comparisons are skipped"
 
 install-lint: $(PY)
 	$(UV) pip install --python $(PY) -q -e '.[lint]'

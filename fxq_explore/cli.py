@@ -18,9 +18,17 @@ import numpy as np
 from .analysis.explain import compare, explain
 from .analysis.verify import verify
 from .core.multiplier import decompose
+from .models import cli as models_cli
 from .requantization import requantize
-from .schemes import DEFAULT, SCHEMES
+from .schemes import DEFAULT, SCHEMES, markdown_table
 from .studies.e2e import main as e2e_main
+
+#: the model commands (their own argparse in fxq_explore.models.cli sees every option)
+_MODEL_COMMANDS = {
+    "inspect": "requantization sites of a quantized .onnx/.tflite model and their hazards",
+    "replay": "integer replay of a model in one engine's arithmetic",
+    "fingerprint": "which arithmetic a runtime used, layer by layer",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -123,6 +131,8 @@ def _cmd_compare(a):
 
 
 def _cmd_schemes(a):
+    if a.markdown:
+        return markdown_table()
     if a.json:
         return [
             dict(
@@ -213,6 +223,7 @@ def build_parser():
 
     sp = sub.add_parser("schemes", help="list the schemes and the engines they match")
     sp.add_argument("--json", action="store_true")
+    sp.add_argument("--markdown", action="store_true", help="the README's table")
     sp.set_defaults(func=_cmd_schemes)
 
     sp = sub.add_parser("verify", help="check every scheme bit for bit against exact oracles")
@@ -236,6 +247,9 @@ def build_parser():
     sp = sub.add_parser("e2e", help="the integer-only digits network table", add_help=False)
     sp.add_argument("rest", nargs=argparse.REMAINDER)
     sp.set_defaults(module="e2e")
+    for name, text in _MODEL_COMMANDS.items():
+        sp = sub.add_parser(name, help=text, add_help=False)
+        sp.add_argument("rest", nargs=argparse.REMAINDER)
     return p
 
 
@@ -243,6 +257,8 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     # pass-through commands: their own argparse sees every option
+    if argv and argv[0] in _MODEL_COMMANDS:
+        return getattr(models_cli, f"{argv[0]}_main")(argv[1:])
     if argv and argv[0] == "e2e":
         return e2e_main(argv[1:])
     if argv and argv[0] == "bench":

@@ -31,7 +31,7 @@ Methods (``calibrate(values, method=...)``)
       128 levels). With these defaults there is exactly one candidate and the result is the
       clipped min/max, i.e. ``"max"`` (issue onnxruntime#9597).
 
-See ``/work/shared/calibration.md`` §2 for the sources. Every function here is plain numpy;
+The engines' own sources are cited at each function. Every function here is plain numpy;
 :class:`HistogramCollector` merges batches the way the engines do.
 """
 

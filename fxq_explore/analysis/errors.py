@@ -288,7 +288,7 @@ def disagreement_rate(acc, scale, scheme_a: str, scheme_b: str, **kwargs) -> flo
     Examples
     --------
     >>> r = disagreement_rate(random_accumulators(200_000), 0.0018843, "tflite", "tflite_single")
-    >>> round(r, 3)          # conventions.md: about 0.1 % at this scale
+    >>> round(r, 3)          # about 0.1 % at this scale (2^-(R+1) with R = 9)
     0.001
     """
     ra = requantize(acc, scale, scheme_a, **kwargs)

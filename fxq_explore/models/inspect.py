@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-import fxq_explore as fx
-
+from ..core.multiplier import decompose as _decompose
+from ..requantization import requantize as _requantize
 from . import presets
 from .ops import gemm_scale, qrange
 from .replay import as_graph
@@ -67,7 +67,7 @@ def _disagreement(scale: float, rng, n: int = 2048) -> dict[str, float]:
     span = int(min(2**31 - 1, max(4, 256 / max(scale, 1e-12))))
     acc = rng.integers(-span, span, n)
     outs = {
-        s: fx.requantize(acc, scale, s, dtype="int32")
+        s: _requantize(acc, scale, s, dtype="int32")
         for s in (presets.TFLITE, presets.TFLITE_OPTIMIZED, presets.FLOAT32_RNE)
     }
     return {
@@ -101,9 +101,9 @@ def inspect(model, *, seed: int = 0):
         sw = np.atleast_1d(np.asarray(sw, dtype=np.float32))
         scale = gemm_scale(sx, sw, sy, "double")
         s32 = gemm_scale(sx, sw, sy, "float32")
-        tfl = fx.decompose(scale, convention="tflite")
-        tvm = fx.decompose(scale, convention="tvm")
-        xnn = fx.decompose(s32.astype(np.float64), bits=25, convention="xnnpack")
+        tfl = _decompose(scale, convention="tflite")
+        tvm = _decompose(scale, convention="tvm")
+        xnn = _decompose(s32.astype(np.float64), bits=25, convention="xnnpack")
         lo, hi = qrange(xdt)
         xmax = max(hi - zx, zx - lo)
         n_out = w.shape[0]

@@ -53,12 +53,12 @@ from __future__ import annotations
 
 import numpy as np
 
-import fxq_explore as fx
-from fxq_explore.fixedpoint import (
+from ..core.fixedpoint import (
     rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
 )
-
+from ..core.multiplier import decompose as _decompose
+from ..requantization import requantize as _requantize
 from . import presets
 from .ir import Graph, Node, UnsupportedOpError
 from .kernels import conv_nhwc, same_pads
@@ -106,9 +106,9 @@ def requant(acc, scale, scheme, zp, dtype, axis=None):
         lo, hi = qrange(dtype)
         return np.clip(v, lo, hi).astype(dtype)
     if scale.size == 1:
-        return fx.requantize(acc, float(scale.reshape(())), scheme, zero_point=int(zp),
+        return _requantize(acc, float(scale.reshape(())), scheme, zero_point=int(zp),
                              dtype=dtype)  # fmt: skip
-    return fx.requantize(acc, scale, scheme, zero_point=int(zp), dtype=dtype, axis=axis)
+    return _requantize(acc, scale, scheme, zero_point=int(zp), dtype=dtype, axis=axis)
 
 
 def gemm_scale(s_in, s_w, s_out, how: str):
@@ -129,7 +129,7 @@ def mbqm(x, q, e):
 
 def qmul(scale: float):
     """QuantizeMultiplier(double) -> (multiplier, shift) via fxq_explore.decompose."""
-    d = fx.decompose(float(scale), convention="tflite")
+    d = _decompose(float(scale), convention="tflite")
     return int(np.asarray(d.multiplier)), int(np.asarray(d.shift))
 
 

@@ -72,6 +72,14 @@ def c_schemes() -> tuple[str, ...]:
     return tuple(n for n, s in SCHEMES.items() if s.c_scheme is not None)
 
 
+def markdown_table() -> str:
+    """The README's scheme table, generated from the registry (``fxq-explore schemes --markdown``)."""
+    lines = ["| scheme | arithmetic | ties | engines |", "|---|---|---|---|"]
+    for s in SCHEMES.values():
+        lines.append(f"| `{s.name}` | `{s.formula}` | {s.tie} | {s.engines} |")
+    return "\n".join(lines)
+
+
 def get(name: str, argument: str = "scheme") -> Scheme:
     """The registered scheme called ``name`` (ValueError listing them otherwise)."""
     if isinstance(name, Scheme):

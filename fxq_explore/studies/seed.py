@@ -1,7 +1,7 @@
 """The seed thread's two graphs, rebuilt and runnable.
 
 "[Quantization] float multiplication after CONV" (discuss.tvm.ai/t/4135, 2019) showed two
-``relay.quantize`` outputs for the same NCHW16c conv layer (``/work/shared/conventions.md`` §5):
+``relay.quantize`` outputs for the same NCHW16c conv layer (TVM PR #4160 and the forum thread it cites):
 
 graph 1, power-of-two scales (the default qconfig)::
 

@@ -1,7 +1,7 @@
 """Calibrators against straightforward re-implementations written from the engines' sources.
 
 The reference functions below are deliberately naive (Python loops over bins and candidates,
-``math.log``), written from ``/work/shared/calibration.md`` §2 and the engine code it cites, not
+``math.log``), written from the calibration notes of each engine's source and the engine code it cites, not
 from ``fxq_explore.analysis.calibration``. They run on reduced bin counts so the loops stay fast.
 """
 
