@@ -86,6 +86,14 @@ class Preset:
         Activation and weight dtypes the kernel takes.
     bias : str
         ``"int32"`` (added to the accumulator) or ``"float"`` (PyTorch: float bias).
+    float_ops : str
+        ``""`` (the scheme alone), ``"fbgemm"`` (``f32(acc) + f32(bias_f / act_times_w_scale)``,
+        times ``f32(act_times_w_scale / y_scale)``: FBGEMM ``ReQuantizeOutput``) or ``"onednn"``
+        (``(f32(acc) * x_scale) * w_scale + bias_f``, times ``f32(1 / y_scale)``, plus the
+        output zero point in float, then RNE: oneDNN applies the source, weight and destination
+        scales one after the other and adds the zero point before converting; established
+        against torch's onednn engine, which this matches bit for bit where a single float32
+        multiplier misses single outputs).
     runner : str or None
         Real engine behind it in :mod:`fxq_explore.engines.runners`.
     env : dict
@@ -104,6 +112,7 @@ class Preset:
     x_dtypes: tuple = ("uint8",)
     w_dtypes: tuple = ("int8",)
     bias: str = "int32"
+    float_ops: str = ""
     runner: str | None = None
     env: dict = field(default_factory=dict)
     sources: tuple = ()
@@ -121,6 +130,7 @@ class Preset:
 
 _RNE = "f32(acc + bias) * f32 scale, RNE (cvtps2dq), + zero point, clamp"
 _TORCH_RNE = "f32(acc) + f32(bias_f / act_times_w_scale), * f32 multiplier, RNE, + zp, clamp"
+_DNN_RNE = "((f32(acc) * x_scale) * w_scale + bias_f) * f32(1/y_scale) + zp in f32, RNE, saturate"
 _ORT_SRC = (
     "onnxruntime/core/mlas/lib/platform.cpp",
     "onnxruntime/core/providers/cpu/quantization/qlinearconv.cc",
@@ -186,6 +196,7 @@ PRESETS: dict[str, Preset] = {
             "f32(f32(x*w)/y)",
             _TORCH_RNE,
             bias="float",
+            float_ops="fbgemm",
             runner="fbgemm",
             env={"FBGEMM_ENABLE_INSTRUCTIONS": "AVX2"},
             sources=_FBGEMM_SRC,
@@ -200,6 +211,7 @@ PRESETS: dict[str, Preset] = {
             "f32(f32(x*w)/y)",
             _TORCH_RNE,
             bias="float",
+            float_ops="fbgemm",
             runner="fbgemm",
             sources=_FBGEMM_SRC,
         ),
@@ -210,9 +222,10 @@ PRESETS: dict[str, Preset] = {
             "oneDNN jit int8 conv AVX2 / AVX-512 core (vpmaddubsw)",
             "pairs_per_tap",
             "float32_rne",
-            "f32(f32(x*w)/y)",
-            _TORCH_RNE,
+            "x, w, 1/y applied in turn",
+            _DNN_RNE,
             bias="float",
+            float_ops="onednn",
             runner="onednn",
             env={"ONEDNN_MAX_CPU_ISA": "AVX2"},
             sources=_ONEDNN_SRC,
@@ -224,9 +237,10 @@ PRESETS: dict[str, Preset] = {
             "oneDNN brgemm int8 AVX2-VNNI / AVX512-VNNI / AMX",
             "exact",
             "float32_rne",
-            "f32(f32(x*w)/y)",
-            _TORCH_RNE,
+            "x, w, 1/y applied in turn",
+            _DNN_RNE,
             bias="float",
+            float_ops="onednn",
             runner="onednn",
             sources=_ONEDNN_SRC,
         ),
@@ -482,6 +496,8 @@ def resolve(engine: str, *, w_dtype=None, flags=None, env=None) -> Preset:
     ValueError
         Unknown engine (the message lists them).
     """
+    if isinstance(engine, Preset):
+        return engine
     if engine in PRESETS:
         return PRESETS[engine]
     if engine not in ALIASES:
@@ -624,25 +640,55 @@ def conv2d(
     from fxq_explore import requantize
 
     scale_arr = np.broadcast_to(np.asarray(scale, np.float64), (k,))
-    if preset is not None and preset.bias == "float" and bias is not None:
-        return _torch_requantize(acc, bias, x_scale, w_scale, scale_arr, out_zero_point, out_dtype)
+    have_scales = x_scale is not None and w_scale is not None and y_scale is not None
+    if (
+        preset is not None
+        and preset.float_ops
+        and (bias is not None or (preset.float_ops == "onednn" and have_scales))
+    ):
+        return _torch_requantize(
+            preset.float_ops,
+            acc,
+            bias,
+            x_scale,
+            w_scale,
+            y_scale,
+            scale_arr,
+            out_zero_point,
+            out_dtype,
+        )
     if bias is not None:
         acc = acc + np.asarray(bias, np.int64).reshape(1, -1, 1, 1)
     return requantize(acc, scale_arr, sch, zero_point=out_zero_point, dtype=out_dtype, axis=1)
 
 
-def _torch_requantize(acc, bias, x_scale, w_scale, scale, zp, out_dtype):
-    """FBGEMM/oneDNN with PyTorch's float bias: f32(acc) + f32(bias_f / act_times_w_scale)."""
+def _torch_requantize(ops, acc, bias, x_scale, w_scale, y_scale, scale, zp, out_dtype):
+    """PyTorch's float bias and the engines' float operations (see ``Preset.float_ops``)."""
     if x_scale is None or w_scale is None:
         raise ValueError("PyTorch presets with a bias need x_scale and w_scale (float bias)")
+    f32 = np.float32
     k = acc.shape[1]
-    atw = (np.float32(x_scale) * np.broadcast_to(np.asarray(w_scale, np.float32), (k,))).astype(
-        np.float32
-    )
-    bias_f = (np.asarray(bias, np.float32) * atw).astype(np.float32)
-    b = (bias_f / atw).astype(np.float32).reshape(1, -1, 1, 1)
-    v = (acc.astype(np.float32) + b).astype(np.float32)
-    v = (v * scale.astype(np.float32).reshape(1, -1, 1, 1)).astype(np.float32)
+    xs = f32(x_scale)
+    ws = np.broadcast_to(np.asarray(w_scale, f32), (k,)).reshape(1, -1, 1, 1)
+    atw = (xs * ws).astype(f32)
+    a = acc.astype(f32)
+    if bias is None:
+        bias_f = np.zeros((1, k, 1, 1), f32)
+    else:
+        # the float bias the runners (and a PyTorch user) hand to torch: bias * f32(x * w)
+        bias_f = (np.asarray(bias, f32).reshape(1, -1, 1, 1) * atw).astype(f32)
+    if ops == "fbgemm":
+        v = (a + (bias_f / atw).astype(f32)).astype(f32)
+        v = (v * scale.astype(f32).reshape(1, -1, 1, 1)).astype(f32)
+    else:  # onednn
+        if y_scale is None:
+            raise ValueError("torch-onednn presets need y_scale (oneDNN multiplies by 1/y)")
+        v = ((a * xs).astype(f32) * ws).astype(f32)
+        v = ((v + bias_f).astype(f32) * (f32(1) / f32(y_scale))).astype(f32)
+        # the destination zero point is added in float, before the conversion to integer
+        info = np.iinfo(np.dtype(out_dtype))
+        v = (v + f32(zp)).astype(f32)
+        return np.clip(np.rint(v), info.min, info.max).astype(out_dtype)
     info = np.iinfo(np.dtype(out_dtype))
     return np.clip(np.rint(v).astype(np.int64) + int(zp), info.min, info.max).astype(out_dtype)
 

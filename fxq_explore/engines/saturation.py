@@ -342,8 +342,10 @@ def mismatch_rows(case: LayerCase, presets=None, *, run_engines: bool = True) ->
     Returns
     -------
     list of dict
-        ``preset``, ``preset_vs_exact``, ``max_diff``, ``engine_vs_preset``,
-        ``engine_vs_exact``, ``outputs``, ``note``.
+        ``preset``; ``preset_vs_exact`` (outputs differing from exact accumulation with
+        ORT's float32 requantization, fxq's ``float32_rne``) and its ``max_diff``;
+        ``saturation_only`` (differing from the same preset with exact accumulation: what the
+        pairs alone change); ``engine_vs_preset``, ``engine_vs_exact``; ``outputs``; ``note``.
     """
     from .runners import EngineUnavailable, available, run_cases_in_subprocess, run_engine
 
@@ -359,10 +361,12 @@ def mismatch_rows(case: LayerCase, presets=None, *, run_engines: bool = True) ->
     for name in presets:
         p = PRESETS[name]
         y = case.conv(engine=name).astype(np.int64)
+        y_acc = case.conv(engine=replace(p, accumulate="exact")).astype(np.int64)
         r = {
             "preset": name,
             "preset_vs_exact": int(np.count_nonzero(y != y0)),
             "max_diff": int(np.abs(y - y0).max()),
+            "saturation_only": int(np.count_nonzero(y != y_acc)),
             "engine_vs_preset": None,
             "engine_vs_exact": None,
             "outputs": int(y.size),

@@ -104,3 +104,17 @@ def test_onnxruntime_avx2_needs_an_avx2_cpu():
         _check("onnxruntime-avx2", case, y)
         total += int(np.count_nonzero(y != case.exact()))
     assert total > 0
+
+
+def test_onednn_float_operations_on_the_full_seed_layer():
+    # oneDNN applies x, w and 1/y scales in turn and adds the output zero point in float: on the
+    # 56x56 seed layer with normal(0, 12) weights one output shows it (a single float32
+    # multiplier, as ORT and fbgemm use, gives 131 where oneDNN gives 132).
+    _need("onednn")
+    from dataclasses import replace
+
+    case = make_case(c=64, k=64, r=3, hw=56, weights="normal", seed=0)
+    for c in (case, replace(case, bias=None)):
+        y = run_engine("onednn", c.x, c.w, c.bias, **c.kwargs())
+        _check(detect()["torch-onednn"].preset, c, y)
+        assert int(np.count_nonzero(y != c.exact())) == 1
