@@ -617,6 +617,13 @@ def conv2d(
             )
         model = preset.model
         sch = preset.scheme
+        if preset.name == "torch-fbgemm-avx2" and _fbgemm_groupwise(np.shape(w), padding, groups):
+            raise ValueError(
+                "groups: FBGEMM sends this grouped layer to its groupwise fast path "
+                "(Fbgemm.cc fbgemmOptimizedGConv: C/G == K/G in {2, 4, 8, 16}, 3x3, pad 1), whose "
+                "pairing without VNNI is not modelled here (FBGEMM_ENABLE_INSTRUCTIONS does not "
+                "reach it, so it could not be observed on a VNNI CPU)"
+            )
     if scale is None:
         if x_scale is None or w_scale is None or y_scale is None:
             raise ValueError("give scale=..., or all of x_scale, w_scale and y_scale")
@@ -660,6 +667,19 @@ def conv2d(
     if bias is not None:
         acc = acc + np.asarray(bias, np.int64).reshape(1, -1, 1, 1)
     return requantize(acc, scale_arr, sch, zero_point=out_zero_point, dtype=out_dtype, axis=1)
+
+
+def _fbgemm_groupwise(wshape, padding, groups) -> bool:
+    """FBGEMM ``fbgemmOptimizedGConv`` (``src/Fbgemm.cc``), 2-D, ignoring its G_together test."""
+    k, cg, r, s = wshape
+    pd = (padding, padding) if np.ndim(padding) == 0 else tuple(padding)
+    return (
+        groups > 1
+        and cg == k // groups
+        and cg in (2, 4, 8, 16)
+        and r == s == 3
+        and all(int(p) == 1 for p in pd)
+    )
 
 
 def _torch_requantize(ops, acc, bias, x_scale, w_scale, y_scale, scale, zp, out_dtype):

@@ -130,3 +130,14 @@ def test_multiplier_is_float32_as_the_engines():
     assert m[0] == np.float64(np.float32(want))
     d = engines.multiplier(PRESETS["tflite-reference"], 0.1, np.array([0.3]), 0.7)
     assert d[0] == 0.1 * 0.3 / 0.7
+
+
+def test_fbgemm_groupwise_fast_path_is_refused_not_guessed():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(1, 16, 6, 6)).astype(np.uint8)
+    w = rng.integers(-127, 128, size=(16, 4, 3, 3)).astype(np.int8)
+    with pytest.raises(ValueError, match="^groups: FBGEMM sends this grouped layer"):
+        conv2d(x, w, scale=0.01, padding=1, groups=4, engine="torch-fbgemm-avx2")
+    # the VNNI preset (measured exact on a VNNI CPU) and other engines still run it
+    conv2d(x, w, scale=0.01, padding=1, groups=4, engine="torch-fbgemm-vnni")
+    conv2d(x, w, scale=0.01, padding=1, groups=4, engine="torch-onednn-avx2")

@@ -23,6 +23,8 @@ SHAPES = [
     dict(c=24, k=32, r=1, hw=10, padding=0),
     dict(c=24, k=24, r=3, hw=11, stride=2, padding=0),
     dict(c=32, k=32, r=3, hw=10, groups=32),  # depthwise
+    dict(c=32, k=32, r=5, hw=10, groups=32, stride=2),  # depthwise 5x5, stride 2
+    dict(c=48, k=48, r=3, hw=10, groups=2),  # grouped, 24 channels per group (im2col)
 ]
 IDS = [
     f"{s['r']}x{s['r']}-{s['c']}to{s['k']}-s{s.get('stride', 1)}-g{s.get('groups', 1)}"
