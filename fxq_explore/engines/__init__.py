@@ -7,7 +7,7 @@ says which kernel path each engine takes here and why; ``format_table()`` lists 
 VNNI; :mod:`.runners` runs the real engines; :mod:`.plots` draws the results.
 """
 
-from .accumulate import MODELS, AccumulationModel, PairStats, conv2d_accumulate
+from ..kernels.accumulate import MODELS, AccumulationModel, PairStats, conv2d_accumulate
 from .presets import (
     ALIASES,
     PRESETS,

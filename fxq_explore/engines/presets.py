@@ -1,7 +1,7 @@
 """Engine presets: what each engine computes on each CPU class, and which one runs here.
 
 A :class:`Preset` names one engine on one CPU class (kernel path) and fixes everything that
-decides its output bits: the accumulation model (:mod:`fxq_explore.engines.accumulate`), the
+decides its output bits: the accumulation model (:mod:`fxq_explore.kernels.accumulate`), the
 requantization scheme, how the multiplier is derived from the tensor scales, the rounding
 details and the dtypes the kernel accepts. :func:`detect` reads the CPU features the way the
 engines read them (CPUID bits, here through the kernel's ``/proc/cpuinfo`` flags, which are
@@ -30,7 +30,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .accumulate import AccumulationModel, conv2d_accumulate, get_model
+from ..kernels import _ffi as kernels
+from ..kernels.accumulate import AccumulationModel, conv2d_accumulate, get_model
+from ..requantization import requantize
+from ..schemes import (
+    SCHEMES,
+    float32_rne,
+    tflite,
+    tflite_optimized,
+    tflite_single,
+    tvm_tonearest,
+    xnnpack_rndnu,
+)
 
 __all__ = [
     "Preset",
@@ -47,16 +58,14 @@ __all__ = [
     "multiplier",
 ]
 
-#: The one place where this package layer names requantization schemes: preset key -> scheme
-#: name in :data:`fxq_explore.requantize.SCHEMES` (to be pointed at the scheme registry).
-SCHEME_NAMES: dict[str, str] = {
-    "float32_rne": "float32_rne",
-    "tflite": "tflite",
-    "tflite_single": "tflite_single",
-    "tflite_optimized": "tflite_optimized",
-    "tvm_tonearest": "tvm_tonearest",
-    "xnnpack_rndnu": "xnnpack_rndnu",
-}
+#: The requantization schemes the presets use, taken from the scheme registry (no names retyped)
+F32 = float32_rne.SCHEME.name
+TFL = tflite.SCHEME.name
+TFL_SINGLE = tflite_single.SCHEME.name
+TFL_OPT = tflite_optimized.SCHEME.name
+TVM_NEAR = tvm_tonearest.SCHEME.name
+XNN_RNDNU = xnnpack_rndnu.SCHEME.name
+SCHEME_NAMES: dict[str, str] = {n: n for n in (F32, TFL, TFL_SINGLE, TFL_OPT, TVM_NEAR, XNN_RNDNU)}
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,7 @@ class Preset:
     kernel_path : str
         The kernel that runs (u8s8 / u8u8 / VNNI ...).
     accumulate : str
-        Accumulation model name (:data:`fxq_explore.engines.accumulate.MODELS`).
+        Accumulation model name (:data:`fxq_explore.kernels.accumulate.MODELS`).
     requantization : str
         Key of :data:`SCHEME_NAMES`.
     multiplier : str
@@ -155,7 +164,7 @@ PRESETS: dict[str, Preset] = {
             "avx2",
             "MLAS u8s8 AVX2 / AVX-512BW (vpmaddubsw): ConvSym if w_zp == 0, else im2col + QGemm",
             "mlas_u8s8",
-            "float32_rne",
+            F32,
             "f32(x*w/y)",
             _RNE,
             runner="onnxruntime",
@@ -167,7 +176,7 @@ PRESETS: dict[str, Preset] = {
             "vnni",
             "MLAS u8s8 AVX-VNNI / AVX512-VNNI / AMX (vpdpbusd, tdpbusd)",
             "exact",
-            "float32_rne",
+            F32,
             "f32(x*w/y)",
             _RNE,
             runner="onnxruntime",
@@ -179,7 +188,7 @@ PRESETS: dict[str, Preset] = {
             "any",
             "MLAS u8u8 (operands widened to int16, vpmaddwd)",
             "exact",
-            "float32_rne",
+            F32,
             "f32(x*w/y)",
             _RNE,
             w_dtypes=("uint8",),
@@ -192,7 +201,7 @@ PRESETS: dict[str, Preset] = {
             "avx2",
             "FBGEMM acc32 AVX2 / AVX-512 (vpmaddubsw), depthwise AVX2 JIT",
             "pairs_flat_k",
-            "float32_rne",
+            F32,
             "f32(f32(x*w)/y)",
             _TORCH_RNE,
             bias="float",
@@ -207,7 +216,7 @@ PRESETS: dict[str, Preset] = {
             "vnni",
             "FBGEMM acc32 AVX512-VNNI (vpdpbusd); depthwise fast path still AVX2 (vpmaddubsw)",
             "fbgemm_vnni",
-            "float32_rne",
+            F32,
             "f32(f32(x*w)/y)",
             _TORCH_RNE,
             bias="float",
@@ -221,7 +230,7 @@ PRESETS: dict[str, Preset] = {
             "avx2",
             "oneDNN jit int8 conv AVX2 / AVX-512 core (vpmaddubsw)",
             "pairs_per_tap",
-            "float32_rne",
+            F32,
             "x, w, 1/y applied in turn",
             _DNN_RNE,
             bias="float",
@@ -236,7 +245,7 @@ PRESETS: dict[str, Preset] = {
             "vnni",
             "oneDNN brgemm int8 AVX2-VNNI / AVX512-VNNI / AMX",
             "exact",
-            "float32_rne",
+            F32,
             "x, w, 1/y applied in turn",
             _DNN_RNE,
             bias="float",
@@ -262,7 +271,7 @@ PRESETS: dict[str, Preset] = {
             "any",
             "optimized_ops (ruy, int32 MACs), NEON rounding shift",
             "exact",
-            "tflite_optimized",
+            TFL_OPT,
             "double",
             "SRDHM (RHU) then rounding right shift (RHU)",
             x_dtypes=("int8",),
@@ -274,7 +283,7 @@ PRESETS: dict[str, Preset] = {
             "any",
             "XNNPACK qs8/qc8w conv, fp32 requantization",
             "exact",
-            "float32_rne",
+            F32,
             "f32(x*w/y)",
             "f32(acc) * f32 scale, clamp, magic-bias / cvtps2dq RNE, + zero point",
             x_dtypes=("int8",),
@@ -286,7 +295,7 @@ PRESETS: dict[str, Preset] = {
             "any",
             "Relay QNN requantize rounding=UPWARD (int64)",
             "exact",
-            "tflite_single",
+            TFL_SINGLE,
             "double",
             "one rounding, half up: (acc*q + 2^(t-1)) >> t",
             x_dtypes=("int8", "uint8"),
@@ -298,7 +307,7 @@ PRESETS: dict[str, Preset] = {
             "any",
             "Relay QNN requantize rounding=TONEAREST (int64)",
             "exact",
-            "tvm_tonearest",
+            TVM_NEAR,
             "double",
             "one rounding, half away from zero",
             x_dtypes=("int8", "uint8"),
@@ -337,8 +346,6 @@ def cpu_flags() -> frozenset:
     except OSError:
         pass
     try:  # pragma: no cover - non-Linux
-        from fxq_explore import kernels
-
         names = {"avx512vnni": "avx512_vnni"}
         return frozenset(names.get(f, f) for f in kernels.info()["cpu_features"])
     except Exception:  # pragma: no cover
@@ -566,7 +573,7 @@ def conv2d(
         Effective scale ``s_x s_w / s_y``; or give ``x_scale``, ``w_scale``, ``y_scale`` and the
         preset derives it as its engine does (needed for bit-exactness with the engine).
     x_zero_point, w_zero_point, out_zero_point : int (w_zero_point may be per channel)
-    stride, padding, groups : see :func:`fxq_explore.engines.accumulate.conv2d_accumulate`
+    stride, padding, groups : see :func:`fxq_explore.kernels.accumulate.conv2d_accumulate`
     engine, scheme, accumulate : str
     out_dtype : str, optional
         Default ``"uint8"`` for uint8 activations, else ``"int8"``.
@@ -591,8 +598,6 @@ def conv2d(
         if scheme is None:
             raise ValueError("give engine=... or scheme=... (see fxq_explore.engines.PRESETS)")
         if scheme not in SCHEME_NAMES.values():
-            from fxq_explore.requantize import SCHEMES
-
             if scheme not in SCHEMES:
                 raise ValueError(f"unknown scheme {scheme!r}; valid: {', '.join(SCHEMES)}")
         model = get_model("exact" if accumulate is None else accumulate)
@@ -644,8 +649,6 @@ def conv2d(
         accumulate=model,
     )
     k = acc.shape[1]
-    from fxq_explore import requantize
-
     scale_arr = np.broadcast_to(np.asarray(scale, np.float64), (k,))
     have_scales = x_scale is not None and w_scale is not None and y_scale is not None
     if (

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .accumulate import INT16_MAX, INT16_MIN, _pair_layout, conv2d_accumulate, get_model
+from ..kernels.accumulate import INT16_MAX, INT16_MIN, _pair_layout, conv2d_accumulate, get_model
 from .presets import PRESETS, conv2d, detect, resolve
 
 __all__ = [

@@ -9,14 +9,16 @@ lands, this table is the single thing to point at it.
 
 from __future__ import annotations
 
-# scheme names as in fxq_explore.SCHEMES -- the only scheme literals in fxq_explore.models
-TFLITE = "tflite"
-TFLITE_OPTIMIZED = "tflite_optimized"
-TFLITE_SINGLE = "tflite_single"
-FLOAT32_RNE = "float32_rne"
-TVM_TONEAREST = "tvm_tonearest"
-XNNPACK_RNDNU = "xnnpack_rndnu"
-EXACT = "exact"
+from .. import schemes
+
+# scheme names from the registry (fxq_explore.schemes), the ones replay uses
+TFLITE = schemes.tflite.SCHEME.name
+TFLITE_OPTIMIZED = schemes.tflite_optimized.SCHEME.name
+TFLITE_SINGLE = schemes.tflite_single.SCHEME.name
+FLOAT32_RNE = schemes.float32_rne.SCHEME.name
+TVM_TONEAREST = schemes.tvm_tonearest.SCHEME.name
+XNNPACK_RNDNU = schemes.xnnpack_rndnu.SCHEME.name
+EXACT = schemes.EXACT.name
 
 #: engine preset -> {"format", "gemm", "fc", "add", "mean", ...}. ``gemm``: scheme for
 #: CONV_2D / DEPTHWISE_CONV_2D (and QLinearConv); ``fc``: scheme or recipe for

@@ -68,7 +68,7 @@ def test_every_preset_is_complete():
         "cmsis-nn",
     }
     assert needed <= set(PRESETS)
-    from fxq_explore.requantize import SCHEMES
+    from fxq_explore import SCHEMES
 
     for p in PRESETS.values():
         assert p.scheme in SCHEMES
