@@ -226,7 +226,9 @@ def round_mul_shift(
     a_val = np.where((-t > 22) & ((c != 0) | (b_lo != 0)), np.sign(c * 2 + (b_lo > 0)) * sat, a_val)
     # Case B: 0 < t <= 27 -> floor = c*2^(27-t) + (b_lo >> t), fraction = b_lo mod 2^t
     tb = np.clip(t, 1, 27)
-    b_floor = (cc << (27 - tb)) + (b_lo >> tb)
+    # clip c so that c * 2^(27-t) stays within int64 yet beyond the 2^40 saturation
+    cb = np.clip(c, -(np.int64(1) << (14 + tb)), np.int64(1) << (14 + tb))
+    b_floor = (cb << (27 - tb)) + (b_lo >> tb)
     b_frac = b_lo & ((np.int64(1) << tb) - 1)
     b_half = np.int64(1) << (tb - 1)
     b_cmp = np.sign(b_frac - b_half)
