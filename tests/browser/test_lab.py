@@ -130,10 +130,16 @@ def test_scale_slider_moves_readout_and_plot(browser, lab, screenshots):
         page.wait_for_function(
             "() => window.jupyterapp && window.jupyterapp.shell", timeout=120_000
         )
-        viewer = page.evaluate(
-            "() => window.jupyterapp.docRegistry.defaultWidgetFactory('x.md').name"
-        )
-        assert viewer == "Jupytext Notebook", f"default viewer for .md is {viewer!r}"
+        # The settings (with the venv's overrides.json) load after the app is restored: wait until
+        # the default viewer of a .md file is jupytext's notebook, as a double-click will use it.
+        viewer_js = """() => { const f = window.jupyterapp.docRegistry.defaultWidgetFactory('chapter.md');
+                              return f ? f.name : null; }"""
+        try:
+            page.wait_for_function(f"() => ({viewer_js})() === 'Jupytext Notebook'", timeout=60_000)
+        except Exception:
+            pytest.fail(
+                f"default viewer for .md is {page.evaluate(viewer_js)!r}, not Jupytext Notebook"
+            )
         # Double-click the chapter in the file browser, as a learner would.
         item = page.locator(".jp-DirListing-item", has_text=NOTEBOOK).first
         item.wait_for(timeout=60_000)
