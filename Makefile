@@ -16,7 +16,7 @@ $(PY):
 	$(VENV)/bin/pip install -q --upgrade pip uv
 
 install-lab: $(PY)
-	$(UV) pip install --python $(PY) -q -e '.[lab]'
+	$(UV) pip install --python $(PY) -q -e '.[lab,compare]'
 
 install-test: $(PY)
 	$(UV) pip install --python $(PY) -q -e '.[test,compare]'
@@ -44,16 +44,28 @@ format: install-lint
 	$(VENV)/bin/ruff format $(LINT_PY)
 	$(VENV)/bin/clang-format -i $(LINT_C)
 
-## make lab: JupyterLab on notebooks/ (headless; works as root)
-lab: install-lab
+# JupyterLab opens the MyST chapters (notebooks/*.md) as notebooks on double-click: jupytext's
+# JupyterLab extension provides the "Jupytext Notebook" viewer, and this settings override (in the
+# venv, never the user's ~/.jupyter) makes it the default viewer for Markdown files.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_OVERRIDES): mk/lab_overrides.json
+	mkdir -p $(dir $@) && cp $< $@
+
+## make lab: JupyterLab on notebooks/ (headless; works as root); double-click a chapter to open it
+lab: install-lab $(LAB_OVERRIDES)
 	$(PY) -m jupyter lab --no-browser --allow-root --ip=127.0.0.1 --port=$(PORT) \
 	    --ServerApp.root_dir=notebooks
 
-## make test: unit, property, kernel and widget tests, doctests, and every notebook (nbval)
+## make test: unit, property, kernel and widget tests, doctests, and every chapter (nbval)
+# The chapters are MyST sources; jupytext converts each into build/notebooks/ (not committed) for nbval.
+CHAPTERS = $(sort $(wildcard notebooks/[0-9][0-9]_*.md))
+NB_BUILD := build/notebooks
 test: install-test
 	MPLBACKEND=Agg $(PY) -m pytest -q -m 'not slow' tests fxq_explore
+	rm -rf $(NB_BUILD) && mkdir -p $(NB_BUILD)
+	for f in $(CHAPTERS); do $(VENV)/bin/jupytext -q --to ipynb -o $(NB_BUILD)/$$(basename $$f .md).ipynb $$f || exit 1; done
 	MPLBACKEND=Agg $(PY) -m pytest -q --nbval --nbval-cell-timeout=$(NBVAL_TIMEOUT) \
-	    --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks \
+	    --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider $(NB_BUILD) \
 	    -o addopts='' -o testpaths=''
 
 test-fast: install-test

@@ -34,6 +34,14 @@ def main(src: str, dst: str) -> int:
     for part in toc.get("parts", []):
         chapters = []
         for chapter in part.get("chapters", []):
+            if "glob" in chapter:  # a glob entry lists whatever matches; count the matches
+                found = sorted(Path().glob(chapter["glob"] + ".md"))
+                if found:
+                    chapters.append(chapter)
+                    kept += len(found)
+                else:
+                    missing.append(chapter["glob"])
+                continue
             if exists(chapter["file"]):
                 chapters.append(chapter)
                 kept += 1

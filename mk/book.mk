@@ -2,7 +2,7 @@
 # SHELL, VENV, PY, UV and the $(PY) rule that creates .venv.
 #
 #   make book          build book/_build/html (Jupyter Book 1.x; chapters = notebooks/, executed; -W)
-#   make test-browser  JupyterLab slider check + screenshots/asserts of the built book, in headless Chromium
+#   make test-browser  JupyterLab (chapter opened by double-click) slider check + screenshots/asserts of the built book, in headless Chromium
 #
 BOOK_BUILD := book/_build
 BOOK_HTML := $(BOOK_BUILD)/html
@@ -32,7 +32,7 @@ install-browser: $(PY)
 	@$(CHROMIUM) --version 2>/dev/null | tail -1
 
 ## make test-browser: JupyterLab on 127.0.0.1 + the built book, in headless Chromium (screenshots/)
-test-browser: install-browser
+test-browser: install-browser $(LAB_OVERRIDES)
 	@test -f $(BOOK_HTML)/index.html || $(MAKE) book
 	FXQ_BROWSER=1 FXQ_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q -p no:cacheprovider \
 	    -o addopts='-ra' -o testpaths='' -s tests/browser

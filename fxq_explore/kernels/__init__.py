@@ -6,8 +6,15 @@
 * :mod:`fxq_explore.kernels.reference` -- the readable numpy convolution, the C kernel's oracle.
 """
 
-from ._ffi import available_paths, info
+from ._ffi import available_paths, info, requantize
 from .conv import Conv2d, conv2d
 from .reference import conv2d_reference
 
-__all__ = ["Conv2d", "available_paths", "conv2d", "conv2d_reference", "info"]
+__all__ = [
+    "Conv2d",
+    "available_paths",
+    "conv2d",
+    "conv2d_reference",
+    "info",
+    "requantize",  # the C requantization alone (fxq_explore.requantize(..., backend="c") wraps it)
+]

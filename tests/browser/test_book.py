@@ -27,7 +27,14 @@ def toc_pages() -> list[str]:
     toc = yaml.safe_load((built if built.is_file() else REPO / "book" / "_toc.yml").read_text())
     pages = [toc["root"]]
     for part in toc.get("parts", []):
-        pages += [chapter["file"] for chapter in part.get("chapters", [])]
+        for chapter in part.get("chapters", []):
+            if "glob" in chapter:  # e.g. notebooks/[0-9][0-9]_*: the chapters on disk, in order
+                pages += sorted(
+                    p.relative_to(REPO).with_suffix("").as_posix()
+                    for p in REPO.glob(chapter["glob"] + ".md")
+                )
+            else:
+                pages.append(chapter["file"])
     return ["index"] + [re.sub(r"\.(ipynb|md)$", "", p) for p in pages]
 
 

@@ -1,8 +1,9 @@
-"""JupyterLab on 127.0.0.1: run the decompose notebook, move the "scale" slider with the keyboard, and
-check that the readout and the plot change, as a learner would see it.
+"""JupyterLab on 127.0.0.1, as a learner would use it: double-click the decompose chapter (a MyST
+``.md`` file) in the file browser, check that it opens as a notebook (jupytext's viewer, made the
+default for Markdown by the settings override ``make lab`` installs), run it, move the "scale" slider
+with the keyboard, and check that the readout and the plot change.
 
-The notebooks are copied to a temporary folder first, so running them never writes outputs into the
-committed (output-free) notebooks.
+The chapters are copied to a temporary folder first, so running them never touches the sources.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from .support import NOTEBOOKS, RequestLog, free_port
 
-NOTEBOOK = "01_decompose_a_scale.ipynb"
+NOTEBOOK = "01_decompose_a_scale.md"
+# Written by `make lab` / `make test-browser` (mk/lab_overrides.json): JupyterLab's app-level overrides.
+LAB_OVERRIDES = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
 RUN_ALL_TIMEOUT_MS = 300_000
 
 SNAPSHOT_JS = """() => {
@@ -37,6 +41,17 @@ SNAPSHOT_JS = """() => {
 def lab(tmp_path_factory):
     if not (NOTEBOOKS / NOTEBOOK).is_file():
         pytest.fail(f"{NOTEBOOKS / NOTEBOOK} is missing")
+    viewers = {}
+    if LAB_OVERRIDES.is_file():
+        viewers = (
+            json.loads(LAB_OVERRIDES.read_text())
+            .get("@jupyterlab/docmanager-extension:plugin", {})
+            .get("defaultViewers", {})
+        )
+    if viewers.get("markdown") != "Jupytext Notebook":
+        pytest.fail(
+            f"{LAB_OVERRIDES} does not make Jupytext Notebook the Markdown viewer: run `make lab`"
+        )
     root = tmp_path_factory.mktemp("lab")
     work = root / "notebooks"
     shutil.copytree(NOTEBOOKS, work, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
@@ -111,12 +126,42 @@ def test_scale_slider_moves_readout_and_plot(browser, lab, screenshots):
     out = screenshots / "lab"
     out.mkdir(parents=True, exist_ok=True)
     try:
-        page.goto(lab + f"lab/tree/{NOTEBOOK}", wait_until="domcontentloaded")
+        page.goto(lab + "lab", wait_until="domcontentloaded")
         page.wait_for_function(
-            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-            " && window.jupyterapp.shell.currentWidget.sessionContext",
+            "() => window.jupyterapp && window.jupyterapp.shell", timeout=120_000
+        )
+        # The settings (with the venv's overrides.json) load after the app is restored: wait until
+        # the default viewer of a .md file is jupytext's notebook, as a double-click will use it.
+        viewer_js = """() => { const f = window.jupyterapp.docRegistry.defaultWidgetFactory('chapter.md');
+                              return f ? f.name : null; }"""
+        try:
+            page.wait_for_function(f"() => ({viewer_js})() === 'Jupytext Notebook'", timeout=60_000)
+        except Exception:
+            pytest.fail(
+                f"default viewer for .md is {page.evaluate(viewer_js)!r}, not Jupytext Notebook"
+            )
+        # Double-click the chapter in the file browser, as a learner would.
+        item = page.locator(".jp-DirListing-item", has_text=NOTEBOOK).first
+        item.wait_for(timeout=60_000)
+        page.screenshot(path=str(out / "01_file_browser.png"), full_page=False)
+        item.dblclick()
+        page.wait_for_function(
+            """name => { const w = window.jupyterapp.shell.currentWidget;
+                return w && w.context && w.context.path.endsWith(name) && w.sessionContext; }""",
+            arg=NOTEBOOK,
             timeout=120_000,
         )
+        opened = page.evaluate(
+            """() => { const w = window.jupyterapp.shell.currentWidget;
+                return { classes: w.node.className, path: w.context.path,
+                         notebook: !!w.node.querySelector('.jp-Notebook'),
+                         editor: w.node.classList.contains('jp-FileEditor')
+                                 || !!w.node.querySelector('.jp-FileEditor') }; }"""
+        )
+        print(f"\nopened {opened['path']}: {opened['classes']}")
+        assert "jp-NotebookPanel" in opened["classes"] and opened["notebook"], opened
+        assert not opened["editor"], f"{NOTEBOOK} opened in the text editor, not as a notebook"
+        page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell", timeout=60_000)
         status = page.evaluate(
             """async () => {
                 const w = window.jupyterapp.shell.currentWidget;
