@@ -28,8 +28,8 @@ from .requantization import requantize
 from .schemes import SCHEMES, scheme_parameters
 
 _LAZY = {
-    "conv2d": ("kernels.conv", "conv2d"),
-    "Conv2d": ("kernels.conv", "Conv2d"),
+    "conv2d": ("engines.api", "conv2d"),
+    "Conv2d": ("engines.api", "Conv2d"),
     "calibrate": ("analysis.calibration", "calibrate"),
 }
 #: the module names of fxq_explore 0.1, kept as aliases of where they live now

@@ -15,9 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from . import engines
 from .analysis.explain import compare, explain
 from .analysis.verify import verify
+from .core import validate
 from .core.multiplier import decompose
+from .engines import saturation
 from .models import cli as models_cli
 from .requantization import requantize
 from .schemes import DEFAULT, SCHEMES, markdown_table
@@ -156,6 +159,26 @@ def _cmd_schemes(a):
     return "\n".join(lines)
 
 
+def _cmd_engines(a):
+    if a.mismatch:
+        size = validate.int_in_range("--size", a.size, 4, 56)
+        out = {}
+        for weights in ("normal", "full_range"):
+            case = saturation.make_case(c=64, k=64, r=3, hw=size, weights=weights, seed=0)
+            out[case.label] = saturation.mismatch_rows(case)
+        if a.json:
+            return out
+        return "\n\n".join(
+            f"{label}\n{saturation.format_rows(rows)}" for label, rows in out.items()
+        )
+    if a.json:
+        return {
+            "presets": engines.table(),
+            "detect": {k: vars(v) for k, v in engines.detect().items()},
+        }
+    return engines.format_table()
+
+
 def _cmd_verify(a):
     rows = verify(n_scales=a.scales, n_acc=a.accs, seed=a.seed, progress=sys.stderr.isatty())
     if a.json:
@@ -225,6 +248,14 @@ def build_parser():
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--markdown", action="store_true", help="the README's table")
     sp.set_defaults(func=_cmd_schemes)
+
+    sp = sub.add_parser("engines", help="engine presets, what each engine runs on this CPU")
+    sp.add_argument(
+        "--mismatch", action="store_true", help="each preset vs exact and vs its engine"
+    )
+    sp.add_argument("--size", type=_int, default=56, help="spatial size of the seed-like layer")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=_cmd_engines)
 
     sp = sub.add_parser("verify", help="check every scheme bit for bit against exact oracles")
     sp.add_argument("--scales", type=_int, default=200, help="random scales per scheme")
