@@ -142,6 +142,16 @@ def xnnpack_rndnu(acc, s):
     return sat32((acc * m + (1 << (k - 1))) >> k)
 
 
+def xnnpack_rndna(acc, s):
+    """XNNPACK rndna / QNNPACK precise (src/requantization/precise-scalar.c): the rndnu mantissa
+    and shift, rounded on |acc| with the sign restored (ties away from zero)."""
+    bitsf = struct.unpack("<I", struct.pack("<f", s))[0]
+    m = (bitsf & 0x7FFFFF) | 0x800000
+    k = 127 + 23 - (bitsf >> 23)
+    r = (abs(acc) * m + (1 << (k - 1))) >> k
+    return sat32(r if acc >= 0 else -r)
+
+
 def float32_rne(acc, s):
     """ONNX Runtime ``MlasRequantizeOutput`` (onnxruntime/core/mlas/lib/quantize.cpp) and fbgemm
     ``ReQuantizeOutput`` (include/fbgemm/OutputProcessing-inl.h): binary32 product, RNE."""
@@ -193,6 +203,7 @@ ORACLES = {
     "tflite_single": tflite_single,
     "tvm_tonearest": tvm_tonearest,
     "xnnpack_rndnu": xnnpack_rndnu,
+    "xnnpack_rndna": xnnpack_rndna,
     "float32_rne": float32_rne,
     "tvm_2019_float": tvm_2019_float,
     "pow2": pow2,

@@ -17,6 +17,7 @@ from . import (
     tflite_single,
     tvm_2019_float,
     tvm_tonearest,
+    xnnpack_rndna,
     xnnpack_rndnu,
 )
 from ._base import Array, Params, Scheme
@@ -31,6 +32,7 @@ _MODULES = (
     tflite_single,
     tvm_tonearest,
     xnnpack_rndnu,
+    xnnpack_rndna,
     exact,
 )
 

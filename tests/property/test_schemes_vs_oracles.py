@@ -53,7 +53,8 @@ def run(scheme, acc_list, s, zp, dtype, **kw):
 
 
 def applicable(scheme, s):
-    if scheme == "xnnpack_rndnu":
+    """Whether the scheme's engine accepts this scale (XNNPACK: [2^-32, 256) in float32)."""
+    if scheme.startswith("xnnpack_"):
         return 2.0**-32 <= np.float32(s) < 256
     return True
 
@@ -118,6 +119,7 @@ def test_exact_matches_fraction(tie, acc, s):
         "tvm_tonearest",
         "exact",
         "xnnpack_rndnu",
+        "xnnpack_rndna",
         "pow2",
         "tflite_optimized",
     ],
@@ -142,6 +144,7 @@ def test_exact_ties_at_powers_of_two(scheme, k, j):
         "tvm_tonearest": "HALF_AWAY_FROM_ZERO",
         "exact": "HALF_AWAY_FROM_ZERO",
         "xnnpack_rndnu": "HALF_UP",
+        "xnnpack_rndna": "HALF_AWAY_FROM_ZERO",
         "pow2": "HALF_UP",
         "tflite_optimized": "HALF_UP",
     }[scheme]
