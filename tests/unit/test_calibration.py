@@ -306,7 +306,7 @@ def test_kl_onnxruntime_defaults_degenerate_to_max(name):
 
 
 def test_kl_default_bins_properties():
-    """Default 8001 / 2048 bins: candidates counted as calibration.md says; T below max."""
+    """Default 8001 / 2048 bins: candidates counted as TVM and ORT count them; T below max."""
     x = gaussian_with_outliers()
     r = kl_search(x, "tvm")
     assert len(r.thresholds) == 8001 // 2 + 1 - 255 // 2 == 3874
