@@ -32,7 +32,8 @@ class XNNPACKRndnu(Scheme):
     multiplier = "24-bit float32 mantissa"
 
     def params(self, scales, *, multiplier_bits=32, pow2_mode="nearest"):
-        f = scales.astype(np.float32)
+        with np.errstate(over="ignore", under="ignore"):
+            f = scales.astype(np.float32)
         bad = (f < 2.0**-32) | (f >= 256.0)
         if bad.any():
             raise ValueError(
