@@ -642,7 +642,11 @@ def kl_search(
         Quantize to an unsigned type. ``None``: the engines' default, ``False`` (relay.quantize
         passes ``int8``; TensorRT is symmetric).
     num_bins, num_quantized_bins : int, optional
-        Override the variant's defaults (8001/255, 2048/128, 128/128).
+        Override the variant's defaults (8001/255, 2048/128, 128/128). ``"tvm"`` needs an odd
+        ``num_bins`` (its histogram is centred on a zero bin). The searches are quadratic in
+        ``num_bins``: more than ``MAX_SEARCH_WORK`` element operations (about 23,000 bins for
+        tvm, 16,000 for tensorrt, 11,000 for mse) is refused with a ValueError, as is a
+        histogram of more than ``MAX_HIST_BINS`` bins.
     start_bin : int
         First candidate bin for tensorrt (default 128).
     zero_bin_fix : bool

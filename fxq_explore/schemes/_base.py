@@ -92,8 +92,9 @@ class Ops:
         return np.asarray(x).astype(np.float32)
 
     def mul_f32(self, a: Array, b: Array) -> Array:
-        """A binary32 product (RNE)."""
-        return (a * b).astype(np.float32)
+        """A binary32 product (RNE); overflows to inf as the engines' do (then clamped)."""
+        with np.errstate(over="ignore"):
+            return (a * b).astype(np.float32)
 
     def clip_float(self, v: Array, lo: float, hi: float) -> Array:
         """Clamp a float before rounding (the engines clamp in float, then convert)."""
