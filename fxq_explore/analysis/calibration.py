@@ -353,10 +353,14 @@ class HistogramCollector:
     def _check_growth(self, new_bins, th, old_th):
         """Refuse growing the histogram beyond ``MAX_HIST_BINS`` before allocating it."""
         if new_bins > MAX_HIST_BINS:
+            with np.errstate(over="ignore"):
+                size = (
+                    validate._fmt_bytes(new_bins * 16) if new_bins < 1e300 else "beyond 1e300 bytes"
+                )
             raise ValueError(
                 f"values: this batch's max|x| = {th:.6g} is {th / old_th:.3g} times the "
                 f"histogram's range ({old_th:.6g}); growing it by whole bins would need "
-                f"{new_bins:.3g} bins ({validate._fmt_bytes(new_bins * 16)}), above the limit "
+                f"{new_bins:.3g} bins ({size}), above the limit "
                 f"of {MAX_HIST_BINS} bins; update() first with the batch that has the largest "
                 f"|x|, or collect with fewer num_bins"
             )

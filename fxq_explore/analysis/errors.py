@@ -168,6 +168,12 @@ def error_vs_exact(
     """
     schemes = tuple(schemes or ("float32_rne", "pow2", "tflite", "tflite_single"))
     a = _nonempty_acc(acc)
+    validate.memory(
+        "acc",
+        a.size * (24 + 16 * len(schemes)),
+        f"keeping the exact value, the result and the error of {len(schemes)} scheme(s) for "
+        f"{a.size} accumulators",
+    )
     s = validate.scale("scale", scale)
     exact = requantize(a, s, "exact", zero_point=zero_point, dtype=dtype).astype(np.int64)
     real = a.astype(np.float64) * s + zero_point
@@ -241,6 +247,7 @@ def sweep_multiplier_bits(
     for s in schemes:
         validate.choice("schemes", s, SWEEP_FIXED_SCHEMES + ("tflite_optimized",))
     a = _nonempty_acc(acc)
+    validate.memory("acc", a.size * 48, f"a multiplier-bits sweep over {a.size} accumulators")
     s = validate.scale("scale", scale)
     real = a.astype(np.float64) * s
     exact = requantize(a, s, "exact", dtype="int32").astype(np.int64)
@@ -274,6 +281,7 @@ def sweep_output_bits(
     for b in bits:
         validate.int_in_range("output_bits", b, 2, 16)
     a = _nonempty_acc(acc)
+    validate.memory("acc", a.size * 48, f"an output-bits sweep over {a.size} accumulators")
     scale = validate.scale("scale", scale)
 
     def run(b, name):

@@ -64,7 +64,8 @@ def _decompose_one(s: float, bits: int, convention: str):
             return 0, 0, True
         return q, e, False
     if convention == "xnnpack":
-        s32 = np.float32(s)
+        with np.errstate(over="ignore", under="ignore"):
+            s32 = np.float32(s)
         if not np.isfinite(s32) or s32 < np.finfo(np.float32).tiny:
             raise ValueError(
                 f"scale must be a normal float32 for convention 'xnnpack' "
@@ -81,7 +82,8 @@ def _decompose_one(s: float, bits: int, convention: str):
                 q, e = top >> 1, e + 1
         return q, e, False
     # fbgemm: all in binary32, exactly as FBGEMM's ChooseRequantizationMultiplier
-    r = np.float32(s)
+    with np.errstate(over="ignore", under="ignore"):
+        r = np.float32(s)
     if not np.isfinite(r) or r == 0:
         raise ValueError(
             f"scale must be representable as a nonzero float32 for convention 'fbgemm'; got {s!r}"

@@ -119,3 +119,20 @@ def test_sizes_around_the_chunk_boundary(n, per_channel):
             v = float(flat[i, j]) * float(s[i, j])
             want = max(-128, min(127, int(np.sign(v) * np.floor(abs(v) + 0.5))))
             assert int(out.reshape(flat.shape)[i, j]) == want
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda a: fx.compare(a, 0.0018843),
+        lambda a: fx.analysis.error_vs_exact(a, 0.0018843),
+        lambda a: fx.analysis.sweep_multiplier_bits(a, 0.0018843, bits=[8]),
+    ],
+    ids=["compare", "error_vs_exact", "sweep_multiplier_bits"],
+)
+def test_analysis_memory_estimated_before_allocating(fn):
+    """A read-only broadcast view of 3e7 zeros costs nothing; keeping per-scheme results does."""
+    acc = np.broadcast_to(np.int32(0), (3 * 10**7,))
+    with memory_cap(512 * MiB):
+        e = raises_naming(ValueError, "acc", fn, acc)
+    assert "GiB" in str(e) and "limit" in str(e)
