@@ -34,9 +34,38 @@ _MODEL_COMMANDS = {
 }
 
 
+class CLIError(Exception):
+    """A bad command line: reported on one line (or as ``{"error": ...}`` under ``--json``)."""
+
+
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit code 2
-        self.exit(2, f"fxq-explore: error: {message}\n")
+    def error(self, message):  # one line, exit code 2 (JSON under --json: see main)
+        raise CLIError(message)
+
+
+#: CLI size bounds: beyond them a run takes minutes or gigabytes, so they are refused up front.
+MAX_VERIFY_SCALES = 10_000
+MAX_VERIFY_ACCS = 100_000
+MAX_BENCH_ROUNDS = 1_000
+MAX_BENCH_BLOCK = 1_000
+MAX_ACC_ARGS = 100_000
+
+
+def _finite_or_none(v):
+    try:
+        return float(v)
+    except OverflowError:
+        return None
+
+
+def _bounded(lo, hi, what):
+    def parse(text):
+        v = _int(text)
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{what} must be in [{lo}, {hi}], got {v}")
+        return v
+
+    return parse
 
 
 def _scale(text):
@@ -75,7 +104,7 @@ def _cmd_decompose(a):
             right_shift=d.right_shift,
             bits=d.bits,
             convention=d.convention,
-            value=float(d.value),
+            value=_finite_or_none(d.value),
             value_exact=str(d.value),
             abs_error=d.abs_error,
             rel_error=d.rel_error,
@@ -199,7 +228,7 @@ def _cmd_verify(a):
 
 def _run_script(path: Path, argv):
     if not path.exists():
-        raise SystemExit(f"fxq-explore: error: {path} not found (run from a source checkout)")
+        raise CLIError(f"{path} not found (run from a source checkout)")
     spec = importlib.util.spec_from_file_location(path.stem, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -258,59 +287,114 @@ def build_parser():
     sp.set_defaults(func=_cmd_engines)
 
     sp = sub.add_parser("verify", help="check every scheme bit for bit against exact oracles")
-    sp.add_argument("--scales", type=_int, default=200, help="random scales per scheme")
-    sp.add_argument("--accs", type=_int, default=500, help="random accumulators per scale")
+    sp.add_argument(
+        "--scales",
+        type=_bounded(0, MAX_VERIFY_SCALES, "--scales"),
+        default=200,
+        help=f"random scales per scheme (0..{MAX_VERIFY_SCALES})",
+    )
+    sp.add_argument(
+        "--accs",
+        type=_bounded(1, MAX_VERIFY_ACCS, "--accs"),
+        default=500,
+        help=f"random accumulators per scale (1..{MAX_VERIFY_ACCS})",
+    )
     sp.add_argument("--seed", type=_int, default=0)
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=_cmd_verify)
 
-    root = Path(__file__).resolve().parent.parent
-    for name, script, text in (
-        (
-            "bench",
-            root / "benchmarks" / "seed_layer.py",
-            "time the seed layer per scheme (benchmarks/seed_layer.py)",
-        ),
-    ):
-        sp = sub.add_parser(name, help=text, add_help=False)
-        sp.add_argument("rest", nargs=argparse.REMAINDER)
-        sp.set_defaults(script=script)
-    sp = sub.add_parser("e2e", help="the integer-only digits network table", add_help=False)
-    sp.add_argument("rest", nargs=argparse.REMAINDER)
-    sp.set_defaults(module="e2e")
+    # listed for --help; main() hands their arguments to their own parsers
+    sub.add_parser(
+        "bench",
+        help="time the seed layer per scheme (benchmarks/seed_layer.py)",
+        add_help=False,
+    )
+    sub.add_parser("e2e", help="the integer-only digits network table", add_help=False)
     for name, text in _MODEL_COMMANDS.items():
-        sp = sub.add_parser(name, help=text, add_help=False)
-        sp.add_argument("rest", nargs=argparse.REMAINDER)
+        sub.add_parser(name, help=text, add_help=False)
     return p
 
 
+def _bench_args(argv):
+    """Check the ``bench`` options the script takes before running it (its own parser would
+    accept ``--rounds -5`` or an unknown layout and fail later with a traceback)."""
+    from .kernels.conv import LAYOUTS
+
+    ap = _Parser(prog="fxq-explore bench", add_help=False)
+    ap.add_argument("--rounds", type=_bounded(1, MAX_BENCH_ROUNDS, "--rounds"))
+    ap.add_argument("--block", type=_bounded(1, MAX_BENCH_BLOCK, "--block"))
+    ap.add_argument("--layouts")
+    known, _ = ap.parse_known_args(argv)
+    if known.layouts is not None:
+        names = [t.strip() for t in known.layouts.split(",") if t.strip()]
+        if not names:
+            raise CLIError("--layouts must name at least one layout")
+        for n in names:
+            if n not in LAYOUTS:
+                raise CLIError(
+                    f"unknown layout {n!r} in --layouts; valid: {', '.join(map(repr, LAYOUTS))}"
+                )
+
+
+def _fail(message, as_json):
+    """Report an error -- one line on stderr, or ``{"error": ...}`` on stdout under --json --
+    and exit with code 2 (``SystemExit(2)``, as argparse does)."""
+    if as_json:
+        print(json.dumps({"error": message}))
+    else:
+        print(f"fxq-explore: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main(argv=None):
+    """Run one command; returns the exit code (0 success, 1 a failed check). Bad input raises
+    ``SystemExit(2)`` after a one-line message (``{"error": ...}`` on stdout under --json)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
+    try:
+        return _main(argv)
+    except CLIError as exc:
+        return _fail(str(exc), as_json)
+    except (ValueError, TypeError) as exc:
+        return _fail(str(exc), as_json)
+    except SystemExit as exc:  # a pass-through command's own argparse rejected its arguments
+        if exc.code == 2 and as_json and argv[0] in ("e2e", "bench"):
+            return _fail(f"invalid arguments for {argv[0]!r} (see its --help)", True)
+        raise
+
+
+def _main(argv):
     parser = build_parser()
     # pass-through commands: their own argparse sees every option
     if argv and argv[0] in _MODEL_COMMANDS:
         return getattr(models_cli, f"{argv[0]}_main")(argv[1:])
     if argv and argv[0] == "e2e":
-        return e2e_main(argv[1:])
+        return _exit_code(e2e_main(argv[1:]))
     if argv and argv[0] == "bench":
-        return _run_script(
-            Path(__file__).resolve().parent.parent / "benchmarks" / "seed_layer.py", argv[1:]
+        _bench_args(argv[1:])
+        return _exit_code(
+            _run_script(
+                Path(__file__).resolve().parent.parent / "benchmarks" / "seed_layer.py", argv[1:]
+            )
         )
+    if argv and argv[0] == "requantize" or argv and argv[0] == "compare":
+        if len(argv) > MAX_ACC_ARGS:
+            raise CLIError(f"at most {MAX_ACC_ARGS} accumulators on the command line")
     a = parser.parse_args(argv)
-    if getattr(a, "script", None):
-        return _run_script(a.script, a.rest)
-    if getattr(a, "module", None):
-        mod = importlib.import_module(f"fxq_explore.{a.module}")
-        return mod.main(a.rest)
-    try:
-        out = a.func(a)
-    except (ValueError, TypeError) as exc:
-        parser.exit(2, f"fxq-explore: error: {exc}\n")
+    out = a.func(a)
     if getattr(a, "json", False):
         print(json.dumps(out, default=_jsonable, indent=1))
     else:
         print(out)
     return getattr(a, "_exit", 0)
+
+
+def _exit_code(rc):
+    """A pass-through command's return value as an exit code: its result dict (``--json``) or
+    None mean success."""
+    if rc is None or isinstance(rc, (dict, list)):
+        return 0
+    return int(rc)
 
 
 if __name__ == "__main__":

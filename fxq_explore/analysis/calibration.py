@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core import validate
+
 __all__ = [
     "CALIBRATORS",
     "METHODS",
@@ -93,45 +95,57 @@ SCALE_CONVENTIONS = ("tflite", "tensorrt", "tvm")
 # ---------------------------------------------------------------------------------------------
 
 
+# The checks themselves live in fxq_explore.core.validate (one validation layer); these names
+# bind them to this module's arguments and bounds.
+
+#: The most bins a histogram may have (a grown histogram included): 4 Mi bins, 64 MiB of
+#: counts and edges.
+MAX_HIST_BINS = 1 << 22
+#: The most element operations one threshold search may take: the KL and MSE searches are
+#: quadratic in the number of bins (about 8 times the default TVM search, a few seconds).
+MAX_SEARCH_WORK = float(1 << 27)
+#: ``max|x|`` a histogram accepts: above it squared errors overflow float64; below the lower
+#: bound the bin width underflows.
+HIST_MAX_ABS = 2.0**500
+HIST_MIN_ABS = 2.0**-900
+
+
 def _choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(map(repr, allowed))}")
-    return value
+    if value in allowed and (value is None or isinstance(value, str)):
+        return value  # e.g. variant None, the only variant of "max"
+    return validate.choice(name, value, tuple(a for a in allowed if a is not None))
 
 
 def _check_bits(bits):
-    if isinstance(bits, (bool, np.bool_)) or not isinstance(bits, (int, np.integer)):
-        raise TypeError(f"bits must be an integer in [2, 16]; got {bits!r}")
-    if not 2 <= int(bits) <= 16:
-        raise ValueError(f"bits must be in [2, 16]; got {bits}")
-    return int(bits)
+    return validate.int_in_range("bits", bits, 2, 16)
 
 
 def _check_values(values, name="values"):
-    """Return ``values`` as a flat float64 array; reject empty, non-numeric, NaN and inf."""
-    if isinstance(values, (str, bytes)) or values is None:
-        raise TypeError(f"{name} must be an array of real numbers; got {values!r}")
-    arr = np.asarray(values)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be an array of real numbers; got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False).ravel()
-    if arr.size == 0:
-        raise ValueError(f"{name} must not be empty")
-    if not np.all(np.isfinite(arr)):
-        n_bad = int(np.count_nonzero(~np.isfinite(arr)))
-        raise ValueError(
-            f"{name} must be finite; found {n_bad} NaN/inf value(s) "
-            "(drop or fix them before calibrating)"
-        )
-    return arr
+    """``values`` as a flat float64 array; rejects empty, non-numeric, ragged, NaN and inf."""
+    return validate.real_array(name, values)
 
 
 def _check_positive_int(name, value, lo=1):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer >= {lo}; got {value!r}")
-    if int(value) < lo:
-        raise ValueError(f"{name} must be >= {lo}; got {value}")
-    return int(value)
+    return validate.int_in_range(name, value, lo, MAX_HIST_BINS)
+
+
+def _check_search(name, value, nb, cost, what):
+    validate.work(
+        name,
+        value,
+        cost,
+        MAX_SEARCH_WORK,
+        f"the {what} search over {nb} bins",
+    )
+
+
+def _check_range(th, name="values"):
+    if th > HIST_MAX_ABS or th < HIST_MIN_ABS:
+        raise ValueError(
+            f"{name}: max|x| = {th!r} is outside [2^-900, 2^500], the range a histogram "
+            f"calibration handles in float64 (bin widths underflow, squared errors overflow); "
+            f"rescale the values first (thresholds scale with them: calibrate(x / c) * c)"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,10 +202,15 @@ def threshold_to_scale(threshold, bits=8, *, signed=True, convention="tflite"):
     """
     bits = _check_bits(bits)
     _choice("convention", convention, SCALE_CONVENTIONS)
-    t = float(threshold)
-    if not (math.isfinite(t) and t > 0):
-        raise ValueError(f"threshold must be positive and finite; got {threshold!r}")
-    return t / _levels(bits, bool(signed), convention)
+    t = validate.real("threshold", threshold, 0.0, lo_open=True)
+    levels = _levels(bits, validate.flag("signed", signed), convention)
+    s = t / levels
+    if not s >= np.finfo(np.float64).tiny:
+        raise ValueError(
+            f"threshold {t!r} is too small: threshold / {levels:g} = {s!r} is not a normal "
+            f"double (threshold must be >= {levels * np.finfo(np.float64).tiny:.3g})"
+        )
+    return s
 
 
 def scale_to_threshold(scale, bits=8, *, signed=True, convention="tflite"):
@@ -204,10 +223,15 @@ def scale_to_threshold(scale, bits=8, *, signed=True, convention="tflite"):
     """
     bits = _check_bits(bits)
     _choice("convention", convention, SCALE_CONVENTIONS)
-    s = float(scale)
-    if not (math.isfinite(s) and s > 0):
-        raise ValueError(f"scale must be positive and finite; got {scale!r}")
-    return s * _levels(bits, bool(signed), convention)
+    s = validate.real("scale", scale, 0.0, lo_open=True)
+    levels = _levels(bits, validate.flag("signed", signed), convention)
+    t = s * levels
+    if not math.isfinite(t):
+        raise ValueError(
+            f"scale {s!r} is too large: scale * {levels:g} overflows (scale must be <= "
+            f"{np.finfo(np.float64).max / levels:.3g})"
+        )
+    return t
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,6 +306,8 @@ class HistogramCollector:
         if th == 0.0 and self.hist is None:
             self._pending_zeros += x.size
             return self
+        if th > 0.0:
+            _check_range(th)
         if self.hist is None:
             lo = -th if self.mode == "signed" else 0.0
             self.hist, self.edges = np.histogram(x, bins=self.num_bins, range=(lo, th))
@@ -303,7 +329,9 @@ class HistogramCollector:
             return
         nb = len(old_hist)
         step = 2 * old_th / nb
-        half = int((th - old_th) // step + 1)
+        half_f = (th - old_th) // step + 1
+        self._check_growth(2 * half_f + nb, th, old_th)
+        half = int(half_f)
         new_nb = 2 * half + nb
         new_th = half * step + old_th
         hist, self.edges = np.histogram(x, bins=new_nb, range=(-new_th, new_th))
@@ -314,12 +342,28 @@ class HistogramCollector:
         edges = self.edges
         if th > edges[-1]:
             width = edges[1] - edges[0]
+            self._check_growth(len(edges) + (th - edges[-1]) / width + 1, th, float(edges[-1]))
             # like pytorch-quantization: np.arange may add one bin past the one holding th
             new = np.arange(edges[-1] + width, th + width, width)
             edges = np.hstack((edges, new))
         hist, self.edges = np.histogram(x, bins=edges)
         hist[: len(self.hist)] += self.hist
         self.hist = hist
+
+    def _check_growth(self, new_bins, th, old_th):
+        """Refuse growing the histogram beyond ``MAX_HIST_BINS`` before allocating it."""
+        if new_bins > MAX_HIST_BINS:
+            with np.errstate(over="ignore"):
+                size = (
+                    validate._fmt_bytes(new_bins * 16) if new_bins < 1e300 else "beyond 1e300 bytes"
+                )
+            raise ValueError(
+                f"values: this batch's max|x| = {th:.6g} is {th / old_th:.3g} times the "
+                f"histogram's range ({old_th:.6g}); growing it by whole bins would need "
+                f"{new_bins:.3g} bins ({size}), above the limit "
+                f"of {MAX_HIST_BINS} bins; update() first with the batch that has the largest "
+                f"|x|, or collect with fewer num_bins"
+            )
 
     def collect(self, batches, *, total=None):
         """Add every batch of an iterable; a tqdm bar shows progress on long interactive runs."""
@@ -442,6 +486,12 @@ def _search_tvm(hist, edges, nq, eps):
     nb = len(hist)
     zero = nb // 2
     half = nq // 2
+    _check_search("num_bins", nb, nb, float(nb) ** 2 / 4, "KL (tvm)")
+    if nb % 2 == 0:
+        raise ValueError(
+            f"num_bins must be odd for variant 'tvm' (the histogram is centred on a zero bin, "
+            f"as in TVM/MXNet, default 8001); got {nb}"
+        )
     hist = hist.astype(np.int64)
     csum = np.concatenate(([0], np.cumsum(hist)))
     nzsum = np.concatenate(([0], np.cumsum(hist != 0)))
@@ -505,6 +555,7 @@ def _search_onnxruntime(hist, edges, nq, eps, vmin, vmax):
     nb = len(hist)
     zero = nb // 2
     half = nq // 2
+    _check_search("num_bins", nb, nb, float(nb) * (nb + nq) / 2, "KL (onnxruntime)")
     hist = hist.astype(np.int64)
     n_cand = zero - half + 1
     if n_cand < 1:
@@ -544,6 +595,7 @@ def _search_tensorrt(hist, edges, nlev, start_bin, zero_bin_fix):
     if zero_bin_fix and len(bins) > 1:
         bins[0] = bins[1]
     nb = len(bins)
+    _check_search("num_bins", nb, nb, float(nb) ** 2 / 2, "KL (tensorrt)")
     if start_bin > nb:
         raise ValueError(f"start_bin={start_bin} exceeds the number of bins ({nb})")
     csum = np.concatenate(([0.0], np.cumsum(bins)))
@@ -594,7 +646,11 @@ def kl_search(
         Quantize to an unsigned type. ``None``: the engines' default, ``False`` (relay.quantize
         passes ``int8``; TensorRT is symmetric).
     num_bins, num_quantized_bins : int, optional
-        Override the variant's defaults (8001/255, 2048/128, 128/128).
+        Override the variant's defaults (8001/255, 2048/128, 128/128). ``"tvm"`` needs an odd
+        ``num_bins`` (its histogram is centred on a zero bin). The searches are quadratic in
+        ``num_bins``: more than ``MAX_SEARCH_WORK`` element operations (about 23,000 bins for
+        tvm, 16,000 for tensorrt, 11,000 for mse) is refused with a ValueError, as is a
+        histogram of more than ``MAX_HIST_BINS`` bins.
     start_bin : int
         First candidate bin for tensorrt (default 128).
     zero_bin_fix : bool
@@ -627,13 +683,25 @@ def kl_search(
     """
     variant = _choice("variant", variant, VARIANTS["kl"])
     bits = _check_bits(bits)
-    unsigned = bool(unsigned) if unsigned is not None else False
+    unsigned = validate.flag("unsigned", unsigned) if unsigned is not None else False
+    zero_bin_fix = validate.flag("zero_bin_fix", zero_bin_fix)
     nb = num_bins if num_bins is not None else DEFAULT_NUM_BINS[("kl", variant)]
     nb = _check_positive_int("num_bins", nb)
     start_bin = _check_positive_int("start_bin", start_bin, lo=1)
-    if not (isinstance(eps, (int, float)) and 0 < eps < 1):
-        raise ValueError(f"eps must be in (0, 1); got {eps!r}")
+    eps = validate.real("eps", eps, 0.0, 1.0, lo_open=True, hi_open=True)
+    if variant == "tvm" and nb % 2 == 0 and not isinstance(values, HistogramCollector):
+        raise ValueError(
+            f"num_bins must be odd for variant 'tvm' (the histogram is centred on a zero bin, "
+            f"as in TVM/MXNet, default 8001); got {nb}"
+        )
     hist, edges, vmin, vmax = _histogram_for(values, _HIST_MODE[("kl", variant)], nb)
+    if variant == "tvm" and not 2.0**-100 <= float(edges[-1]) <= 2.0**127:
+        # TVM's MinimizeKL keeps the bin edges in float32
+        raise ValueError(
+            f"values: max|x| = {float(edges[-1])!r} is outside [2^-100, 2^127]: variant 'tvm' "
+            f"keeps its bin edges in float32, as TVM does; rescale the values first "
+            f"(thresholds scale with them: calibrate(x / c) * c)"
+        )
     if variant == "tvm":
         nq = num_quantized_bins if num_quantized_bins is not None else 2**bits - 1
         nq = _check_positive_int("num_quantized_bins", nq, lo=2)
@@ -673,6 +741,8 @@ def _mse_hist(hist, edges, bits, unsigned, start_bin):
     centers = (edges[1:] + edges[:-1]) / 2
     if start_bin >= len(centers):
         raise ValueError(f"start_bin={start_bin} must be below the number of bins ({len(centers)})")
+    nb = len(centers)
+    _check_search("num_bins", nb, nb, float(nb - start_bin) * nb, "MSE")
     max_bound = 2.0 ** (bits - 1 + int(unsigned)) - 1
     best, best_i = math.inf, start_bin
     for i in range(start_bin, len(centers)):
@@ -763,12 +833,11 @@ def calibrate(
     _choice(f"variant (for method={method!r})", variant, VARIANTS[method])
     bits = _check_bits(bits)
     if method == "percentile":
-        if (
-            isinstance(percentile, bool)
-            or not isinstance(percentile, (int, float, np.number))
-            or not 0 < float(percentile) <= 100
-        ):
-            raise ValueError(f"percentile must be in (0, 100]; got {percentile!r}")
+        percentile = validate.real("percentile", percentile, 0.0, 100.0, lo_open=True)
+    if unsigned is not None:
+        unsigned = validate.flag("unsigned", unsigned)
+    if num_bins is not None:
+        num_bins = _check_positive_int("num_bins", num_bins)
     collector = isinstance(values, HistogramCollector)
     if not collector:
         values = _check_values(values)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
@@ -47,6 +48,14 @@ def random_accumulators(n: int, seed: int = 0, spread: int = 67000) -> np.ndarra
     return np.random.default_rng(seed).integers(-spread, spread, size=n, endpoint=True)
 
 
+def _nonempty_acc(acc) -> np.ndarray:
+    """``acc`` checked, flat int64, with at least one accumulator (statistics need one)."""
+    a = np.atleast_1d(validate.accumulators("acc", acc)).ravel()
+    if a.size == 0:
+        raise ValueError("acc must not be empty: there is nothing to measure")
+    return a
+
+
 def gain_error(scale, pow2_mode: str = "nearest") -> float:
     """Relative gain error of replacing ``scale`` by its power of two.
 
@@ -55,8 +64,10 @@ def gain_error(scale, pow2_mode: str = "nearest") -> float:
     >>> round(gain_error(0.0018843), 4)      # 2^-9 / 0.0018843 - 1
     0.0365
     """
-    e = int(pow2_exponent(scale, pow2_mode))
-    return float(2.0**e / float(scale) - 1.0)
+    s = validate.scale("scale", scale)
+    e = int(pow2_exponent(s, pow2_mode))
+    # exact: 2.0**e overflows for scales near 1.8e308 (e = 1024); the ratio itself is < 2
+    return float(Fraction(2) ** e / Fraction(s) - 1)
 
 
 def _sqnr_db(signal, noise) -> float:
@@ -164,8 +175,14 @@ def error_vs_exact(
     True
     """
     schemes = tuple(schemes or FAMILIES)
-    a = np.atleast_1d(validate.accumulators("acc", acc)).ravel()
-    s = float(scale)
+    a = _nonempty_acc(acc)
+    validate.memory(
+        "acc",
+        a.size * (24 + 16 * len(schemes)),
+        f"keeping the exact value, the result and the error of {len(schemes)} scheme(s) for "
+        f"{a.size} accumulators",
+    )
+    s = validate.scale("scale", scale)
     exact = requantize(a, s, EXACT.name, zero_point=zero_point, dtype=dtype).astype(np.int64)
     real = a.astype(np.float64) * s + zero_point
     results, errors, mism = {}, {}, {}
@@ -237,8 +254,9 @@ def sweep_multiplier_bits(
     """
     for s in schemes:
         validate.choice("schemes", s, multiplier_bit_schemes())
-    a = np.atleast_1d(validate.accumulators("acc", acc)).ravel()
-    s = float(scale)
+    a = _nonempty_acc(acc)
+    validate.memory("acc", a.size * 48, f"a multiplier-bits sweep over {a.size} accumulators")
+    s = validate.scale("scale", scale)
     real = a.astype(np.float64) * s
     exact = requantize(a, s, EXACT.name, dtype="int32").astype(np.int64)
 
@@ -270,10 +288,12 @@ def sweep_output_bits(
     bits = list(bits)
     for b in bits:
         validate.int_in_range("output_bits", b, 2, 16)
-    a = np.atleast_1d(validate.accumulators("acc", acc)).ravel()
+    a = _nonempty_acc(acc)
+    validate.memory("acc", a.size * 48, f"an output-bits sweep over {a.size} accumulators")
+    scale = validate.scale("scale", scale)
 
     def run(b, name):
-        sb = float(scale) * (2 ** (b - 1) - 1) / 127.0
+        sb = scale * (2 ** (b - 1) - 1) / 127.0
         real = a.astype(np.float64) * sb
         exact = requantize(a, sb, EXACT.name, dtype=f"int{b}").astype(np.int64)
         r = requantize(a, sb, name, dtype=f"int{b}").astype(np.int64)
@@ -291,8 +311,9 @@ def disagreement_rate(acc, scale, scheme_a: str, scheme_b: str, **kwargs) -> flo
     >>> round(r, 3)          # about 0.1 % at this scale (2^-(R+1) with R = 9)
     0.001
     """
-    ra = requantize(acc, scale, scheme_a, **kwargs)
-    rb = requantize(acc, scale, scheme_b, **kwargs)
+    a = _nonempty_acc(acc)
+    ra = requantize(a, scale, scheme_a, **kwargs)
+    rb = requantize(a, scale, scheme_b, **kwargs)
     return float(np.count_nonzero(ra != rb) / ra.size)
 
 
@@ -304,10 +325,12 @@ def threshold_errors(values, thresholds, bits=8):
 
     Returns ``(clip_error, round_error)`` as float64 arrays over ``thresholds``.
     """
-    x = np.asarray(values, dtype=np.float64).ravel()
+    x = validate.real_array("values", values)
+    bits = validate.int_in_range("bits", bits, 2, 16)
+    ts, _ = validate.scales("thresholds", thresholds)
     levels = 2 ** (bits - 1) - 1
     clip_e, round_e = [], []
-    for t in np.atleast_1d(np.asarray(thresholds, dtype=np.float64)):
+    for t in np.atleast_1d(ts).ravel():
         s = t / levels
         q = np.clip(np.rint(x / s), -levels, levels) * s
         err2 = (q - x) ** 2

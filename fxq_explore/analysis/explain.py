@@ -229,6 +229,11 @@ def compare(
     for s in schemes:
         validate.choice("schemes", s, tuple(SCHEMES))
     a = np.atleast_1d(validate.accumulators("acc", acc)).ravel()
+    validate.memory(
+        "acc",
+        a.size * (17 + 16 * len(schemes)),
+        f"comparing {len(schemes)} scheme(s) with exact rounding on {a.size} accumulators",
+    )
     s_arr, scalar = validate.scales("scale", scale)
     if not scalar and s_arr.size != 1:
         raise ValueError("scale must be a single number for compare()")

@@ -7,6 +7,7 @@ import math
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..core import validate
 from ..oracles import EDGE_ACCS, INT32_MAX, INT32_MIN, ORACLES, SPECIAL_SCALES, Overflow, finish
 from ..requantization import requantize
 from ..schemes import SCHEMES
@@ -21,8 +22,11 @@ def verify(n_scales: int = 200, n_acc: int = 500, seed: int = 0, schemes=None, p
     Returns one dict per scheme: ``cases``, ``mismatches``, ``refused`` (inputs where the engine's
     C code is undefined and both sides refuse), ``first_mismatch``.
     """
+    n_scales = validate.int_in_range("n_scales", n_scales, 0, 10_000)
+    n_acc = validate.int_in_range("n_acc", n_acc, 1, 100_000)
+    seed = validate.int_in_range("seed", seed, 0, 2**63 - 1)
     rng = np.random.default_rng(seed)
-    schemes = tuple(schemes or SCHEMES)
+    schemes = validate.each_choice("schemes", schemes or tuple(SCHEMES), SCHEMES)
     scales = list(SPECIAL_SCALES) + [float(2.0**x) for x in rng.uniform(-40, 12, n_scales)]
     scales += [2.0**-k for k in range(1, 32)]
     rows = []

@@ -78,15 +78,15 @@ def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike) -> NDArray[np.int6
 
     Parameters
     ----------
-    x : array_like of int
-    exponent : int or array_like of int, 0..62
+    x : array_like of int, ``|x| < 2^62``
+    exponent : int or array_like of int, >= 0 (values above 62 act as 62: the result is 0)
 
     Examples
     --------
     >>> rounding_divide_by_pot([5, -5, 6, -6, 7], 1)
     array([ 3, -3,  3, -3,  4])
     """
-    x, k = _i64(x), _i64(exponent)
+    x, k = _i64(x), np.clip(_i64(exponent), 0, 62)
     mask = (np.int64(1) << k) - 1
     remainder = x & mask
     threshold = (mask >> 1) + (x < 0)
@@ -105,6 +105,9 @@ def rounding_right_shift(x: ArrayLike, n: ArrayLike) -> NDArray[np.int64]:
     array([ 3, -2,  3, -3])
     """
     x, n = _i64(x), _i64(n)
+    # |x| < 2^31, so any n >= 33 gives 0 (x >= 0) or 0 / -1 exactly as n = 62 does; clipping
+    # keeps 2^(n-1) and the shift inside int64 (a shift by >= 64 is undefined in numpy/C)
+    n = np.clip(n, 0, 62)
     half = np.where(n > 0, np.int64(1) << np.maximum(n - 1, 0), 0)
     return (x + half) >> n
 

@@ -67,7 +67,8 @@ def _decompose_one(s: float, bits: int, convention: str) -> tuple[int, int, bool
             return 0, 0, True
         return q, e, False
     if convention == "xnnpack":
-        s32 = np.float32(s)
+        with np.errstate(over="ignore", under="ignore"):
+            s32 = np.float32(s)
         if not np.isfinite(s32) or s32 < np.finfo(np.float32).tiny:
             raise ValueError(
                 f"scale must be a normal float32 for convention 'xnnpack' "
@@ -84,7 +85,8 @@ def _decompose_one(s: float, bits: int, convention: str) -> tuple[int, int, bool
                 q, e = top >> 1, e + 1
         return q, e, False
     # fbgemm: all in binary32, exactly as FBGEMM's ChooseRequantizationMultiplier
-    r = np.float32(s)
+    with np.errstate(over="ignore", under="ignore"):
+        r = np.float32(s)
     if not np.isfinite(r) or r == 0:
         raise ValueError(
             f"scale must be representable as a nonzero float32 for convention 'fbgemm'; got {s!r}"
@@ -203,7 +205,7 @@ class Decomposition:
                 bin=_group_bits(format(m, f"0{width}b")),
                 shift=int(ss[i]),
                 right_shift=(width - 1) - int(ss[i]),
-                value=float(vals[i]),
+                value=_as_float(vals[i]),
                 abs_error=a[i],
                 rel_error=r[i],
                 flushed=bool(fl[i]),
@@ -223,7 +225,13 @@ class Decomposition:
                 f"  shift       {row['shift']:+d}  (right_shift {row['right_shift']}):"
                 f" scale ~ {row['multiplier']} * 2^{-row['right_shift']}"
             )
-            lines.append(f"  value       {row['value']!r}")
+            v = row["value"]
+            lines.append(
+                f"  value       {v!r}"
+                if v is not None
+                else f"  value       {row['multiplier']} * 2^{-row['right_shift']}"
+                " (beyond the double range)"
+            )
             lines.append(
                 f"  error       abs {row['abs_error']:.3e}, rel {row['rel_error']:.3e}"
                 + ("   [flushed to zero: scale below 2^-32, TFLite]" if row["flushed"] else "")
@@ -253,7 +261,7 @@ class Decomposition:
                 elif c == "bin":
                     v = f"<code>{v}</code>"
                 elif c in ("scale", "value"):
-                    v = f"{v!r}"
+                    v = "beyond the double range" if v is None else f"{v!r}"
                 tds.append(f"<td>{v}</td>")
             note = " <b>flushed to zero</b>" if row["flushed"] else ""
             body.append("<tr>" + "".join(tds) + f"</tr>{note}")
@@ -262,6 +270,15 @@ class Decomposition:
             f"scale &asymp; multiplier &middot; 2<sup>shift &minus; {self.bits - 1}</sup></p>"
             f"<table><tr>{head}</tr>{''.join(body)}</table>"
         )
+
+
+def _as_float(v: Fraction):
+    """``float(v)``, or None where ``v`` lies beyond the double range (scales near 1.8e308
+    decompose to ``2^1024``)."""
+    try:
+        return float(v)
+    except OverflowError:
+        return None
 
 
 def _group_bits(b: str) -> str:

@@ -92,8 +92,9 @@ class Ops:
         return np.asarray(x).astype(np.float32)
 
     def mul_f32(self, a: Array, b: Array) -> Array:
-        """A binary32 product (RNE)."""
-        return (a * b).astype(np.float32)
+        """A binary32 product (RNE); overflows to inf as the engines' do (then clamped)."""
+        with np.errstate(over="ignore"):
+            return (a * b).astype(np.float32)
 
     def clip_float(self, v: Array, lo: float, hi: float) -> Array:
         """Clamp a float before rounding (the engines clamp in float, then convert)."""
@@ -133,7 +134,8 @@ class Ops:
 
     def floor_shift(self, x: Array, r: Array) -> Array:
         """Arithmetic ``x >> r`` (floor, no rounding offset)."""
-        return np.asarray(x, dtype=np.int64) >> np.asarray(r, dtype=np.int64)
+        # |x| < 2^62 here, so shifting by 63 is the floor for every larger r (>= 64 is undefined)
+        return np.asarray(x, dtype=np.int64) >> np.clip(np.asarray(r, dtype=np.int64), 0, 63)
 
     def round_mul_shift(self, x: Array, n: Array, t: Array, mode: RoundingMode) -> Array:
         """``x * n / 2^t`` rounded once with tie rule ``mode``, exact (64-bit product)."""
@@ -256,7 +258,8 @@ class TraceOps(Ops):
     def saturating_left_shift(self, x: Array, n: Array) -> Array:
         out = super().saturating_left_shift(x, n)
         a, k = self._i(x), self._i(n)
-        self._add("left shift", f"{a} << {k} = {a << k} -> {self._i(out)} (saturated to int32)")
+        full = f"{a << k}" if k <= 64 else f"{a} * 2^{k}"
+        self._add("left shift", f"{a} << {k} = {full} -> {self._i(out)} (saturated to int32)")
         return out
 
     def floor_shift(self, x: Array, r: Array) -> Array:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ def requantize_numpy(
         ) from None
     qmin, qmax, storage, obits, signed = validate.dtype_range("dtype", dtype)
     zero_point = validate.int_in_range("zero_point", zero_point, qmin, qmax)
-    acc = validate.accumulators("acc", acc)
+    acc = validate.accumulators("acc", acc, keep_narrow=True)
     scales, scalar = validate.scales("scale", scale)
     bits_mult = validate.int_in_range("multiplier_bits", multiplier_bits, 2, 32)
     if scalar or scales.size == 1 and axis is None:
@@ -64,5 +65,33 @@ def requantize_numpy(
     ).reshape(tuple(shape))
     narrow = 2 ** (obits - 1) - 1 if signed else 2**obits - 1
     ctx = Context(qmin - zero_point, qmax - zero_point, narrow, tie, bits_mult)
-    r = sch.apply(acc, params, ctx)
-    return sch.finish(r, zero_point, qmin, qmax, ctx).astype(storage)
+    if acc.size <= validate.CHUNK:
+        r = sch.apply(acc, params, ctx)
+        return sch.finish(r, zero_point, qmin, qmax, ctx).astype(storage)
+    return _chunked(sch, acc, params, ctx, zero_point, qmin, qmax, storage)
+
+
+def _chunked(sch, acc, params, ctx, zero_point, qmin, qmax, storage):
+    """``apply`` + ``finish`` over ``validate.CHUNK`` elements at a time, written into the output.
+
+    The exact single-rounding schemes need about 155 bytes of int64 temporaries per element;
+    chunking bounds that working set (~40 MiB) whatever the size of ``acc``. Per-channel
+    parameters are gathered for each chunk from their broadcast view.
+    """
+    out = np.empty(acc.shape, dtype=storage)
+    flat_out = out.reshape(-1)
+    flat_acc = np.ascontiguousarray(acc).reshape(-1)
+    fields = params.arrays()
+    per_element = {k: v for k, v in fields.items() if v.size > 1}
+    for start in range(0, acc.size, validate.CHUNK):
+        stop = min(start + validate.CHUNK, acc.size)
+        p = params
+        if per_element:
+            idx = np.unravel_index(np.arange(start, stop), acc.shape)
+            p = dataclasses.replace(
+                params,
+                **{k: np.broadcast_to(v, acc.shape)[idx] for k, v in per_element.items()},
+            )
+        r = sch.apply(flat_acc[start:stop], p, ctx)
+        flat_out[start:stop] = sch.finish(r, zero_point, qmin, qmax, ctx)
+    return out

@@ -22,7 +22,8 @@ class FloatScale(Params):
 
 def float32_scale(scales: Array, name: str) -> FloatScale:
     """``f32(scale)``, refusing scales that binary32 flushes to 0 or overflows to inf."""
-    f = scales.astype(np.float32)
+    with np.errstate(over="ignore", under="ignore"):
+        f = scales.astype(np.float32)
     bad = (f == 0) | ~np.isfinite(f)
     if bad.any():
         raise ValueError(

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from ..core.fixedpoint import RoundingMode
 from ._base import Array, Context, Ops, Scheme, Step
-from .xnnpack_rndnu import MantissaParams
 from .xnnpack_rndnu import SCHEME as RNDNU
+from .xnnpack_rndnu import MantissaParams
 
 
 class XNNPACKRndna(Scheme):

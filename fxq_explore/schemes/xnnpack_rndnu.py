@@ -34,7 +34,8 @@ class XNNPACKRndnu(Scheme):
     def params(
         self, scales: Array, *, multiplier_bits: int = 32, pow2_mode: str = "nearest"
     ) -> MantissaParams:
-        f = scales.astype(np.float32)
+        with np.errstate(over="ignore", under="ignore"):
+            f = scales.astype(np.float32)
         bad = (f < 2.0**-32) | (f >= 256.0)
         if bad.any():
             raise ValueError(

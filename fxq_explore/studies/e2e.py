@@ -74,6 +74,7 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis.calibration import CALIBRATORS, calibrate, threshold_to_scale
+from ..core import validate
 from ..core.validate import dtype_range
 from ..kernels.conv import conv2d
 from ..requantization import requantize
@@ -434,8 +435,19 @@ def evaluate(params=None, *, schemes=None, calibrations=CALIBRATIONS, bits_list=
         (the fp32 row has ``scheme="fp32"``, ``bits=32`` and ``None`` for the last two).
     """
 
+    schemes = (
+        list(SCHEMES)
+        if schemes is None
+        else list(validate.each_choice("schemes", schemes, SCHEMES))
+    )
+    calibrations = validate.each_choice("calibrations", calibrations, CALIBRATORS)
+    if isinstance(bits_list, (str, bytes)) or not hasattr(bits_list, "__iter__"):
+        raise TypeError(f"bits_list must be a sequence of integers in [2, 8]; got {bits_list!r}")
+    bits_list = tuple(validate.int_in_range("bits_list", b, 2, 8) for b in bits_list)
+    if not bits_list:
+        raise ValueError("bits_list must not be empty")
+    validate.choice("backend", backend, ("c", "numpy"))
     params = load_params() if params is None else params
-    schemes = list(SCHEMES) if schemes is None else list(schemes)
     x_tr, _, x_te, y_te = load_split()
     z = forward_fp32(params, x_te)
     rows = [

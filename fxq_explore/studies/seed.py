@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core import validate
 from ..kernels.conv import conv2d
 
 __all__ = [
@@ -157,12 +158,22 @@ def make_inputs(seed=0, shape=SEED_SHAPE, out_blocks=None):
         ``add = round(bias·M1·mul)``; the outputs then differ only by each graph's rounding
         and that per-channel gain.
     """
-    shape = tuple(int(s) for s in shape)
-    if len(shape) != 5 or shape[4] != 16 or min(shape) < 1:
-        raise ValueError(f"shape must be (N, C/16, H, W, 16) with positive sizes; got {shape}")
-    kb = shape[1] if out_blocks is None else int(out_blocks)
-    if kb < 1:
-        raise ValueError(f"out_blocks must be >= 1; got {out_blocks}")
+    seed = validate.int_in_range("seed", seed, 0, 2**63 - 1)
+    shape = validate.shape("shape", shape, 5)
+    if shape[4] != 16:
+        raise ValueError(f"shape must be (N, C/16, H, W, 16); got last entry {shape[4]}")
+    kb = (
+        shape[1] if out_blocks is None else validate.int_in_range("out_blocks", out_blocks, 1, 4096)
+    )
+    n_in = math.prod(shape)
+    n_out = shape[0] * kb * shape[2] * shape[3] * 16
+    # float64 draws of the input (2 x 8 bytes), the weights' normal draw, ~12 int32/float32
+    # intermediates per output element of the two graphs
+    validate.memory(
+        "shape",
+        16 * n_in + 8 * kb * shape[1] * 9 * 256 + 48 * n_out,
+        f"the seed replay at shape {shape} with {kb} output blocks",
+    )
     rng = np.random.default_rng(seed)
     mag = rng.exponential(20.0, size=shape)
     keep = rng.random(shape) > 0.4
@@ -360,6 +371,7 @@ def replay(
     >>> r.fixed.shape, r.fixed.dtype
     ((1, 1, 6, 6, 16), dtype('uint8'))
     """
+    validate.flag("check", check)
     if float_round not in ("away", "even"):
         raise ValueError(f"unknown float_round {float_round!r}; valid: 'away', 'even'")
     if rounding not in ("UPWARD", "TONEAREST"):

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..analysis import errors as analysis
 from ..analysis.explain import explain
+from ..core import validate
 from ..core.multiplier import decompose
 from ..schemes import DEFAULT, FAMILIES, POW2_MODES, SCHEMES, engine_schemes
 from . import plotting
@@ -83,7 +84,7 @@ def decomposition_view(scale=SEED_SCALE, bits=32, fig=None):
 
     Returns ``(Decomposition, Figure)``.
     """
-    d = decompose(float(scale), bits=int(bits))
+    d = decompose(scale, bits=bits)
     fig = _view_figure(fig, (9.0, 1.6))
     fig.clear()
     plotting.plot_decomposition(d, ax=fig.add_subplot())
@@ -121,7 +122,12 @@ def requantization_view(
     if acc is None:
         acc = analysis.random_accumulators(20_000, seed=0)
     a = analysis.error_vs_exact(
-        acc, float(scale), schemes, zero_point=int(zero_point), dtype=dtype, pow2_mode=pow2_mode
+        acc,
+        validate.scale("scale", scale),
+        schemes,
+        zero_point=zero_point,
+        dtype=dtype,
+        pow2_mode=pow2_mode,
     )
     fig = _view_figure(fig, (10.0, 3.4))
     fig.clear()
@@ -156,7 +162,9 @@ def scheme_view(scheme=DEFAULT, scale=SEED_SCALE, *, acc=None, fig=None):
 
     if acc is None:
         acc = analysis.random_accumulators(20_000, seed=0)
-    a = analysis.error_vs_exact(acc, float(scale), (scheme,))
+    validate.choice("scheme", scheme, tuple(SCHEMES))
+    scale = validate.scale("scale", scale)
+    a = analysis.error_vs_exact(acc, scale, (scheme,))
     diff = np.flatnonzero(a.results[scheme] != a.exact)
     differing = a.acc[diff]
     expl = (
@@ -203,7 +211,17 @@ def scheme_readout(res, scheme) -> str:
 def sweep_view(sweeps, multiplier_bits=16, output_bits=8, metric="sqnr_db", fig=None):
     """Draw a multiplier-bits and an output-bits ``Sweep`` side by side, marking the chosen
     widths. Returns ``(dict of metric values at the marks, Figure)``."""
-    mult, out = sweeps
+    mult, out = _check_sweeps(sweeps)
+    validate.choice("metric", metric, tuple(plotting.METRIC_LABELS))
+    for name, b, sw in (
+        ("multiplier_bits", multiplier_bits, mult),
+        ("output_bits", output_bits, out),
+    ):
+        b = validate.int_in_range(name, b, 2, 32)
+        if b not in sw.bits:
+            raise ValueError(
+                f"{name} must be one of the sweep's points {sw.bits.tolist()}; got {b}"
+            )
     fig = _view_figure(fig, (10.0, 3.4))
     fig.clear()
     ax1, ax2 = fig.subplots(1, 2)
@@ -216,12 +234,28 @@ def sweep_view(sweeps, multiplier_bits=16, output_bits=8, metric="sqnr_db", fig=
     return values, fig
 
 
+def _check_sweeps(sweeps):
+    """``(multiplier-bits Sweep, output-bits Sweep)`` or TypeError naming ``sweeps``."""
+    if (
+        not isinstance(sweeps, (tuple, list))
+        or len(sweeps) != 2
+        or not all(isinstance(sw, analysis.Sweep) for sw in sweeps)
+    ):
+        raise TypeError(
+            "sweeps must be a pair (sweep_multiplier_bits(...), sweep_output_bits(...)); "
+            f"got {type(sweeps).__name__}"
+        )
+    return sweeps
+
+
 def threshold_view(values, threshold, *, thresholds=None, calibrated=None, bits=8, fig=None):
     """Histogram of ``|values|`` with the chosen threshold, and the clipping/rounding trade-off.
 
     Returns ``(dict with clip_error, round_error, total at the threshold, Figure)``.
     """
-    x = np.asarray(values, dtype=np.float64).ravel()
+    x = validate.real_array("values", values, nonzero=True)
+    threshold = validate.real("threshold", threshold, 0.0, lo_open=True)
+    bits = validate.int_in_range("bits", bits, 2, 16)
     if thresholds is None:
         thresholds = np.linspace(np.abs(x).max() / 100, np.abs(x).max(), 100)
     c, r = analysis.threshold_errors(x, thresholds, bits)
@@ -246,7 +280,19 @@ def threshold_view(values, threshold, *, thresholds=None, calibrated=None, bits=
 # the widget boxes
 
 
+def _slider_value(name, value, lo, hi, *, integer=False):
+    """A constructor value checked against its slider's range: a slider would silently clamp
+    it (``scale=0.0`` would show 1e-6), so a value outside is a ValueError naming both."""
+    if integer:
+        return validate.int_in_range(name, value, lo, hi)
+    v = validate.real(name, value)
+    if not lo <= v <= hi:
+        raise ValueError(f"{name} must be in the slider's range [{lo:.6g}, {hi:.6g}]; got {v!r}")
+    return v
+
+
 def _scale_slider(value=SEED_SCALE, lo=-6, hi=1):
+    value = _slider_value("scale", value, 10.0**lo, 10.0**hi)
     return ipywidgets.FloatLogSlider(
         value=value,
         base=10,
@@ -300,6 +346,7 @@ class DecomposeExplorer(_Explorer):
         super().__init__()
         w = ipywidgets
         self.scale = _scale_slider(scale)
+        bits = _slider_value("bits", bits, 2, 32, integer=True)
         self.bits = w.IntSlider(
             value=bits,
             min=2,
@@ -323,7 +370,10 @@ class RequantizationExplorer(_Explorer):
         super().__init__()
         w = ipywidgets
         self.acc = analysis.random_accumulators(20_000, seed=0) if acc is None else acc
+        self.acc = analysis._nonempty_acc(self.acc)
         self.scale = _scale_slider(scale, -4, 0)
+        zero_point = _slider_value("zero_point", zero_point, -128, 127, integer=True)
+        validate.choice("pow2_mode", pow2_mode, POW2_MODES)
         self.zero_point = w.IntSlider(
             value=zero_point, min=-128, max=127, description="zero point", continuous_update=False
         )
@@ -351,7 +401,10 @@ class SchemeExplorer(_Explorer):
         super().__init__()
         w = ipywidgets
         self.acc = analysis.random_accumulators(20_000, seed=0) if acc is None else acc
-        self.scheme = w.Dropdown(options=list(engine_schemes()), value=scheme, description="scheme")
+        self.acc = analysis._nonempty_acc(self.acc)
+        options = list(engine_schemes())
+        validate.choice("scheme", scheme, tuple(options))
+        self.scheme = w.Dropdown(options=options, value=scheme, description="scheme")
         self.scale = _scale_slider(scale, -4, 0)
         self._fig = _figure((10.0, 3.2))
         self._build([self.scheme, self.scale])
@@ -376,7 +429,17 @@ class SweepExplorer(_Explorer):
                 analysis.sweep_output_bits(acc, scale, progress=False),
             )
         self.sweeps = sweeps
-        mult, out = sweeps
+        mult, out = _check_sweeps(sweeps)
+        validate.choice("metric", metric, tuple(plotting.METRIC_LABELS))
+        for name, v, sw in (
+            ("multiplier_bits", multiplier_bits, mult),
+            ("output_bits", output_bits, out),
+        ):
+            v = validate.int_in_range(name, v, int(sw.bits.min()), int(sw.bits.max()))
+            if v not in sw.bits:
+                raise ValueError(
+                    f"{name} must be one of the sweep's points {sw.bits.tolist()}; got {v}"
+                )
         self.multiplier_bits = w.IntSlider(
             value=multiplier_bits,
             min=int(mult.bits.min()),
@@ -397,7 +460,18 @@ class SweepExplorer(_Explorer):
         self._fig = _figure((10.0, 3.4))
         self._build([self.multiplier_bits, self.output_bits, self.metric])
 
+    def _snap(self, slider, sw):
+        """Move a slider that stopped between two sweep points to the nearest point."""
+        b = slider.value
+        if b not in sw.bits:
+            b = int(sw.bits[np.argmin(np.abs(sw.bits - b))])
+            slider.value = b  # observed: runs update() again at the snapped value
+        return b
+
     def _compute(self):
+        mult, out = self.sweeps
+        self._snap(self.multiplier_bits, mult)
+        self._snap(self.output_bits, out)
         vals, fig = sweep_view(
             self.sweeps,
             self.multiplier_bits.value,
@@ -421,11 +495,13 @@ class ThresholdExplorer(_Explorer):
     def __init__(self, values, threshold=None, *, calibrated=None, bits=8):
         super().__init__()
         w = ipywidgets
-        self.values = np.asarray(values, dtype=np.float64).ravel()
+        self.values = validate.real_array("values", values, nonzero=True)
         self.calibrated = calibrated
-        self.bits = bits
+        self.bits = validate.int_in_range("bits", bits, 2, 16)
         top = float(np.abs(self.values).max())
         self.thresholds = np.linspace(top / 100, top, 100)
+        if threshold is not None:
+            threshold = _slider_value("threshold", threshold, top / 100, top)
         self.threshold = w.FloatSlider(
             value=top / 2 if threshold is None else threshold,
             min=top / 100,

@@ -49,7 +49,9 @@ def test_seed_scale_repr_and_errors():
     assert d.right_shift == 40
     assert d.value == Fraction(2071809760, 2**40)
     assert d.abs_error == float(Fraction(2071809760, 2**40) - Fraction(0.0018843))
-    assert abs(d.rel_error + 1.05e-10) < 0.01e-10  # TFLite QuantizeMultiplier of 0.0018843: -1.05e-10
+    assert (
+        abs(d.rel_error + 1.05e-10) < 0.01e-10
+    )  # TFLite QuantizeMultiplier of 0.0018843: -1.05e-10
     text = repr(d)
     assert "2071809760" in text and "0x7B7D4EE0" in text and "right_shift 40" in text
     html = d._repr_html_()
