@@ -56,7 +56,8 @@ __all__ = [
     "fbgemm_depthwise_fast_path",
 ]
 
-INT16_MIN, INT16_MAX = -32768, 32767
+INT16_MIN = -32768
+INT16_MAX = 32767
 
 
 @dataclass(frozen=True)

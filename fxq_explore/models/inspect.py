@@ -83,7 +83,7 @@ def inspect(model, *, seed: int = 0):
     ``scale_f32`` (XNNPACK / ORT binary32 derivation), ``tflite_multiplier, tflite_shift``
     (QuantizeMultiplier), ``xnnpack_mantissa, xnnpack_right_shift`` (float32 mantissa),
     ``tvm_multiplier, tvm_shift``, hazards ``flushed_to_zero``, ``scale_ge_1``,
-    ``bias_overflow`` (|bias| + worst-case |sum| > 2^31 - 1), ``bias_scale_mismatch``,
+    ``bias_overflow`` (``abs(bias)`` + the worst-case ``abs(sum)`` > 2^31 - 1), ``bias_scale_mismatch``,
     ``pair_sum_max`` and ``pair_saturation_risk`` (u8 activations x s8 weights on x86 without
     VNNI: a pair sum above 32767), and the predicted disagreement rates ``p_ref_vs_opt``,
     ``p_ref_vs_fp32`` (TFLite reference vs optimized / vs float32 requantization).

@@ -6,6 +6,7 @@ Requantization sites also report ``(acc, scale, zero_point)`` in ``sites`` for f
 and inspect. Facts used (restated, no code copied):
 
 TFLite (LiteRT ``tflite/kernels``):
+
 * conv / depthwise per channel (``kernel_util.cc`` PopulateConvolutionQuantizationParams):
   scale_c = double(s_in) * double(s_w[c]) / double(s_out) -> QuantizeMultiplier;
   reference ``integer_ops/conv.h``: MultiplyByQuantizedMultiplier (double rounding, RHA
@@ -28,6 +29,7 @@ TFLite (LiteRT ``tflite/kernels``):
   shift -= shift_n; out = MBQM(sum(x) - zp_in * N) + zp_out, clamp.
 
 XNNPACK (google/XNNPACK ``src``):
+
 * conv / FC QS8 and QC8W (``operators/convolution-nhwc.c`` init_requantization_scale_*):
   float32 scale = s_in * s_w[c] / s_out (binary32, in that order); fp32 requantization
   (clamp in float, round to nearest even, + zp).
@@ -39,6 +41,7 @@ XNNPACK (google/XNNPACK ``src``):
   zp' = f32(zp_out - f32(N*zp_in) * inv); out = nearbyint(f32(sum) * inv + zp'), saturate.
 
 ONNX Runtime (microsoft/onnxruntime):
+
 * QLinearConv / QGemm: float scale = f32(f32(s_x * s_w[c]) / s_y); MlasRequantizeOutput
   (float multiply, clamp, RNE, + zp); accumulation exact (VNNI).
 * QLinearAdd (``mlas/lib/intrinsics/avx2/qladd_avx2.cpp``): r_a = f32(s_a/s_c), r_b likewise,

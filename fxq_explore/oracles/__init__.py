@@ -9,7 +9,8 @@ import math
 import struct
 from fractions import Fraction
 
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
 
 
 def f32(x: float) -> float:
@@ -144,7 +145,7 @@ def xnnpack_rndnu(acc, s):
 
 def xnnpack_rndna(acc, s):
     """XNNPACK rndna / QNNPACK precise (src/requantization/precise-scalar.c): the rndnu mantissa
-    and shift, rounded on |acc| with the sign restored (ties away from zero)."""
+    and shift, rounded on ``abs(acc)`` with the sign restored (ties away from zero)."""
     bitsf = struct.unpack("<I", struct.pack("<f", s))[0]
     m = (bitsf & 0x7FFFFF) | 0x800000
     k = 127 + 23 - (bitsf >> 23)
