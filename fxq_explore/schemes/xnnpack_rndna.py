@@ -16,7 +16,7 @@ from .xnnpack_rndnu import MantissaParams
 
 class XNNPACKRndna(Scheme):
     name = "xnnpack_rndna"
-    formula = "sign(acc) * ((|acc| * m + 2^(k-1)) >> k) with m * 2^-k == float32(scale)"
+    formula = "sign(acc) * ((abs(acc) * m + 2^(k-1)) >> k) with m * 2^-k == float32(scale)"
     tie = "half away from zero, once"
     engines = "XNNPACK rndna (removed 2024), QNNPACK precise"
     multiplier = "24-bit float32 mantissa"
