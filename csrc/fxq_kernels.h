@@ -46,7 +46,7 @@ enum fxq_layout {
 enum fxq_path {
     FXQ_PATH_AUTO = 0,
     FXQ_PATH_SCALAR = 1,
-    FXQ_PATH_AVX2 = 2,       /* AVX2 (+FMA): vpmaddwd int16 MACs */
+    FXQ_PATH_AVX2 = 2,       /* AVX2 (+FMA): exact vpmaddubsw(|x-128|, sign(x-128)*w) MACs */
     FXQ_PATH_AVX512 = 3      /* AVX-512 F/BW/VL + VNNI: vpdpbusd zmm */
 };
 
@@ -109,9 +109,11 @@ int fxq_conv2d(const fxq_conv_dims *d, const fxq_conv_tensors *t, const fxq_quan
 
 /* Pre-packing for repeated calls with the same weights (what an inference session does once):
  * fills wpack (fxq_conv2d_packed_weight_size(d) bytes, 64-byte aligned) with the OIHW4i16o4i
- * weights padded to multiples of 16 channels and corr (ceil(k/16)*16 int32) with
- * bias[k] - x_zp_u * sum(w[k]).  Reads t->layout, t->x_dtype, t->x_zero_point, t->w, t->bias. */
+ * weights padded to multiples of 16 channels and corr (fxq_conv2d_weight_summary_len(d) int32)
+ * with the weight summary: bias[k] - x_zp_u * sum(w[k]), sum(w[k]) and whether a weight is -128.
+ * Reads t->layout, t->x_dtype, t->x_zero_point, t->w, t->bias. */
 int64_t fxq_conv2d_packed_weight_size(const fxq_conv_dims *d);
+int64_t fxq_conv2d_weight_summary_len(const fxq_conv_dims *d);
 int fxq_conv2d_pack_weights(const fxq_conv_dims *d, const fxq_conv_tensors *t, void *wpack,
                             int64_t wpack_bytes, int32_t *corr, int64_t corr_len);
 

@@ -63,8 +63,14 @@ def scales(name, value):
     return arr, arr.ndim == 0
 
 
-def accumulators(name, value):
-    """Check an int32-range integer array; return it as int64 ndarray."""
+def accumulators(name, value, keep_int32=False):
+    """Check an int32-range integer array; return it as int64 ndarray.
+
+    ``keep_int32=True``: an int32 ndarray is returned as it is (every value is in range, so
+    there is nothing to check and no int64 copy to make; for consumers that compute in int32,
+    such as the C kernels)."""
+    if keep_int32 and type(value) is np.ndarray and value.dtype == np.int32:
+        return value
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name} must be integers in the int32 range; got {value!r}")
     arr = np.asarray(value)

@@ -24,6 +24,7 @@ import os
 import numpy as np
 
 from . import _validate
+from .kernels import FUSED_SCHEMES
 
 __all__ = [
     "conv2d",
@@ -38,8 +39,8 @@ __all__ = [
 
 LAYOUTS = ("NCHW", "NCHW16c")
 BACKENDS = ("c", "reference")
-#: schemes requantized in registers inside the C convolution; the others run conv, then numpy
-FUSED_SCHEMES = ("float32_rne", "pow2", "tflite", "tflite_single")
+# FUSED_SCHEMES (from kernels): schemes requantized in registers inside the C convolution; the
+# others run conv, then numpy.  Whether a call fuses is kernels.fusion_plan's decision.
 _INT31 = 2**31
 
 
@@ -585,20 +586,24 @@ def _run(x, st, out_shape, path, packed):
         packed=packed,
     )
     scheme = st.scheme
-    if scheme is not None and _fusable(scheme, st.out_dtype, st.pow2_mode):
-        arrays, n = kernels.quant_arrays(st.scale, scheme, st.pow2_mode)
-        if not (scheme == "tflite" and (arrays["shift"] > 0).any()):
-            return kernels.conv2d_c(
-                x,
-                st.w,
-                st.bias,
-                scheme=scheme,
-                arrays=arrays,
-                n_channels=n,
-                out_dtype=st.out_dtype,
-                out_zero_point=st.out_zero_point,
-                **common,
-            )
+    plan = (
+        kernels.fusion_plan(scheme, st.scale, st.out_dtype, st.pow2_mode)
+        if scheme is not None
+        else None
+    )
+    if plan is not None:
+        arrays, n = plan
+        return kernels.conv2d_c(
+            x,
+            st.w,
+            st.bias,
+            scheme=scheme,
+            arrays=arrays,
+            n_channels=n,
+            out_dtype=st.out_dtype,
+            out_zero_point=st.out_zero_point,
+            **common,
+        )
     acc = kernels.conv2d_c(x, st.w, st.bias, **common)
     if scheme is None:
         return acc
@@ -673,8 +678,8 @@ class Conv2d:
             self._packed = kernels.PackedWeights(
                 st.w, st.bias, layout=layout, x_dtype=x_dtype, x_zero_point=st.x_zero_point
             )
-            if scheme is not None and _fusable(scheme, st.out_dtype, pow2_mode):
-                kernels.quant_arrays(st.scale, scheme, pow2_mode)  # warm the parameter cache
+            if scheme is not None:
+                kernels.fusion_plan(scheme, st.scale, st.out_dtype, pow2_mode)  # warm the cache
 
     def __call__(self, x):
         if type(x) is np.ndarray and x.flags.c_contiguous:  # fast path: a known input shape
@@ -706,29 +711,21 @@ class Conv2d:
         )
         if st.scheme is None:
             return kernels.ConvCall(x.shape, st.x_dtype, self._packed, **common)
-        if _fusable(st.scheme, st.out_dtype, st.pow2_mode):
-            arrays, n = kernels.quant_arrays(st.scale, st.scheme, st.pow2_mode)
-            if not (st.scheme == "tflite" and (arrays["shift"] > 0).any()):
-                return kernels.ConvCall(
-                    x.shape,
-                    st.x_dtype,
-                    self._packed,
-                    scheme=st.scheme,
-                    arrays=arrays,
-                    n_channels=n,
-                    out_dtype=st.out_dtype,
-                    out_zero_point=st.out_zero_point,
-                    **common,
-                )
+        plan = kernels.fusion_plan(st.scheme, st.scale, st.out_dtype, st.pow2_mode)
+        if plan is not None:
+            arrays, n = plan
+            return kernels.ConvCall(
+                x.shape,
+                st.x_dtype,
+                self._packed,
+                scheme=st.scheme,
+                arrays=arrays,
+                n_channels=n,
+                out_dtype=st.out_dtype,
+                out_zero_point=st.out_zero_point,
+                **common,
+            )
         return None
-
-
-def _fusable(scheme, out_dtype, pow2_mode):
-    return (
-        scheme in FUSED_SCHEMES
-        and out_dtype in ("uint8", "int8")
-        and not (scheme == "pow2" and pow2_mode == "truncate")
-    )
 
 
 def _requantize_layout(acc, scale, scheme, ozp, out_dtype, layout, pow2_mode):

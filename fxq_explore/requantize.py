@@ -344,7 +344,7 @@ def requantize(
         ) from None
     qmin, qmax, storage, obits, signed = _validate.dtype_range("dtype", dtype)
     zero_point = _validate.int_in_range("zero_point", zero_point, qmin, qmax)
-    acc = _validate.accumulators("acc", acc)
+    acc = _validate.accumulators("acc", acc, keep_int32=backend == "c")
     scales, scalar = _validate.scales("scale", scale)
     bits_mult = _validate.int_in_range("multiplier_bits", multiplier_bits, 2, 32)
     if scalar or scales.size == 1 and axis is None:
