@@ -109,6 +109,17 @@ T256 INL VI vb_load_lanes(const uint8_t *p, int64_t stride)
                                    _mm_loadu_si128((const __m128i *)(p + stride)), 1);
 }
 
+/* acc[h] += pairs (x tap a, x tap b) . (w tap a, w tap b) for channels 8h .. 8h+7: the bytes of
+ * the two pixels interleaved (punpck{l,h}bw), widened to int16, then vpmaddwd */
+T256 INL void dw_pair(const uint8_t *x, const int16_t *w, VI *acc)
+{
+    const __m128i xa = _mm_loadu_si128((const __m128i *)x), xb = _mm_loadu_si128((const __m128i *)(x + 16));
+    const __m256i lo = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(xa, xb));
+    const __m256i hi = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(xa, xb));
+    acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(lo, _mm256_load_si256((const __m256i *)w)));
+    acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(hi, _mm256_load_si256((const __m256i *)(w + 16))));
+}
+
 #include "fxq_simd.h"
 
 /* ------------------------------------------------------------------------------------------------
@@ -120,12 +131,12 @@ typedef int32_t __attribute__((may_alias, aligned(1))) i32u;
 
 /* vpmaddubsw tile: xs = x' (int8), xa = |x'| (uint8), both in the xpack layout */
 T256 INL void tile_u8s8_body(const int8_t *xs, const uint8_t *xa, const int8_t *w, const tile_geom *g,
-                             const int ST1, __m256i *out)
+                             const int ST1, const int PX, __m256i *out)
 {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i a[TILE][2];
 #pragma GCC unroll 8
-    for (int i = 0; i < TILE; ++i) a[i][0] = a[i][1] = _mm256_setzero_si256();
+    for (int i = 0; i < PX; ++i) a[i][0] = a[i][1] = _mm256_setzero_si256();
     for (int64_t cb = 0; cb < g->ncb; ++cb)
         for (int64_t r = 0; r < g->R; ++r) {
             const int64_t xo = cb * g->cbs + r * g->rows;
@@ -139,7 +150,7 @@ T256 INL void tile_u8s8_body(const int8_t *xs, const uint8_t *xa, const int8_t *
                     const __m256i w0 = _mm256_load_si256((const __m256i *)(ws + c4 * 64));
                     const __m256i w1 = _mm256_load_si256((const __m256i *)(ws + c4 * 64 + 32));
 #pragma GCC unroll 8
-                    for (int i = 0; i < TILE; ++i) {
+                    for (int i = 0; i < PX; ++i) {
                         const int64_t o = (ST1 ? i * 16 : i * g->sw16) + c4 * 4;
                         const __m256i xb = _mm256_set1_epi32(*(const i32u *)(xsp + o));
                         const __m256i ab = _mm256_set1_epi32(*(const i32u *)(xap + o));
@@ -155,7 +166,7 @@ T256 INL void tile_u8s8_body(const int8_t *xs, const uint8_t *xa, const int8_t *
             }
         }
 #pragma GCC unroll 8
-    for (int i = 0; i < TILE; ++i) {
+    for (int i = 0; i < PX; ++i) {
         _mm256_storeu_si256(out + 2 * i, a[i][0]);
         _mm256_storeu_si256(out + 2 * i + 1, a[i][1]);
     }
@@ -164,13 +175,19 @@ T256 INL void tile_u8s8_body(const int8_t *xs, const uint8_t *xa, const int8_t *
 T256 NOPC static void tile_u8s8_s1(const int8_t *xs, const uint8_t *xa, const int8_t *w,
                                    const tile_geom *g, __m256i *out)
 {
-    tile_u8s8_body(xs, xa, w, g, 1, out);
+    tile_u8s8_body(xs, xa, w, g, 1, TILE, out);
 }
 
 T256 NOPC static void tile_u8s8_sn(const int8_t *xs, const uint8_t *xa, const int8_t *w,
                                    const tile_geom *g, __m256i *out)
 {
-    tile_u8s8_body(xs, xa, w, g, 0, out);
+    tile_u8s8_body(xs, xa, w, g, 0, TILE, out);
+}
+
+T256 NOPC static void tile_u8s8_p1(const int8_t *xs, const uint8_t *xa, const int8_t *w,
+                                   const tile_geom *g, __m256i *out)
+{
+    tile_u8s8_body(xs, xa, w, g, 1, 1, out);
 }
 
 /* exact int16 fallback (a weight is -128): vpmaddwd on int16 copies; weights as
@@ -218,7 +235,7 @@ T256 NOPC static void tile_i16_sn(const int16_t *x, const int16_t *w, const tile
 }
 
 FXQ_T static void isa_tile(const fxq_conv_plan *p, const tile_geom *g, int64_t xoff, int64_t kb,
-                           int nkb, VI *acc)
+                           int nkb, int P, VI *acc)
 {
     const int64_t xbytes = p->xpack_bytes;
     (void)nkb;
@@ -230,7 +247,8 @@ FXQ_T static void isa_tile(const fxq_conv_plan *p, const tile_geom *g, int64_t x
         const int8_t *xs = (const int8_t *)p->xscratch + xoff;
         const uint8_t *xa = p->xscratch + xbytes + xoff;
         const int8_t *w = p->wpack + kb * g->wkb;
-        if (p->d->stride_w == 1) tile_u8s8_s1(xs, xa, w, g, acc);
+        if (P == 1) tile_u8s8_p1(xs, xa, w, g, acc);
+        else if (p->d->stride_w == 1) tile_u8s8_s1(xs, xa, w, g, acc);
         else tile_u8s8_sn(xs, xa, w, g, acc);
     }
 }

@@ -90,6 +90,17 @@ T512 INL VI vb_load_lanes(const uint8_t *p, int64_t stride)
     return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 3 * stride)), 3);
 }
 
+/* acc[0] += pairs (x tap a, x tap b) . (w tap a, w tap b) per channel: the 32 bytes are pixel
+ * a's 16 channels then pixel b's; vpermw interleaves them to (a0, b0, a1, b1, ...) */
+T512 INL void dw_pair(const uint8_t *x, const int16_t *w, VI *acc)
+{
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                         23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    __m512i z = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)x));
+    z = _mm512_permutexvar_epi16(idx, z);
+    acc[0] = _mm512_add_epi32(acc[0], _mm512_madd_epi16(z, _mm512_load_si512(w)));
+}
+
 #include "fxq_simd.h"
 
 /* ------------------------------------------------------------------------------------------------
@@ -138,7 +149,7 @@ T512 INL void tile_body(const uint8_t *x, const int8_t *w, const tile_geom *g, c
 #pragma GCC unroll 4
     for (int j = 0; j < NKB; ++j)
 #pragma GCC unroll 16
-        for (int i = 0; i < PX; ++i) _mm512_storeu_si512(out + j * PX + i, a[j][i]);
+        for (int i = 0; i < PX; ++i) _mm512_storeu_si512(out + j * TILE + i, a[j][i]);
 }
 
 #define TILE_FN(name, NKB, PX, ST1)                                                              \
@@ -148,15 +159,24 @@ TILE_FN(tile_k2_s1, 2, 14, 1)
 TILE_FN(tile_k1_s1, 1, 14, 1)
 TILE_FN(tile_k2_sn, 2, 14, 0)
 TILE_FN(tile_k1_sn, 1, 14, 0)
+/* few pixels (fully connected layers with a small batch, narrow rows): 1 or 4 pixels */
+TILE_FN(tile_k2_p1, 2, 1, 1)
+TILE_FN(tile_k1_p1, 1, 1, 1)
+TILE_FN(tile_k2_p4, 2, 4, 0)
+TILE_FN(tile_k1_p4, 1, 4, 0)
 
 
 FXQ_T static void isa_tile(const fxq_conv_plan *p, const tile_geom *g, int64_t xoff, int64_t kb,
-                           int nkb, VI *acc)
+                           int nkb, int P, VI *acc)
 {
     const uint8_t *x = p->xpack + xoff;
     const int8_t *w = p->wpack + kb * g->wkb;
     const int st1 = p->d->stride_w == 1;
-    if (nkb == 2) {
+    if (P == 1) {
+        if (nkb == 2) tile_k2_p1(x, w, g, acc); else tile_k1_p1(x, w, g, acc);
+    } else if (P <= 4) {
+        if (nkb == 2) tile_k2_p4(x, w, g, acc); else tile_k1_p4(x, w, g, acc);
+    } else if (nkb == 2) {
         if (st1) tile_k2_s1(x, w, g, acc); else tile_k2_sn(x, w, g, acc);
     } else {
         if (st1) tile_k1_s1(x, w, g, acc); else tile_k1_sn(x, w, g, acc);

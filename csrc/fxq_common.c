@@ -36,7 +36,8 @@ static int64_t mul_chk4(int64_t a, int64_t b, int64_t c, int64_t e)
 }
 
 typedef struct {
-    int64_t cb, kb, kpad, hp, wp, wpa;
+    int64_t cb, kb, kpad, hp, wp, wpa, groups;
+    int kind; /* FXQ_KIND_* */
     int64_t off_xpack, off_wpack, off_corr, off_corr2, off_prep, off_xscratch, off_wpack16, off_rowbuf,
         total;
     int64_t xpack_bytes, wpack_bytes;
@@ -68,6 +69,10 @@ static int plan_layout(const fxq_conv_dims *d, conv_layout *L)
     if (L->hp < d->r || L->wp < d->s) return FXQ_ERR_ARG;
     if (d->oh != (L->hp - d->r) / d->stride_h + 1 || d->ow != (L->wp - d->s) / d->stride_w + 1)
         return FXQ_ERR_ARG;
+    L->groups = d->groups == 0 ? 1 : d->groups;
+    if (L->groups < 1 || d->c % L->groups != 0 || d->k % L->groups != 0) return FXQ_ERR_ARG;
+    L->kind = L->groups == 1 ? FXQ_KIND_DENSE
+              : (L->groups == d->c && L->groups == d->k) ? FXQ_KIND_DEPTHWISE : FXQ_KIND_GROUPED;
     L->cb = ceil_div(d->c, 16);
     L->kb = ceil_div(d->k, 16);
     L->kpad = L->kb * 16;
@@ -76,12 +81,18 @@ static int plan_layout(const fxq_conv_dims *d, conv_layout *L)
     {
         const int64_t tiles[2] = {FXQ_TILE_AVX512, FXQ_TILE_AVX2};
         for (int i = 0; i < 2; ++i) {
-            int64_t need = (ceil_div(d->ow, tiles[i]) * tiles[i] - 1) * d->stride_w + d->s;
+            /* + 1: the depthwise kernel reads taps in pairs (an odd S reads one dummy pixel) */
+            int64_t need = (ceil_div(d->ow, tiles[i]) * tiles[i] - 1) * d->stride_w + d->s + 1;
             if (need > L->wpa) L->wpa = need;
         }
     }
     L->xpack_bytes = mul_chk4(d->n, L->cb, L->hp, mul_chk(L->wpa, 16));
-    L->wpack_bytes = mul_chk4(L->kb, L->cb, mul_chk(d->r, d->s), 256);
+    if (L->kind == FXQ_KIND_DENSE)
+        L->wpack_bytes = mul_chk4(L->kb, L->cb, mul_chk(d->r, d->s), 256);
+    else if (L->kind == FXQ_KIND_DEPTHWISE) /* int16 [kb][r][ceil(s/2)][16][2] */
+        L->wpack_bytes = mul_chk4(L->kb, d->r, ceil_div(d->s, 2), 64);
+    else /* the OIHW weights as they are */
+        L->wpack_bytes = mul_chk4(d->k, d->c / L->groups, d->r, d->s);
     if (L->xpack_bytes < 0 || L->wpack_bytes < 0) return FXQ_ERR_ARG;
     if (L->xpack_bytes > ((int64_t)1 << 40) || L->wpack_bytes > ((int64_t)1 << 40)) return FXQ_ERR_ARG;
     L->off_xpack = 0;
@@ -308,6 +319,15 @@ static void pack_input(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
                     } else {
                         memcpy(dst, src, (size_t)(d->w * 16));
                     }
+                } else if (t->layout == FXQ_LAYOUT_NHWC) {
+                    const int64_t nc = d->c - cb * 16 < 16 ? d->c - cb * 16 : 16;
+                    const uint8_t *src = x + (n * d->h + h) * d->w * d->c + cb * 16;
+                    for (int64_t w = 0; w < d->w; ++w) {
+                        uint8_t *o = dst + w * 16;
+                        const uint8_t *sp = src + w * d->c;
+                        for (int64_t c16 = 0; c16 < nc; ++c16) o[c16] = sp[c16] ^ flip;
+                        for (int64_t c16 = nc; c16 < 16; ++c16) o[c16] = 0;
+                    }
                 } else {
 #ifdef FXQ_HAVE_X86
                     if (use_simd) continue;  /* done below, row by row, with 16x16 transposes */
@@ -341,6 +361,32 @@ static void pack_weights(const fxq_conv_dims *d, const fxq_conv_tensors *t, cons
     const int64_t R = d->r, S = d->s;
     const uint8_t flip = t->x_dtype == FXQ_DTYPE_INT8 ? 0x80 : 0x00;
     const int64_t zp_u = (uint8_t)(t->x_zero_point ^ flip);
+    if (L->kind != FXQ_KIND_DENSE) {
+        /* sums over the group's inputs, then the layout of the kind */
+        const int64_t per_k = d->c / L->groups * R * S;
+        memset(wsum, 0, (size_t)FXQ_WSUM_LEN(L->kpad) * 4);
+        for (int64_t k = 0; k < d->k; ++k) {
+            int64_t sum = 0;
+            for (int64_t i = 0; i < per_k; ++i) sum += t->w[k * per_k + i];
+            wsum[k] = (int32_t)((t->bias ? (int64_t)t->bias[k] : 0) - zp_u * sum);
+            wsum[L->kpad + k] = (int32_t)sum;
+        }
+        if (L->kind == FXQ_KIND_GROUPED) {
+            memcpy(wpack, t->w, (size_t)L->wpack_bytes);
+        } else {
+            const int64_t SP = ceil_div(S, 2);
+            int16_t *w16 = (int16_t *)(void *)wpack;
+            for (int64_t kb = 0; kb < L->kb; ++kb)
+                for (int64_t r = 0; r < R; ++r)
+                    for (int64_t sp = 0; sp < SP; ++sp)
+                        for (int64_t c16 = 0; c16 < 16; ++c16)
+                            for (int64_t e = 0; e < 2; ++e) {
+                                const int64_t k = kb * 16 + c16, s2 = 2 * sp + e;
+                                *w16++ = (k < d->k && s2 < S) ? t->w[(k * R + r) * S + s2] : 0;
+                            }
+        }
+        return;
+    }
     if (t->layout == FXQ_LAYOUT_NCHW16C) {
         memcpy(wpack, t->w, (size_t)L->wpack_bytes);
     } else {
@@ -417,11 +463,78 @@ int fxq_conv2d_scalar(const fxq_conv_plan *p)
                         if (k >= d->k) break;
                         v = (int32_t)((uint32_t)acc[k16] + (uint32_t)p->corr[k]);
                         if (p->scheme != FXQ_SCHEME_NONE) v = fxq_requant_scalar(v, p->q, k);
-                        if (p->layout == FXQ_LAYOUT_NCHW) idx = ((n * d->k + k) * OH + oh) * OW + ow;
-                        else idx = (((n * p->kb + kb) * OH + oh) * OW + ow) * 16 + k16;
+                        (void)kb;
+                        idx = fxq_out_index(p, n, k, oh, ow);
                         fxq_store_scalar(p->out, p->out_dtype, idx, v);
                     }
                 }
+    return FXQ_OK;
+}
+
+int64_t fxq_out_index(const fxq_conv_plan *p, int64_t n, int64_t k, int64_t oh, int64_t ow)
+{
+    const fxq_conv_dims *d = p->d;
+    if (p->layout == FXQ_LAYOUT_NCHW) return ((n * d->k + k) * d->oh + oh) * d->ow + ow;
+    if (p->layout == FXQ_LAYOUT_NHWC) return ((n * d->oh + oh) * d->ow + ow) * d->k + k;
+    return (((n * p->kb + k / 16) * d->oh + oh) * d->ow + ow) * 16 + k % 16;
+}
+
+static void finish_scalar(const fxq_conv_plan *p, int64_t n, int64_t k, int64_t oh, int64_t ow,
+                          int32_t acc)
+{
+    int32_t v = (int32_t)((uint32_t)acc + (uint32_t)p->corr[k]);
+    if (p->scheme != FXQ_SCHEME_NONE) v = fxq_requant_scalar(v, p->q, k);
+    fxq_store_scalar(p->out, p->out_dtype, fxq_out_index(p, n, k, oh, ow), v);
+}
+
+/* depthwise: wpack int16 [kb][r][ceil(S/2)][16][2] */
+int fxq_dwconv_scalar(const fxq_conv_plan *p)
+{
+    const fxq_conv_dims *d = p->d;
+    const int64_t R = d->r, S = d->s, SP = ceil_div(S, 2);
+    const int16_t *w16 = (const int16_t *)(const void *)p->wpack;
+    for (int64_t n = 0; n < d->n; ++n)
+        for (int64_t kb = 0; kb < p->kb; ++kb)
+            for (int64_t oh = 0; oh < d->oh; ++oh)
+                for (int64_t ow = 0; ow < d->ow; ++ow) {
+                    int32_t acc[16] = {0};
+                    for (int64_t r = 0; r < R; ++r)
+                        for (int64_t s = 0; s < S; ++s) {
+                            const uint8_t *xp = p->xpack +
+                                (((n * p->cb + kb) * p->hp + oh * d->stride_h + r) * p->wpa +
+                                 ow * d->stride_w + s) * 16;
+                            const int16_t *wp = w16 + ((kb * R + r) * SP + s / 2) * 32 + (s & 1);
+                            for (int c16 = 0; c16 < 16; ++c16) acc[c16] += (int32_t)xp[c16] * wp[2 * c16];
+                        }
+                    for (int64_t c16 = 0; c16 < 16 && kb * 16 + c16 < d->k; ++c16)
+                        finish_scalar(p, n, kb * 16 + c16, oh, ow, acc[c16]);
+                }
+    return FXQ_OK;
+}
+
+/* any groups: wpack = OIHW (K, C/groups, R, S) */
+int fxq_grouped_scalar(const fxq_conv_plan *p)
+{
+    const fxq_conv_dims *d = p->d;
+    const int64_t R = d->r, S = d->s, CG = d->c / p->groups, KG = d->k / p->groups;
+    for (int64_t n = 0; n < d->n; ++n)
+        for (int64_t k = 0; k < d->k; ++k) {
+            const int64_t c0 = k / KG * CG;
+            const int8_t *wk = p->wpack + k * CG * R * S;
+            for (int64_t oh = 0; oh < d->oh; ++oh)
+                for (int64_t ow = 0; ow < d->ow; ++ow) {
+                    int32_t acc = 0;
+                    for (int64_t cl = 0; cl < CG; ++cl) {
+                        const int64_t c = c0 + cl;
+                        const uint8_t *xc = p->xpack + ((n * p->cb + c / 16) * p->hp) * p->wpa * 16 + c % 16;
+                        for (int64_t r = 0; r < R; ++r)
+                            for (int64_t s = 0; s < S; ++s)
+                                acc += (int32_t)xc[((oh * d->stride_h + r) * p->wpa + ow * d->stride_w + s) * 16] *
+                                       wk[(cl * R + r) * S + s];
+                    }
+                    finish_scalar(p, n, k, oh, ow, acc);
+                }
+        }
     return FXQ_OK;
 }
 
@@ -500,8 +613,11 @@ static int resolve_path(int path)
 
 static int check_tensors(const fxq_conv_dims *d, const fxq_conv_tensors *t)
 {
-    if (t->layout != FXQ_LAYOUT_NCHW && t->layout != FXQ_LAYOUT_NCHW16C) return FXQ_ERR_ARG;
-    if (t->layout == FXQ_LAYOUT_NCHW16C && (d->c % 16 != 0 || d->k % 16 != 0)) return FXQ_ERR_ARG;
+    if (t->layout != FXQ_LAYOUT_NCHW && t->layout != FXQ_LAYOUT_NCHW16C && t->layout != FXQ_LAYOUT_NHWC)
+        return FXQ_ERR_ARG;
+    if (t->layout == FXQ_LAYOUT_NCHW16C &&
+        (d->c % 16 != 0 || d->k % 16 != 0 || (d->groups != 0 && d->groups != 1)))
+        return FXQ_ERR_ARG;
     if (t->x_dtype == FXQ_DTYPE_UINT8) {
         if (t->x_zero_point < 0 || t->x_zero_point > 255) return FXQ_ERR_ARG;
     } else if (t->x_dtype == FXQ_DTYPE_INT8) {
@@ -575,6 +691,7 @@ static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
     memset(&p, 0, sizeof(p));
     p.d = d;
     p.cb = L.cb; p.kb = L.kb; p.kpad = L.kpad; p.hp = L.hp; p.wp = L.wp; p.wpa = L.wpa;
+    p.groups = L.groups; p.kind = L.kind;
     p.layout = t->layout; p.out_dtype = q->out_dtype; p.scheme = q->scheme;
     p.xpack = base + L.off_xpack;
     p.q = &P;
@@ -596,6 +713,16 @@ static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
         p.corr = p.wsum = (const int32_t *)(base + L.off_corr);
     }
 
+    if (L.kind == FXQ_KIND_GROUPED) return fxq_grouped_scalar(&p);
+    if (L.kind == FXQ_KIND_DEPTHWISE) {
+        switch (path) {
+#ifdef FXQ_HAVE_X86
+        case FXQ_PATH_AVX512: return fxq_dwconv_avx512(&p);
+        case FXQ_PATH_AVX2: return fxq_dwconv_avx2(&p);
+#endif
+        default: return fxq_dwconv_scalar(&p);
+        }
+    }
     switch (path) {
 #ifdef FXQ_HAVE_X86
     case FXQ_PATH_AVX512: return fxq_conv2d_avx512(&p);

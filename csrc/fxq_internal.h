@@ -25,6 +25,15 @@
 #define FXQ_ALIGN 64
 #define FXQ_WSUM_LEN(kpad) (2 * (kpad) + 16)
 
+/* kinds of convolution (from the groups): each has its own weight packing and kernels
+ *   DENSE      groups = 1: wpack OIHW4i16o4i, the register-tiled kernels
+ *   DEPTHWISE  groups = C = K: wpack int16 [Kb][R][ceil(S/2)][16 channels][2 taps], taps in pairs
+ *              (vpmaddwd on (x_u, x_u) pairs of neighbouring taps), an odd S padded with 0
+ *   GROUPED    other groups: wpack = the OIHW weights, a portable loop on every path */
+#define FXQ_KIND_DENSE 0
+#define FXQ_KIND_DEPTHWISE 1
+#define FXQ_KIND_GROUPED 2
+
 /* Per-channel requantization parameters expanded for the kernels: a tagged union, one struct per
  * scheme (fxq_prepared.scheme says which member is valid).  Every array has kpad entries (a
  * multiple of 16); channel k uses entry k; padded channels copy channel 0 (their output is
@@ -79,7 +88,8 @@ typedef struct {
 
 typedef struct {
     const fxq_conv_dims *d;
-    int64_t cb, kb, kpad, hp, wp, wpa;
+    int64_t cb, kb, kpad, hp, wp, wpa, groups;
+    int kind;
     int32_t layout, out_dtype, scheme;
     const uint8_t *xpack;
     const int8_t *wpack;
@@ -102,12 +112,17 @@ int32_t fxq_requant_scalar(int32_t acc, const fxq_prepared *q, int64_t k);
 void fxq_store_scalar(void *out, int32_t out_dtype, int64_t index, int32_t v);
 
 int fxq_conv2d_scalar(const fxq_conv_plan *p);
+int fxq_dwconv_scalar(const fxq_conv_plan *p);
+int fxq_grouped_scalar(const fxq_conv_plan *p);
+int64_t fxq_out_index(const fxq_conv_plan *p, int64_t n, int64_t k, int64_t oh, int64_t ow);
 int fxq_requantize_scalar(const int32_t *acc, void *out, int64_t outer, int64_t channels,
                           int64_t inner, const fxq_prepared *q);
 
 #if defined(__x86_64__) || defined(__i386__)
 #define FXQ_HAVE_X86 1
 int fxq_conv2d_avx512(const fxq_conv_plan *p);
+int fxq_dwconv_avx512(const fxq_conv_plan *p);
+int fxq_dwconv_avx2(const fxq_conv_plan *p);
 int fxq_requantize_avx512(const int32_t *acc, void *out, int64_t outer, int64_t channels,
                           int64_t inner, const fxq_prepared *q);
 int fxq_conv2d_avx2(const fxq_conv_plan *p);

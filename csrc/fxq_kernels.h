@@ -39,8 +39,11 @@ enum fxq_dtype {
 };
 
 enum fxq_layout {
-    FXQ_LAYOUT_NCHW = 0,     /* x (N,C,H,W), w (K,C,R,S), out (N,K,OH,OW) */
-    FXQ_LAYOUT_NCHW16C = 1   /* x (N,C/16,H,W,16), w (K/16,C/16,R,S,4,16,4), out (N,K/16,OH,OW,16) */
+    FXQ_LAYOUT_NCHW = 0,     /* x (N,C,H,W), w (K,C/groups,R,S), out (N,K,OH,OW) */
+    FXQ_LAYOUT_NCHW16C = 1,  /* x (N,C/16,H,W,16), w (K/16,C/16,R,S,4,16,4), out (N,K/16,OH,OW,16);
+                              * groups = 1 only */
+    FXQ_LAYOUT_NHWC = 2      /* x (N,H,W,C), w (K,C/groups,R,S), out (N,OH,OW,K); a fully connected
+                              * layer is NHWC with H = 1, W = batch, R = S = 1 */
 };
 
 enum fxq_path {
@@ -60,7 +63,8 @@ enum fxq_cpu_feature {
     FXQ_CPU_AVX512VNNI = 64
 };
 
-/* Convolution geometry.  groups = 1, dilation = 1.
+/* Convolution geometry.  Dilation 1.  groups divides c and k (0 means 1); groups == c == k is a
+ * depthwise convolution (its own SIMD kernel), other groups > 1 run a portable grouped loop.
  * oh = (h + 2*pad_h - r) / stride_h + 1, ow likewise; both must be >= 1. */
 typedef struct {
     int64_t n, c, h, w;          /* input batch, channels, height, width */
@@ -68,6 +72,7 @@ typedef struct {
     int64_t stride_h, stride_w;  /* >= 1 */
     int64_t pad_h, pad_w;        /* >= 0; padded pixels hold the input zero point */
     int64_t oh, ow;              /* output height, width (checked against the formula) */
+    int64_t groups;              /* >= 1 (0: 1) */
 } fxq_conv_dims;
 
 /* Requantization parameters, one entry per channel (n_channels == 1: per-tensor).

@@ -264,9 +264,11 @@ FXQ_T int FXQ_ISA(fxq_requantize)(const int32_t *acc, void *out, int64_t outer, 
 
 /* ------------------------------------------------------------------------------------------------
  * Convolution: the driver and the fused epilogue.  The ISA file supplies
- *   isa_tile(p, g, xoff, kb, nkb, acc): acc[(j * FXQ_TILE + i) * FXQ_NV + h] = channels
- *   kb*16 + j*16 + h*VL ..  of output pixel i (FXQ_TILE pixels from element offset xoff of the
- *   packed input, stride g->sw16), without the correction.
+ *   isa_tile(p, g, xoff, kb, nkb, P, acc): acc[(j * FXQ_TILE + i) * FXQ_NV + h] = channels
+ *   kb*16 + j*16 + h*VL ..  of output pixel i (at least P <= FXQ_TILE pixels from element offset
+ *   xoff of the packed input, stride g->sw16), without the correction;
+ *   dw_pair(x, w, acc): acc[h] += the depthwise products of two neighbouring taps (x: 32 bytes,
+ *   the 16 channels of two pixels; w: int16 [16 channels][2 taps]), channel h*VL + lane.
  * ---------------------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -279,7 +281,7 @@ typedef struct {
 } tile_geom;
 
 FXQ_T static void isa_tile(const fxq_conv_plan *p, const tile_geom *g, int64_t xoff, int64_t kb,
-                           int nkb, VI *acc);
+                           int nkb, int P, VI *acc);
 
 /* requantize and store P <= FXQ_TILE pixels of one 16-channel block (qv: FXQ_NV of them) */
 FXQ_T static void epilogue(const fxq_conv_plan *p, const tile_geom *g, VI *acc, int64_t n,
@@ -297,6 +299,13 @@ FXQ_T static void epilogue(const fxq_conv_plan *p, const tile_geom *g, VI *acc, 
         if (p->layout == FXQ_LAYOUT_NCHW16C) {
             int32_t *o = out + (((n * p->kb + kb) * OH + oh) * OW + ow0) * 16;
             for (int i = 0; i < P * FXQ_NV; ++i) vi_store(o + i * VL, acc[i]);
+        } else if (p->layout == FXQ_LAYOUT_NHWC) {
+            int32_t tmp[16];
+            for (int i = 0; i < P; ++i) {
+                int32_t *o = out + ((n * OH + oh) * OW + ow0 + i) * d->k + kb * 16;
+                for (int h = 0; h < FXQ_NV; ++h) vi_store(tmp + h * VL, acc[i * FXQ_NV + h]);
+                memcpy(o, tmp, (size_t)kvalid * 4);
+            }
         } else {
             int32_t tmp[FXQ_TILE][16];
             for (int i = 0; i < P; ++i)
@@ -310,16 +319,31 @@ FXQ_T static void epilogue(const fxq_conv_plan *p, const tile_geom *g, VI *acc, 
     }
     {
         /* NCHW16c: straight to the output; NCHW: into the row buffer, transposed by
-         * row_to_nchw once the row is complete */
-        uint8_t *o = p->layout == FXQ_LAYOUT_NCHW16C
-                         ? (uint8_t *)p->out + (((n * p->kb + kb) * OH + oh) * OW + ow0) * 16
-                         : p->rowbuf + (kb & 1) * p->rowbuf_stride + ow0 * 16;
+         * row_to_nchw once the row is complete; NHWC: straight to the output when the block has
+         * 16 channels, else through tmp (a partial block must not touch the next pixel) */
+        uint8_t tmp[FXQ_TILE][16];
+        uint8_t *o;
+        int64_t ostride = 16;
+        if (p->layout == FXQ_LAYOUT_NCHW16C) {
+            o = (uint8_t *)p->out + (((n * p->kb + kb) * OH + oh) * OW + ow0) * 16;
+        } else if (p->layout == FXQ_LAYOUT_NCHW) {
+            o = p->rowbuf + (kb & 1) * p->rowbuf_stride + ow0 * 16;
+        } else if (kvalid == 16) {
+            o = (uint8_t *)p->out + ((n * OH + oh) * OW + ow0) * d->k + kb * 16;
+            ostride = d->k;
+        } else {
+            o = &tmp[0][0];
+        }
 #define FXQ_EPI_BODY(S)                                                                   \
     for (int i = 0; i < P; ++i)                                                           \
         for (int h = 0; h < FXQ_NV; ++h)                                                  \
-            vi_store_bytes(o + i * 16 + h * VL, rq_vec(acc[i * FXQ_NV + h], S, &qvs[h]));
+            vi_store_bytes(o + i * ostride + h * VL, rq_vec(acc[i * FXQ_NV + h], S, &qvs[h]));
         FXQ_SCHEME_SWITCH(p->scheme, FXQ_EPI_BODY)
 #undef FXQ_EPI_BODY
+        if (o == &tmp[0][0])
+            for (int i = 0; i < P; ++i)
+                memcpy((uint8_t *)p->out + ((n * OH + oh) * OW + ow0 + i) * d->k + kb * 16, tmp[i],
+                       (size_t)kvalid);
     }
 }
 
@@ -351,7 +375,7 @@ FXQ_T static int conv_driver(const fxq_conv_plan *p, const int32_t *corr)
                 for (int64_t ow0 = 0; ow0 < d->ow; ow0 += FXQ_TILE) {
                     const int P = d->ow - ow0 < FXQ_TILE ? (int)(d->ow - ow0) : FXQ_TILE;
                     const int64_t xoff = (n * p->cb * p->hp + oh * d->stride_h) * g.rows + ow0 * g.sw16;
-                    isa_tile(p, &g, xoff, kb, nkb, acc);
+                    isa_tile(p, &g, xoff, kb, nkb, P, acc);
                     for (int j = 0; j < nkb; ++j)
                         epilogue(p, &g, acc + j * FXQ_TILE * FXQ_NV, n, kb + j, oh, ow0, P, qvs[j]);
                 }
@@ -364,6 +388,54 @@ FXQ_T static int conv_driver(const fxq_conv_plan *p, const int32_t *corr)
                     }
             }
             kb += nkb;
+        }
+    return FXQ_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Depthwise convolution (groups = C = K): lane = channel, taps in pairs (dw_pair), the same
+ * epilogue and row transposes as the dense driver.
+ * ---------------------------------------------------------------------------------------------- */
+
+FXQ_T int FXQ_ISA(fxq_dwconv)(const fxq_conv_plan *p)
+{
+    const fxq_conv_dims *d = p->d;
+    const int64_t R = d->r, SP = (d->s + 1) / 2, rows = p->wpa * 16, sw16 = d->stride_w * 16;
+    const int16_t *w16 = (const int16_t *)(const void *)p->wpack;
+    tile_geom g;
+    VI acc[FXQ_TILE * FXQ_NV];
+    memset(&g, 0, sizeof(g));
+    g.corr = p->corr;
+    if (p->scheme != FXQ_SCHEME_NONE && p->layout == FXQ_LAYOUT_NCHW)
+        memset(p->rowbuf, 0, (size_t)(2 * p->rowbuf_stride));
+    for (int64_t n = 0; n < d->n; ++n)
+        for (int64_t kb = 0; kb < p->kb; ++kb) {
+            qv qvs[FXQ_NV];
+            const int16_t *wk = w16 + kb * R * SP * 32;
+            if (p->scheme != FXQ_SCHEME_NONE)
+                for (int h = 0; h < FXQ_NV; ++h) qv_load(p->q, kb * 16 + h * VL, 0, &qvs[h]);
+            for (int64_t oh = 0; oh < d->oh; ++oh) {
+                const uint8_t *xrow = p->xpack + ((n * p->cb + kb) * p->hp + oh * d->stride_h) * rows;
+                for (int64_t ow0 = 0; ow0 < d->ow; ow0 += FXQ_TILE) {
+                    const int P = d->ow - ow0 < FXQ_TILE ? (int)(d->ow - ow0) : FXQ_TILE;
+                    for (int i = 0; i < P; ++i) {
+                        VI a[FXQ_NV];
+                        const uint8_t *xp = xrow + (ow0 + i) * sw16;
+                        for (int h = 0; h < FXQ_NV; ++h) a[h] = vi_zero();
+                        for (int64_t r = 0; r < R; ++r)
+                            for (int64_t sp = 0; sp < SP; ++sp)
+                                dw_pair(xp + r * rows + sp * 32, wk + (r * SP + sp) * 32, a);
+                        for (int h = 0; h < FXQ_NV; ++h) acc[i * FXQ_NV + h] = a[h];
+                    }
+                    epilogue(p, &g, acc, n, kb, oh, ow0, P, qvs);
+                }
+                if (p->scheme != FXQ_SCHEME_NONE && p->layout == FXQ_LAYOUT_NCHW) {
+                    const int64_t kvalid = d->k - kb * 16 < 16 ? d->k - kb * 16 : 16;
+                    row_to_nchw(p->rowbuf + (kb & 1) * p->rowbuf_stride, d->ow,
+                                (uint8_t *)p->out + ((n * d->k + kb * 16) * d->oh + oh) * d->ow,
+                                d->oh * d->ow, kvalid);
+                }
+            }
         }
     return FXQ_OK;
 }

@@ -35,6 +35,9 @@ __all__ = [
     "oihw4i16o4i_to_oihw",
     "LAYOUTS",
     "FUSED_SCHEMES",
+    "fully_connected",
+    "linear",
+    "FullyConnected",
 ]
 
 LAYOUTS = ("NCHW", "NCHW16c")
@@ -155,6 +158,7 @@ class _Static:
         "c",
         "r",
         "s",
+        "groups",
     )
 
 
@@ -172,6 +176,7 @@ def _check_static(
     layout,
     backend,
     pow2_mode,
+    groups=1,
 ):
     from .requantize import POW2_MODES, SCHEMES  # noqa: PLC0415
 
@@ -185,13 +190,21 @@ def _check_static(
     if scheme is not None and scheme not in SCHEMES:
         _validate.choice("scheme", scheme, tuple(SCHEMES))
     w = _array("w", w, ("int8",))
+    if type(groups) is not int:
+        groups = _validate.int_in_range("groups", groups, 1, _INT31 - 1)
+    if groups < 1:
+        raise ValueError(f"groups must be >= 1; got {groups}")
     if layout == "NCHW":
         if w.ndim != 4:
             raise ValueError(
-                f"w must have rank 4 (K, C, R, S) for layout 'NCHW'; got shape {w.shape}"
+                f"w must have rank 4 (K, C/groups, R, S) for layout 'NCHW'; got shape {w.shape}"
             )
         k, c, r, s = w.shape
+        if k % groups:
+            raise ValueError(f"groups={groups} must divide the output channel count K={k}")
     else:
+        if groups != 1:
+            raise ValueError(f"groups must be 1 for layout 'NCHW16c'; got {groups}")
         if w.ndim != 7 or w.shape[4:] != (4, 16, 4):
             raise ValueError(
                 f"w must have shape (K/16, C/16, R, S, 4, 16, 4) for layout "
@@ -261,7 +274,8 @@ def _check_static(
         backend,
         pow2_mode,
     )
-    st.k, st.c, st.r, st.s = k, c, r, s
+    # c: input channels per group (what one output sums over); st.c: all input channels
+    st.k, st.c, st.r, st.s, st.groups = k, c * groups, r, s, groups
     return st
 
 
@@ -291,7 +305,8 @@ def _check_input(x, st):
         raise ValueError(f"x must not be empty; got shape {x.shape}")
     if c != st.c:
         raise ValueError(
-            f"w must have the input channel count of x ({c}); got {st.c} (x shape {x.shape})"
+            f"w must have the input channel count of x ({c}); got {st.c} (= w's {st.c // st.groups}"
+            f" x groups={st.groups}; x shape {x.shape})"
         )
     (sh, sw), (ph, pw) = st.stride, st.padding
     if h + 2 * ph < st.r or wd + 2 * pw < st.s:
@@ -362,8 +377,9 @@ def conv2d(
     backend="c",
     pow2_mode="nearest",
     path=None,
+    groups=1,
 ):
-    """Quantized conv2d: ``requantize(sum (x - x_zp) * w + bias)``, groups = 1.
+    """Quantized conv2d: ``requantize(sum (x - x_zp) * w + bias)``, optionally grouped.
 
     Parameters
     ----------
@@ -393,6 +409,10 @@ def conv2d(
     pow2_mode : {"nearest", "ceil", "floor", "truncate"}
     path : {None, "auto", "scalar", "avx2", "avx512"}
         SIMD path of the C kernel (None: ``$FXQ_KERNEL_PATH`` or the best available).
+    groups : int
+        Grouped convolution: ``w`` is ``(K, C/groups, R, S)`` and output channel k sums over the
+        input channels of group ``k // (K/groups)``. ``groups = C = K`` (depthwise) has its own
+        SIMD kernels; other groups > 1 run a portable C loop. NCHW layout only.
 
     Returns
     -------
@@ -446,6 +466,7 @@ def conv2d(
         backend,
         pow2_mode,
         path,
+        groups,
     )
     if key is not None:
         hit = _LAYERS.get(key)
@@ -465,6 +486,7 @@ def conv2d(
         layout,
         backend,
         pow2_mode,
+        groups,
     )
     x, out_shape = _check_input(x, st)
     if key is None:
@@ -484,6 +506,7 @@ def conv2d(
         backend=backend,
         pow2_mode=pow2_mode,
         path=path,
+        groups=groups,
     )
     if len(_LAYERS) >= _LAYERS_MAX:
         _LAYERS.pop(next(iter(_LAYERS)))  # oldest first
@@ -513,6 +536,7 @@ def _layer_key(
     backend,
     pow2_mode,
     path,
+    groups=1,
 ):
     if backend != "c" or type(x) is not np.ndarray or type(w) is not np.ndarray:
         return None
@@ -541,6 +565,7 @@ def _layer_key(
         layout,
         pow2_mode,
         path,
+        groups,
     )
     try:
         hash(key)
@@ -573,10 +598,12 @@ def _run(x, st, out_shape, path, packed):
             st.out_dtype,
             st.layout,
             st.pow2_mode,
+            st.groups,
         )
     from . import kernels  # noqa: PLC0415
 
     common = dict(
+        groups=st.groups,
         layout=st.layout,
         x_zero_point=st.x_zero_point,
         stride=st.stride,
@@ -646,6 +673,7 @@ class Conv2d:
         backend="c",
         pow2_mode="nearest",
         path=None,
+        groups=1,
     ):
         if x_dtype not in ("uint8", "int8"):
             raise ValueError(f"x_dtype must be 'uint8' or 'int8'; got {x_dtype!r}")
@@ -666,6 +694,7 @@ class Conv2d:
             layout,
             backend,
             pow2_mode,
+            groups,
         )
         self.path = path
         self._packed = None
@@ -676,7 +705,12 @@ class Conv2d:
             kernels.resolve_path(path)
             st = self._st
             self._packed = kernels.PackedWeights(
-                st.w, st.bias, layout=layout, x_dtype=x_dtype, x_zero_point=st.x_zero_point
+                st.w,
+                st.bias,
+                layout=layout,
+                x_dtype=x_dtype,
+                x_zero_point=st.x_zero_point,
+                groups=st.groups,
             )
             if scheme is not None:
                 kernels.fusion_plan(scheme, st.scale, st.out_dtype, pow2_mode)  # warm the cache
@@ -740,14 +774,16 @@ def _requantize_layout(acc, scale, scheme, ozp, out_dtype, layout, pow2_mode):
 
 
 def _conv2d_reference(
-    x, w, bias, scale, xzp, ozp, stride, padding, scheme, out_dtype, layout, pow2_mode
+    x, w, bias, scale, xzp, ozp, stride, padding, scheme, out_dtype, layout, pow2_mode, groups=1
 ):
     from .reference import conv2d_reference  # noqa: PLC0415
 
     if layout == "NCHW16c":
         x = nchw16c_to_nchw(x)
         w = oihw4i16o4i_to_oihw(w)
-    acc = conv2d_reference(x, w, bias, x_zero_point=xzp, stride=stride, padding=padding)
+    acc = conv2d_reference(
+        x, w, bias, x_zero_point=xzp, stride=stride, padding=padding, groups=groups
+    )
     if scheme is not None:
         from .requantize import requantize  # noqa: PLC0415
 
@@ -755,3 +791,220 @@ def _conv2d_reference(
             acc, scale, scheme, zero_point=ozp, dtype=out_dtype, axis=1, pow2_mode=pow2_mode
         )
     return nchw_to_nchw16c(acc) if layout == "NCHW16c" else acc
+
+
+# ---------------------------------------------------------------------------------------------
+# fully connected
+
+
+class FullyConnected:
+    """A quantized fully connected layer, weights packed once: ``requantize(sum_c (x[n, c] - x_zp)
+    * w[k, c] + bias[k])`` for x ``(N, C)`` and w ``(K, C)``.
+
+    Same parameters and results as :func:`fully_connected`. In C it is an NHWC convolution with
+    a 1x1 kernel over a 1 x N image (the batch is the row), so it uses the dense register tiles
+    and the fused requantization of :func:`conv2d`.
+
+    Examples
+    --------
+    >>> fc = FullyConnected(np.array([[1, 2], [-3, 1]], np.int8), x_zero_point=128)
+    >>> fc(np.array([[130, 126]], np.uint8)).tolist()
+    [[-2, -8]]
+    """
+
+    def __init__(
+        self,
+        w,
+        bias=None,
+        *,
+        scale=None,
+        x_dtype="uint8",
+        x_zero_point=0,
+        out_zero_point=0,
+        scheme=None,
+        out_dtype="uint8",
+        backend="c",
+        pow2_mode="nearest",
+        path=None,
+    ):
+        if x_dtype not in ("uint8", "int8"):
+            raise ValueError(f"x_dtype must be 'uint8' or 'int8'; got {x_dtype!r}")
+        w = _array("w", w, ("int8",))
+        if w.ndim != 2:
+            raise ValueError(f"w must have rank 2 (K, C); got shape {w.shape}")
+        w4 = np.ascontiguousarray(w).reshape(w.shape[0], w.shape[1], 1, 1).copy()
+        bias = bias.copy() if isinstance(bias, np.ndarray) else bias
+        self._st = _check_static(
+            w4,
+            bias,
+            scale,
+            x_dtype,
+            x_zero_point,
+            out_zero_point,
+            1,
+            0,
+            scheme,
+            out_dtype,
+            "NCHW",
+            backend,
+            pow2_mode,
+        )
+        self.path = path
+        self._calls = {}
+        self._packed = None
+        if backend == "c":
+            from . import kernels  # noqa: PLC0415
+
+            kernels.resolve_path(path)
+            st = self._st
+            self._packed = kernels.PackedWeights(
+                st.w, st.bias, layout="NHWC", x_dtype=x_dtype, x_zero_point=st.x_zero_point
+            )
+
+    def __call__(self, x):
+        st = self._st
+        key = (getattr(x, "shape", None), os.environ.get("FXQ_KERNEL_PATH"))
+        call = self._calls.get(key) if type(x) is np.ndarray else None
+        if call is None:
+            x = _array("x", x, (st.x_dtype,))
+            if x.ndim != 2 or x.shape[1] != st.c or x.shape[0] < 1:
+                raise ValueError(
+                    f"x must have shape (N, {st.c}) with N >= 1 (w is ({st.k}, {st.c})); "
+                    f"got {x.shape}"
+                )
+            if st.backend == "reference":
+                return self._reference(x)
+            call = self._make_call(x.shape)
+            if call is None:  # an unfused scheme: int32 in C, then numpy requantize
+                return self._requantize(
+                    self._int32_call(x.shape).run(self._as4(x)).reshape(x.shape[0], st.k)
+                )
+            if len(self._calls) > 16:
+                self._calls.clear()
+            self._calls[key] = call
+        return call.run(self._as4(x)).reshape(x.shape[0], st.k)
+
+    def _as4(self, x):
+        x = x if x.flags.c_contiguous else np.ascontiguousarray(x)
+        return x.reshape(1, 1, x.shape[0], x.shape[1])
+
+    def _common(self, shape):
+        from . import kernels  # noqa: PLC0415
+
+        return dict(
+            stride=(1, 1),
+            padding=(0, 0),
+            out_shape=(1, 1, shape[0], self._st.k),
+            pid=kernels.resolve_path(self.path),
+        )
+
+    def _int32_call(self, shape):
+        from . import kernels  # noqa: PLC0415
+
+        st = self._st
+        return kernels.ConvCall(
+            (1, 1) + tuple(shape), st.x_dtype, self._packed, **self._common(shape)
+        )
+
+    def _make_call(self, shape):
+        from . import kernels  # noqa: PLC0415
+
+        st = self._st
+        if st.scheme is None:
+            return self._int32_call(shape)
+        plan = kernels.fusion_plan(st.scheme, st.scale, st.out_dtype, st.pow2_mode)
+        if plan is None:
+            return None
+        arrays, n = plan
+        return kernels.ConvCall(
+            (1, 1) + tuple(shape),
+            st.x_dtype,
+            self._packed,
+            scheme=st.scheme,
+            arrays=arrays,
+            n_channels=n,
+            out_dtype=st.out_dtype,
+            out_zero_point=st.out_zero_point,
+            **self._common(shape),
+        )
+
+    def _requantize(self, acc):
+        from .requantize import requantize  # noqa: PLC0415
+
+        st = self._st
+        return requantize(
+            acc,
+            st.scale,
+            st.scheme,
+            zero_point=st.out_zero_point,
+            dtype=st.out_dtype,
+            axis=1,
+            pow2_mode=st.pow2_mode,
+        )
+
+    def _reference(self, x):
+        from .reference import fully_connected_reference  # noqa: PLC0415
+
+        st = self._st
+        acc = fully_connected_reference(
+            x, st.w.reshape(st.k, st.c), st.bias, x_zero_point=st.x_zero_point
+        )
+        return acc if st.scheme is None else self._requantize(acc)
+
+
+def fully_connected(
+    x,
+    w,
+    bias=None,
+    *,
+    scale=None,
+    x_zero_point=0,
+    out_zero_point=0,
+    scheme=None,
+    out_dtype="uint8",
+    backend="c",
+    pow2_mode="nearest",
+    path=None,
+):
+    """Quantized fully connected layer: ``requantize(sum_c (x[n, c] - x_zp) * w[k, c] + bias[k])``.
+
+    Parameters
+    ----------
+    x : ndarray of uint8 or int8, shape (N, C)
+    w : ndarray of int8, shape (K, C)
+        Symmetric weights (zero point 0).
+    bias : ndarray of int32, shape (K,), or None
+    scale, x_zero_point, out_zero_point, scheme, out_dtype, backend, pow2_mode, path
+        As in :func:`conv2d` (per-channel ``scale`` has shape (K,)).
+
+    Returns
+    -------
+    ndarray, shape (N, K)
+        int32 accumulators (``scheme=None``) or the requantized output; bit-identical to
+        ``requantize(fully_connected_reference(...), scale, scheme, ..., axis=1)``.
+
+    Examples
+    --------
+    >>> w = np.array([[1, 2], [-3, 1]], np.int8)
+    >>> fully_connected(np.array([[130, 126]], np.uint8), w, x_zero_point=128).tolist()
+    [[-2, -8]]
+    """
+    x = _array("x", x, ("uint8", "int8"))
+    layer = FullyConnected(
+        w,
+        bias,
+        scale=scale,
+        x_dtype=_DT[x.dtype],
+        x_zero_point=x_zero_point,
+        out_zero_point=out_zero_point,
+        scheme=scheme,
+        out_dtype=out_dtype,
+        backend=backend,
+        pow2_mode=pow2_mode,
+        path=path,
+    )
+    return layer(x)
+
+
+#: ``linear`` is the name torch uses for the same layer
+linear = fully_connected

@@ -561,9 +561,50 @@ def copy_bytes(dst, src):
 # convolution
 
 
-def _conv_dims(ffi, n, c, h, wd, k, r, s, stride, padding):
+LAYOUTS = ("NCHW", "NCHW16c", "NHWC")
+
+
+def _layout_id(layout):
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; valid: {', '.join(map(repr, LAYOUTS))}")
+    return getattr(_ext().lib, "FXQ_LAYOUT_" + layout.upper())
+
+
+def _w_geometry(layout, w_shape, groups):
+    """(K, C, R, S) of a weight tensor (C = all input channels)."""
+    if layout == "NCHW16c":
+        if len(w_shape) != 7 or tuple(w_shape[4:]) != (4, 16, 4):
+            raise ValueError("NCHW16c needs w (K/16, C/16, R, S, 4, 16, 4)")
+        if groups != 1:
+            raise ValueError("layout 'NCHW16c' has no grouped convolution (groups must be 1)")
+        return w_shape[0] * 16, w_shape[1] * 16, w_shape[2], w_shape[3]
+    if len(w_shape) != 4:
+        raise ValueError(f"{layout} needs w of rank 4 (K, C/groups, R, S)")
+    k, cg, r, s = w_shape
+    return k, cg * groups, r, s
+
+
+def _x_geometry(layout, x_shape):
+    """(N, C, H, W) of an input tensor."""
+    if layout == "NCHW":
+        if len(x_shape) != 4:
+            raise ValueError("NCHW needs x of rank 4")
+        return tuple(x_shape)
+    if layout == "NHWC":
+        if len(x_shape) != 4:
+            raise ValueError("NHWC needs x of rank 4")
+        n, h, wd, c = x_shape
+        return n, c, h, wd
+    if len(x_shape) != 5 or x_shape[4] != 16:
+        raise ValueError("NCHW16c needs x (N, C/16, H, W, 16)")
+    n, cb, h, wd, _ = x_shape
+    return n, cb * 16, h, wd
+
+
+def _conv_dims(ffi, n, c, h, wd, k, r, s, stride, padding, groups=1):
     (sh, sw), (ph, pw) = stride, padding
     d = ffi.new("fxq_conv_dims *")
+    d.groups = groups
     d.n, d.c, d.h, d.w, d.k, d.r, d.s = n, c, h, wd, k, r, s
     d.stride_h, d.stride_w, d.pad_h, d.pad_w = sh, sw, ph, pw
     d.oh = (h + 2 * ph - r) // sh + 1
@@ -576,19 +617,14 @@ class PackedWeights:
     plus the weight summary (``bias - x_zp * sum(w)``, ``sum(w)``, whether a weight is -128);
     valid for one (K, C, R, S), input dtype, input zero point and layout."""
 
-    def __init__(self, w, bias, *, layout, x_dtype, x_zero_point):
-        if layout not in ("NCHW", "NCHW16c"):
-            raise ValueError(f"unknown layout {layout!r}")
+    def __init__(self, w, bias, *, layout, x_dtype, x_zero_point, groups=1):
+        lid = _layout_id(layout)
         if not (isinstance(w, np.ndarray) and w.dtype == np.int8 and w.flags.c_contiguous):
             raise TypeError("w must be a C-contiguous int8 ndarray")
-        if layout == "NCHW":
-            if w.ndim != 4:
-                raise ValueError("NCHW needs w of rank 4")
-            k, c, r, s = w.shape
-        else:
-            if w.ndim != 7 or w.shape[4:] != (4, 16, 4):
-                raise ValueError("NCHW16c needs w (K/16, C/16, R, S, 4, 16, 4)")
-            k, c, r, s = w.shape[0] * 16, w.shape[1] * 16, w.shape[2], w.shape[3]
+        groups = int(groups)
+        k, c, r, s = _w_geometry(layout, w.shape, groups)
+        if groups < 1 or c % groups or k % groups:
+            raise ValueError(f"groups={groups} must divide C={c} and K={k}")
         if bias is not None and not (
             isinstance(bias, np.ndarray)
             and bias.dtype == np.int32
@@ -599,11 +635,11 @@ class PackedWeights:
         if x_dtype not in ("uint8", "int8"):
             raise TypeError("x_dtype must be 'uint8' or 'int8'")
         self.layout, self.x_dtype, self.x_zero_point = layout, x_dtype, int(x_zero_point)
-        self.k, self.c, self.r, self.s = k, c, r, s
+        self.k, self.c, self.r, self.s, self.groups = k, c, r, s, groups
         ext = _ext()
         ffi, lib = ext.ffi, ext.lib
-        # a 1x1 output geometry: only K, C, R, S matter for the weights
-        d = _conv_dims(ffi, 1, c, r, s, k, r, s, (1, 1), (0, 0))
+        # a 1x1 output geometry: only K, C, R, S and the groups matter for the weights
+        d = _conv_dims(ffi, 1, c, r, s, k, r, s, (1, 1), (0, 0), groups)
         nbytes = lib.fxq_conv2d_packed_weight_size(d)
         nsum = lib.fxq_conv2d_weight_summary_len(d)
         if nbytes < 0 or nsum < 0:
@@ -614,10 +650,10 @@ class PackedWeights:
         self.wpack = raw[off : off + nbytes]
         self.corr = np.empty(nsum, dtype=np.int32)
         t = ffi.new("fxq_conv_tensors *")
-        t.layout = lib.FXQ_LAYOUT_NCHW if layout == "NCHW" else lib.FXQ_LAYOUT_NCHW16C
+        t.layout = lid
         t.x_dtype = _dtype_id(x_dtype)
         t.x_zero_point = self.x_zero_point
-        t.w = _c_buf(ffi, "w", w, np.int8, k * c * r * s)
+        t.w = _c_buf(ffi, "w", w, np.int8, k * (c // groups) * r * s)
         t.bias = _c_buf(ffi, "bias", bias, np.int32, 4 * k) if bias is not None else ffi.NULL
         st = lib.fxq_conv2d_pack_weights(
             d,
@@ -667,6 +703,7 @@ class ConvCall:
         layout=None,
         x_zero_point=None,
         w_shape=None,
+        groups=1,
     ):
         ext = _ext()
         self._ffi, self._lib = ext.ffi, ext.lib
@@ -676,37 +713,30 @@ class ConvCall:
         if packed is not None:
             if not isinstance(packed, PackedWeights):
                 raise TypeError("packed must be a PackedWeights")
-            layout, xzp = packed.layout, packed.x_zero_point
+            layout, xzp, groups = packed.layout, packed.x_zero_point, packed.groups
             k, c2, r, s = packed.k, packed.c, packed.r, packed.s
             if x_dtype != packed.x_dtype:
                 raise ValueError("input dtype does not match the packed weights")
         else:
-            if layout not in ("NCHW", "NCHW16c") or w_shape is None or x_zero_point is None:
+            if w_shape is None or x_zero_point is None:
                 raise ValueError("without packed weights give layout, x_zero_point and w_shape")
             xzp = int(x_zero_point)
+            groups = int(groups)
             w_shape = tuple(int(v) for v in w_shape)
-            if layout == "NCHW":
-                if len(w_shape) != 4:
-                    raise ValueError("NCHW needs w of rank 4")
-                k, c2, r, s = w_shape
-            else:
-                if len(w_shape) != 7 or w_shape[4:] != (4, 16, 4):
-                    raise ValueError("NCHW16c needs w (K/16, C/16, R, S, 4, 16, 4)")
-                k, c2, r, s = w_shape[0] * 16, w_shape[1] * 16, w_shape[2], w_shape[3]
+            k, c2, r, s = _w_geometry(layout, w_shape, groups)
+        lid = _layout_id(layout)
         x_shape = tuple(int(v) for v in x_shape)
-        if layout == "NCHW":
-            if len(x_shape) != 4:
-                raise ValueError("NCHW needs x of rank 4")
-            n, c, h, wd = x_shape
-        else:
-            if len(x_shape) != 5 or x_shape[4] != 16:
-                raise ValueError("NCHW16c needs x (N, C/16, H, W, 16)")
-            n, cb, h, wd, _ = x_shape
-            c = cb * 16
+        n, c, h, wd = _x_geometry(layout, x_shape)
         if c != c2:
             raise ValueError(f"w has {c2} input channels, x has {c}")
-        d = _conv_dims(ffi, n, c, h, wd, k, r, s, stride, padding)
-        expect = (n, k, d.oh, d.ow) if layout == "NCHW" else (n, k // 16, d.oh, d.ow, 16)
+        if groups < 1 or c % groups or k % groups:
+            raise ValueError(f"groups={groups} must divide C={c} and K={k}")
+        d = _conv_dims(ffi, n, c, h, wd, k, r, s, stride, padding, groups)
+        expect = {
+            "NCHW": (n, k, d.oh, d.ow),
+            "NHWC": (n, d.oh, d.ow, k),
+            "NCHW16c": (n, k // 16, d.oh, d.ow, 16),
+        }[layout]
         if tuple(out_shape) != expect:
             raise ValueError(f"output shape {tuple(out_shape)} does not match {expect}")
         self._ws_size = lib.fxq_conv2d_workspace_size(d)
@@ -728,9 +758,9 @@ class ConvCall:
         self.out_shape = tuple(out_shape)
         self._w_shape = w_shape
         self._k = k
-        self._w_bytes = k * c * r * s
+        self._w_bytes = k * (c // groups) * r * s
         self._x_bytes = n * c * h * wd
-        self._layout = lib.FXQ_LAYOUT_NCHW if layout == "NCHW" else lib.FXQ_LAYOUT_NCHW16C
+        self._layout = lid
         self._xdt = _dtype_id(x_dtype)
         self._xzp = xzp
         self._packed = packed
@@ -802,6 +832,7 @@ def conv2d_c(
     out_zero_point=0,
     path=None,
     packed=None,
+    groups=1,
 ):
     """Call ``fxq_conv2d`` on arguments already validated by :func:`fxq_explore.conv.conv2d`.
 
@@ -810,8 +841,7 @@ def conv2d_c(
     bounds. With ``packed`` (a :class:`PackedWeights`), ``w`` and ``bias`` are ignored and the
     pre-packed weights are used.
     """
-    if layout not in ("NCHW", "NCHW16c"):
-        raise ValueError(f"unknown layout {layout!r}")
+    _layout_id(layout)
     if not (isinstance(x, np.ndarray) and x.dtype in (np.uint8, np.int8) and x.flags.c_contiguous):
         raise TypeError("x must be a C-contiguous uint8 or int8 ndarray")
     xdt = "uint8" if x.dtype == np.uint8 else "int8"
@@ -848,5 +878,6 @@ def conv2d_c(
         layout=layout,
         x_zero_point=x_zero_point,
         w_shape=None if w is None else w.shape,
+        groups=groups,
     )
     return call.run(x, w, bias)
