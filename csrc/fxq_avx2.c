@@ -304,4 +304,32 @@ T256 int fxq_conv2d_avx2(const fxq_conv_plan *p)
     return conv_driver(p, p->corr2);
 }
 
+/* ------------------------------------------------------------------------------------------------
+ * Throughput probes (AVX2): ymm12/ymm13 operands, ymm14 = ones, 6 independent chains
+ * ---------------------------------------------------------------------------------------------- */
+#define FXQ_MW(t, a) "vpmaddwd %%ymm12, %%ymm13, %%ymm" #t "\n\tvpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
+#define FXQ_TR(t, a) "vpmaddubsw %%ymm13, %%ymm12, %%ymm" #t "\n\tvpmaddwd %%ymm14, %%ymm" #t ", %%ymm" #t \
+                     "\n\tvpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
+#define FXQ_QU(t, a) "vpsignb %%ymm12, %%ymm13, %%ymm" #t "\n\tvpmaddubsw %%ymm" #t ", %%ymm12, %%ymm" #t \
+                     "\n\tvpmaddwd %%ymm14, %%ymm" #t ", %%ymm" #t "\n\tvpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
+#define FXQ_CLOB "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", \
+                 "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "cc"
+#define FXQ_PROBE_LOOP(BODY)                                                                 \
+    __asm__ volatile("vpxor %%ymm12, %%ymm12, %%ymm12\n\tvpxor %%ymm13, %%ymm13, %%ymm13\n\t" \
+                     "vpxor %%ymm14, %%ymm14, %%ymm14\n\t1:\n\t" BODY(0, 6) BODY(1, 7) BODY(2, 8)  \
+                     BODY(3, 9) BODY(4, 10) BODY(5, 11) "dec %0\n\tjnz 1b\n\tvzeroupper\n\t"       \
+                     : "+r"(iters) : : FXQ_CLOB)
+
+T256 int64_t fxq_probe_avx2(int kind, int64_t iters)
+{
+    const int64_t n = iters;
+    if (iters <= 0) return 0;
+    switch (kind) {
+    case FXQ_PROBE_VPMADDWD_YMM: FXQ_PROBE_LOOP(FXQ_MW); return n * 6 * 16;
+    case FXQ_PROBE_VPMADDUBSW_TRIPLE: FXQ_PROBE_LOOP(FXQ_TR); return n * 6 * 32;
+    case FXQ_PROBE_VPSIGNB_QUAD: FXQ_PROBE_LOOP(FXQ_QU); return n * 6 * 32;
+    default: return FXQ_ERR_ARG;
+    }
+}
+
 #endif /* FXQ_HAVE_X86 */

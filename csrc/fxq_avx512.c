@@ -212,7 +212,57 @@ T512 int fxq_probe_vpdpbusd_zmm(int64_t iters)
     return FXQ_OK;
 }
 
+#define FXQ_DPY(i) "vpdpbusd %%ymm30, %%ymm31, %%ymm" #i "\n\t"
+T512 int64_t fxq_probe_vpdpbusd_ymm_avx512(int64_t iters)
+{
+    const int64_t n = iters;
+    if (iters <= 0) return 0;
+    __asm__ volatile(
+        "vpxord %%ymm30, %%ymm30, %%ymm30\n\t"
+        "vpxord %%ymm31, %%ymm31, %%ymm31\n\t"
+        "1:\n\t"
+        FXQ_DPY(0) FXQ_DPY(1) FXQ_DPY(2) FXQ_DPY(3) FXQ_DPY(4) FXQ_DPY(5) FXQ_DPY(6) FXQ_DPY(7)
+        FXQ_DPY(8) FXQ_DPY(9) FXQ_DPY(10) FXQ_DPY(11) FXQ_DPY(12) FXQ_DPY(13) FXQ_DPY(14) FXQ_DPY(15)
+        FXQ_DPY(16) FXQ_DPY(17) FXQ_DPY(18) FXQ_DPY(19)
+        "dec %0\n\t"
+        "jnz 1b\n\t"
+        "vzeroupper\n\t"
+        : "+r"(iters)
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+          "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19",
+          "xmm30", "xmm31", "cc");
+    return n * 20 * 32;
+}
+
+int64_t fxq_probe_macs(int kind, int64_t iters)
+{
+    switch (kind) {
+    case FXQ_PROBE_VPMADDWD_YMM:
+    case FXQ_PROBE_VPMADDUBSW_TRIPLE:
+    case FXQ_PROBE_VPSIGNB_QUAD:
+        if (!fxq_path_available(FXQ_PATH_AVX2)) return FXQ_ERR_PATH;
+        return fxq_probe_avx2(kind, iters);
+    case FXQ_PROBE_VPDPBUSD_YMM:
+        if (!fxq_path_available(FXQ_PATH_AVX512)) return FXQ_ERR_PATH;
+        return fxq_probe_vpdpbusd_ymm_avx512(iters);
+    case FXQ_PROBE_VPDPBUSD_ZMM: {
+        int st = fxq_probe_vpdpbusd_zmm(iters);
+        return st < 0 ? st : (iters > 0 ? iters * 20 * 64 : 0);
+    }
+    default:
+        return FXQ_ERR_ARG;
+    }
+}
+
 #else
+int64_t fxq_probe_macs(int kind, int64_t iters)
+{
+    (void)kind;
+    (void)iters;
+    return FXQ_ERR_PATH;
+}
+
 int fxq_probe_vpdpbusd_zmm(int64_t iters)
 {
     (void)iters;

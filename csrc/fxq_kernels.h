@@ -144,6 +144,18 @@ void fxq_copy_bytes(void *dst, const void *src, int64_t nbytes);
  * caller can time this machine's MAC peak.  Returns FXQ_ERR_PATH without AVX-512 VNNI. */
 int fxq_probe_vpdpbusd_zmm(int64_t iters);
 
+/* MAC throughput probes (register operands only, independent chains): each instruction mix a
+ * kernel can be built on.  fxq_probe_macs(kind, iters) runs it and returns the number of
+ * multiply-accumulates executed, or FXQ_ERR_PATH where the CPU lacks the instructions. */
+enum fxq_probe {
+    FXQ_PROBE_VPMADDWD_YMM = 1,       /* vpmaddwd + vpaddd: int16 x int16 pairs, exact (AVX2) */
+    FXQ_PROBE_VPMADDUBSW_TRIPLE = 2,  /* vpmaddubsw + vpmaddwd(1) + vpaddd: u8 x s8, int16-saturating (AVX2) */
+    FXQ_PROBE_VPSIGNB_QUAD = 3,       /* vpsignb + the triple: fxq's exact AVX2 kernel */
+    FXQ_PROBE_VPDPBUSD_YMM = 4,       /* vpdpbusd ymm (AVX-512 VL + VNNI, EVEX) */
+    FXQ_PROBE_VPDPBUSD_ZMM = 5        /* vpdpbusd zmm (AVX-512 VNNI) */
+};
+int64_t fxq_probe_macs(int kind, int64_t iters);
+
 int fxq_cpu_features(void);          /* bitmask of enum fxq_cpu_feature */
 int fxq_path_available(int path);    /* 1 if compiled in and supported by this CPU */
 int fxq_best_path(void);             /* what FXQ_PATH_AUTO resolves to */
