@@ -397,6 +397,19 @@ FXQ_T static int conv_driver(const fxq_conv_plan *p, const int32_t *corr)
  * epilogue and row transposes as the dense driver.
  * ---------------------------------------------------------------------------------------------- */
 
+FXQ_T FXQ_INL void dw_pixels(const uint8_t *x0, int64_t sw16, int64_t rows, const int16_t *wk,
+                             const int64_t R, const int64_t SP, int P, VI *acc)
+{
+    for (int i = 0; i < P; ++i) {
+        VI a[FXQ_NV];
+        const uint8_t *xp = x0 + i * sw16;
+        for (int h = 0; h < FXQ_NV; ++h) a[h] = vi_zero();
+        for (int64_t r = 0; r < R; ++r)
+            for (int64_t sp = 0; sp < SP; ++sp) dw_pair(xp + r * rows + sp * 32, wk + (r * SP + sp) * 32, a);
+        for (int h = 0; h < FXQ_NV; ++h) acc[i * FXQ_NV + h] = a[h];
+    }
+}
+
 FXQ_T int FXQ_ISA(fxq_dwconv)(const fxq_conv_plan *p)
 {
     const fxq_conv_dims *d = p->d;
@@ -418,15 +431,10 @@ FXQ_T int FXQ_ISA(fxq_dwconv)(const fxq_conv_plan *p)
                 const uint8_t *xrow = p->xpack + ((n * p->cb + kb) * p->hp + oh * d->stride_h) * rows;
                 for (int64_t ow0 = 0; ow0 < d->ow; ow0 += FXQ_TILE) {
                     const int P = d->ow - ow0 < FXQ_TILE ? (int)(d->ow - ow0) : FXQ_TILE;
-                    for (int i = 0; i < P; ++i) {
-                        VI a[FXQ_NV];
-                        const uint8_t *xp = xrow + (ow0 + i) * sw16;
-                        for (int h = 0; h < FXQ_NV; ++h) a[h] = vi_zero();
-                        for (int64_t r = 0; r < R; ++r)
-                            for (int64_t sp = 0; sp < SP; ++sp)
-                                dw_pair(xp + r * rows + sp * 32, wk + (r * SP + sp) * 32, a);
-                        for (int h = 0; h < FXQ_NV; ++h) acc[i * FXQ_NV + h] = a[h];
-                    }
+                    if (R == 3 && SP == 2) /* 3x3: the taps unrolled */
+                        dw_pixels(xrow + ow0 * sw16, sw16, rows, wk, 3, 2, P, acc);
+                    else
+                        dw_pixels(xrow + ow0 * sw16, sw16, rows, wk, R, SP, P, acc);
                     epilogue(p, &g, acc, n, kb, oh, ow0, P, qvs);
                 }
                 if (p->scheme != FXQ_SCHEME_NONE && p->layout == FXQ_LAYOUT_NCHW) {
