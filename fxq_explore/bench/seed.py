@@ -178,7 +178,10 @@ def ort_candidates(x, w, bias, w_scale, notes):
             notes.append(f"ONNX Runtime {kind}: {e}")
             continue
         feed = {"x": x}
-        out[f"ORT {ort.__version__} QLinearConv {kind}"] = (lambda s=sess, feed=feed: s.run(None, feed)[0], 0)
+        out[f"ORT {ort.__version__} QLinearConv {kind}"] = (
+            lambda s=sess, feed=feed: s.run(None, feed)[0],
+            0,
+        )
     return out
 
 
@@ -532,6 +535,13 @@ def run(rounds: int = 10, block: int = 10, quick: bool = False, out=sys.stdout) 
             targets.append((f"{label}: fxq [{best}] <= 1.0x XNNPACK", rel <= 1.0, f"{rel:.3f}x"))
     for t, ok, v in targets:
         pr(f"  {'MET    ' if ok else 'NOT MET'}  {t}: {v}")
+    zmm = peaks.get("FXQ_PROBE_VPDPBUSD_ZMM")
+    for r in rows:
+        if zmm and r["gmacs"] > zmm:
+            notes.append(
+                f"{r['name']} runs above the vpdpbusd zmm peak: it uses a wider unit "
+                "than AVX-512 VNNI here (AMX TDPBUSD where the CPU has it)"
+            )
     if notes:
         pr("\nNotes:")
         for n_ in notes:
@@ -555,5 +565,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--block", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 round of 3")
+    ap.add_argument("--json", action="store_true", help="also print the numbers as JSON")
     args = ap.parse_args(argv)
-    return run(args.rounds, args.block, args.quick)
+    result = run(args.rounds, args.block, args.quick)
+    if args.json:
+        import json
+
+        small = {f"{k[0]} | {k[1]}": v for k, v in result["small"].items()}
+        print(json.dumps({**result, "small": small}, indent=1, default=str))
+    return result
