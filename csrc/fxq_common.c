@@ -554,9 +554,12 @@ int fxq_requantize_scalar(const int32_t *acc, void *out, int64_t outer, int64_t 
  * CPU features and dispatch
  * ---------------------------------------------------------------------------------------------- */
 
+static int cpu_features_cache = -1; /* idempotent: a race writes the same value */
+
 int fxq_cpu_features(void)
 {
     int f = 0;
+    if (cpu_features_cache >= 0) return cpu_features_cache;
 #ifdef FXQ_HAVE_X86
     __builtin_cpu_init();
     if (__builtin_cpu_supports("sse2")) f |= FXQ_CPU_SSE2;
@@ -567,6 +570,7 @@ int fxq_cpu_features(void)
     if (__builtin_cpu_supports("avx512vl")) f |= FXQ_CPU_AVX512VL;
     if (__builtin_cpu_supports("avx512vnni")) f |= FXQ_CPU_AVX512VNNI;
 #endif
+    cpu_features_cache = f;
     return f;
 }
 

@@ -784,7 +784,7 @@ class ConvCall:
         out = np.empty(self.out_shape, dtype=self.out_dtype)
         t = ffi.new("fxq_conv_tensors *")
         t.layout, t.x_dtype, t.x_zero_point = self._layout, self._xdt, self._xzp
-        t.x = _c_buf(ffi, "x", x, self.x_dtype, self._x_bytes)
+        t.x = ffi.from_buffer(x)  # exactly x_shape, x_dtype, C-contiguous: _x_bytes bytes
         t.out = ffi.from_buffer(out)
         ws = _workspace(self._ws_size)
         if self._packed is not None:
