@@ -94,10 +94,10 @@ asan: $(PY)
 	    FXQ_EXPECT_EXTENSION_DIR=$(CURDIR)/.asan/ FXQ_EXACT_WORKSPACE=1 \
 	    ../$(PY) -m pytest -q -p no:cacheprovider -o addopts='' --rootdir=. tests/kernels
 
-## make bench: the seed-layer benchmark (fxq C kernels vs ONNX Runtime and torch, one thread)
+## make bench: the kernel benchmark (fxq C kernels vs ONNX Runtime, LiteRT XNNPACK and torch, one thread)
 BENCH_ARGS ?=
 bench: $(PY)
-	$(UV) pip install --python $(PY) -q -e '.[compare]'
+	$(UV) pip install --python $(PY) -q -e '.[compare]' ai-edge-litert tflite
 	$(PY) -c "import torch" 2>/dev/null || $(VENV)/bin/pip install -q torch==2.13.0 || \
 	    echo "torch not installed: the benchmark runs without it"
 	$(PY) benchmarks/seed_layer.py $(BENCH_ARGS)

@@ -1,7 +1,19 @@
-/* fxq_avx2.c -- AVX2 path for CPUs without AVX-512 VNNI: int16 multiply-adds (vpmaddwd) on int16
- * copies of the packed operands, 6 output pixels x 16 output channels per register tile, and the
- * four requantization schemes on 8 int32 lanes.  AVX2 has no 64-bit arithmetic shift or 64-bit
- * min/max: they are built from logical shifts, xor and compares (see rq256). */
+/* fxq_avx2.c -- AVX2 path for CPUs without AVX-512 VNNI (e.g. AMD Zen 3).
+ *
+ * The MAC tile is exact at vpmaddubsw speed: with x' = x_u - 128 as int8 and weights in
+ * [-127, 127],
+ *     vpmaddubsw(|x'|, sign(x') * w)      (vpabsb done once at packing, vpsignb per product pair)
+ * multiplies |x'| <= 128 by |w| <= 127, so each int16 pair sum is within +-32,512 and never
+ * saturates; vpmaddwd with ones widens the pairs to int32.  Since
+ *     sum (x_u - zp_u) * w = sum x' * w + (128 - zp_u) * sum w,
+ * the accumulators get corr2 = bias - zp_u * sum w + 128 * sum w.  When some weight is -128
+ * (sign(x') * w would not fit int8) the path falls back to the exact int16 kernel (vpmaddwd on
+ * int16 copies of the operands).  Tile: FXQ_TILE_AVX2 pixels x 16 output channels, the weight
+ * layout is the VNNI one (OIHW4i16o4i: one 32-byte load = 8 output channels x 4 inputs).
+ *
+ * The requantization epilogue, transposes, packing and the driver come from fxq_simd.h,
+ * instantiated with the AVX2 primitives below (8 int32 lanes).  AVX2 has no 64-bit arithmetic
+ * shift or 64-bit min/max: vi_sra64_clamp builds them from logical shifts, xor and compares. */
 #include "fxq_internal.h"
 
 #ifdef FXQ_HAVE_X86
@@ -12,288 +24,312 @@
 #define INL static inline __attribute__((always_inline))
 #define TILE FXQ_TILE_AVX2
 
-typedef int32_t __attribute__((may_alias, aligned(1))) i32u;
+/* ------------------------------------------------------------------------------------------------
+ * The primitive set of fxq_simd.h
+ * ---------------------------------------------------------------------------------------------- */
+#define FXQ_T T256
+#define VI __m256i
+#define VF __m256
+#define VL 8
+#define FXQ_TILE TILE
+#define FXQ_NKB 1
+#define FXQ_ISA(name) name##_avx2
 
-typedef struct {
-    __m256 scale, flo, fhi;
-    __m256i mult, mult_o, lsh, rsh, rbsh, rbmask, clampv, mask, thr;
-    __m256i rnd_e, rnd_o, rsh_e, rsh_o, lo64, hi64, lo, hi, zp;
-} qv256;
-
-T256 INL void qv256_common(const fxq_prepared *q, qv256 *v)
+T256 INL VI vi_load(const int32_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+T256 INL void vi_store(int32_t *p, VI a) { _mm256_storeu_si256((__m256i *)p, a); }
+T256 INL VI vi_load64(const int64_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+T256 INL VI vi_set1(int32_t x) { return _mm256_set1_epi32(x); }
+T256 INL VI vi_set1_64(int64_t x) { return _mm256_set1_epi64x(x); }
+T256 INL VI vi_zero(void) { return _mm256_setzero_si256(); }
+T256 INL VI vi_add(VI a, VI b) { return _mm256_add_epi32(a, b); }
+T256 INL VI vi_sub(VI a, VI b) { return _mm256_sub_epi32(a, b); }
+T256 INL VI vi_min(VI a, VI b) { return _mm256_min_epi32(a, b); }
+T256 INL VI vi_max(VI a, VI b) { return _mm256_max_epi32(a, b); }
+T256 INL VI vi_and(VI a, VI b) { return _mm256_and_si256(a, b); }
+T256 INL VI vi_xor(VI a, VI b) { return _mm256_xor_si256(a, b); }
+T256 INL VI vi_sllv(VI a, VI n) { return _mm256_sllv_epi32(a, n); }
+T256 INL VI vi_srav(VI a, VI n) { return _mm256_srav_epi32(a, n); }
+T256 INL VI vi_srai31(VI a) { return _mm256_srai_epi32(a, 31); }
+T256 INL VI vi_srai1(VI a) { return _mm256_srai_epi32(a, 1); }
+T256 INL VI vi_mul_even(VI a, VI b) { return _mm256_mul_epi32(a, b); }
+T256 INL VI vi_odd_to_even(VI a) { return _mm256_srli_epi64(a, 32); }
+T256 INL VI vi_add64(VI a, VI b) { return _mm256_add_epi64(a, b); }
+T256 INL VI vi_even_hi31(VI p) { return _mm256_srli_epi64(p, 31); }
+T256 INL VI vi_odd_from_hi31(VI p) { return _mm256_slli_epi64(p, 1); }
+T256 INL VI vi_odd_from_lo(VI p) { return _mm256_slli_epi64(p, 32); }
+T256 INL VI vi_blend_odd(VI e, VI o) { return _mm256_blend_epi32(e, o, 0xAA); }
+T256 INL VI vi_inc_gt(VI r, VI a, VI b) { return _mm256_sub_epi32(r, _mm256_cmpgt_epi32(a, b)); }
+/* floor(p / 2^n) for int64 lanes (xor with the sign, logical shift, xor back), clamped */
+T256 INL VI vi_sra64_clamp(VI p, VI n, VI lo, VI hi)
 {
-    v->flo = _mm256_set1_ps((float)q->lo);
-    v->fhi = _mm256_set1_ps((float)q->hi);
-    v->lo = _mm256_set1_epi32(q->lo);
-    v->hi = _mm256_set1_epi32(q->hi);
-    v->lo64 = _mm256_set1_epi64x(q->lo);
-    v->hi64 = _mm256_set1_epi64x(q->hi);
-    v->zp = _mm256_set1_epi32(q->zero_point);
+    VI sgn = _mm256_cmpgt_epi64(_mm256_setzero_si256(), p);
+    VI r = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(p, sgn), n), sgn);
+    r = _mm256_blendv_epi8(r, hi, _mm256_cmpgt_epi64(r, hi));
+    return _mm256_blendv_epi8(r, lo, _mm256_cmpgt_epi64(lo, r));
+}
+T256 INL VF vf_load(const float *p) { return _mm256_loadu_ps(p); }
+T256 INL VF vf_set1(float x) { return _mm256_set1_ps(x); }
+/* the default MXCSR rounds to nearest even (Python never changes it) */
+T256 INL VF vf_mul(VF a, VF b) { return _mm256_mul_ps(a, b); }
+T256 INL VF vf_min(VF a, VF b) { return _mm256_min_ps(a, b); }
+T256 INL VF vf_max(VF a, VF b) { return _mm256_max_ps(a, b); }
+T256 INL VF vf_from_vi(VI a) { return _mm256_cvtepi32_ps(a); }
+T256 INL VI vi_from_vf(VF a) { return _mm256_cvtps_epi32(a); }
+T256 INL void vi_store_bytes(uint8_t *dst, VI r)
+{
+    const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                          0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    __m256i b = _mm256_shuffle_epi8(r, pick);
+    __m128i lo = _mm256_castsi256_si128(b), hi = _mm256_extracti128_si256(b, 1);
+    _mm_storel_epi64((__m128i *)dst, _mm_unpacklo_epi32(lo, hi));
+}
+T256 INL VI vb_unpacklo8(VI a, VI b) { return _mm256_unpacklo_epi8(a, b); }
+T256 INL VI vb_unpackhi8(VI a, VI b) { return _mm256_unpackhi_epi8(a, b); }
+T256 INL VI vb_loadu_n(const uint8_t *p, int64_t n)
+{
+    uint8_t tmp[32] = {0};
+    if (n >= 32) return _mm256_loadu_si256((const __m256i *)p);
+    memcpy(tmp, p, (size_t)n);
+    return _mm256_loadu_si256((const __m256i *)tmp);
+}
+T256 INL void vb_storeu_n(uint8_t *p, VI v, int64_t n)
+{
+    uint8_t tmp[32];
+    if (n >= 32) { _mm256_storeu_si256((__m256i *)p, v); return; }
+    _mm256_storeu_si256((__m256i *)tmp, v);
+    memcpy(p, tmp, (size_t)n);
+}
+T256 INL void vb_store_lane(uint8_t *p, VI v, int L)
+{
+    _mm_storeu_si128((__m128i *)p, L ? _mm256_extracti128_si256(v, 1) : _mm256_castsi256_si128(v));
+}
+T256 INL VI vb_load_lanes(const uint8_t *p, int64_t stride)
+{
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)),
+                                   _mm_loadu_si128((const __m128i *)(p + stride)), 1);
 }
 
-/* channels k0 .. k0+7, k0 a multiple of 8 */
-T256 INL void qv256_block(const fxq_prepared *q, int64_t k0, qv256 *v)
+/* acc[h] += pairs (x tap a, x tap b) . (w tap a, w tap b) for channels 8h .. 8h+7: the bytes of
+ * the two pixels interleaved (punpck{l,h}bw), widened to int16, then vpmaddwd */
+T256 INL void dw_pair(const uint8_t *x, const int16_t *w, VI *acc)
 {
-    qv256_common(q, v);
-    v->scale = _mm256_loadu_ps(q->scale + k0);
-    v->mult = _mm256_loadu_si256((const __m256i *)(q->mult + k0));
-    v->mult_o = _mm256_srli_epi64(v->mult, 32);
-    v->lsh = _mm256_loadu_si256((const __m256i *)(q->lsh + k0));
-    v->rsh = _mm256_loadu_si256((const __m256i *)(q->rsh + k0));
-    v->rbsh = _mm256_loadu_si256((const __m256i *)(q->rbsh + k0));
-    v->rbmask = _mm256_loadu_si256((const __m256i *)(q->rbmask + k0));
-    v->clampv = _mm256_loadu_si256((const __m256i *)(q->clampv + k0));
-    v->mask = _mm256_loadu_si256((const __m256i *)(q->mask + k0));
-    v->thr = _mm256_srai_epi32(v->mask, 1);
-    v->rnd_e = _mm256_loadu_si256((const __m256i *)(q->rnd64_e + k0 / 2));
-    v->rnd_o = _mm256_loadu_si256((const __m256i *)(q->rnd64_o + k0 / 2));
-    v->rsh_e = _mm256_loadu_si256((const __m256i *)(q->rsh64_e + k0 / 2));
-    v->rsh_o = _mm256_loadu_si256((const __m256i *)(q->rsh64_o + k0 / 2));
+    const __m128i xa = _mm_loadu_si128((const __m128i *)x), xb = _mm_loadu_si128((const __m128i *)(x + 16));
+    const __m256i lo = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(xa, xb));
+    const __m256i hi = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(xa, xb));
+    acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(lo, _mm256_load_si256((const __m256i *)w)));
+    acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(hi, _mm256_load_si256((const __m256i *)(w + 16))));
 }
 
-T256 INL void qv256_bcast(const fxq_prepared *q, int64_t c, qv256 *v)
-{
-    qv256_common(q, v);
-    v->scale = _mm256_set1_ps(q->scale[c]);
-    v->mult = v->mult_o = _mm256_set1_epi32(q->mult[c]);
-    v->lsh = _mm256_set1_epi32(q->lsh[c]);
-    v->rsh = _mm256_set1_epi32(q->rsh[c]);
-    v->rbsh = _mm256_set1_epi32(q->rbsh[c]);
-    v->rbmask = _mm256_set1_epi32(q->rbmask[c]);
-    v->clampv = _mm256_set1_epi32(q->clampv[c]);
-    v->mask = _mm256_set1_epi32(q->mask[c]);
-    v->thr = _mm256_srai_epi32(v->mask, 1);
-    v->rnd_e = v->rnd_o = _mm256_set1_epi64x(q->rnd64[c]);
-    v->rsh_e = v->rsh_o = _mm256_set1_epi64x(q->rsh64[c]);
-}
-
-/* floor(p / 2^n) for int64 lanes, then clamp to [lo, hi] (both fit int32) */
-T256 INL __m256i sra64_clamp(__m256i p, __m256i n, const qv256 *v)
-{
-    __m256i sgn = _mm256_cmpgt_epi64(_mm256_setzero_si256(), p);
-    __m256i r = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(p, sgn), n), sgn);
-    r = _mm256_blendv_epi8(r, v->hi64, _mm256_cmpgt_epi64(r, v->hi64));
-    r = _mm256_blendv_epi8(r, v->lo64, _mm256_cmpgt_epi64(v->lo64, r));
-    return r;
-}
-
-T256 INL __m256i rq256(__m256i acc, const int scheme, const qv256 *v)
-{
-    __m256i r;
-    switch (scheme) {
-    case FXQ_SCHEME_FLOAT32_RNE: {  /* default MXCSR: round to nearest even */
-        __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), v->scale);
-        f = _mm256_min_ps(_mm256_max_ps(f, v->flo), v->fhi);
-        return _mm256_add_epi32(_mm256_cvtps_epi32(f), v->zp);
-    }
-    case FXQ_SCHEME_POW2: {
-        __m256i a = _mm256_max_epi32(acc, _mm256_sub_epi32(_mm256_setzero_si256(), v->clampv));
-        a = _mm256_min_epi32(a, v->clampv);
-        a = _mm256_sllv_epi32(a, v->lsh);
-        r = _mm256_add_epi32(_mm256_srav_epi32(a, v->rsh),
-                             _mm256_and_si256(_mm256_srav_epi32(a, v->rbsh), v->rbmask));
-        break;
-    }
-    case FXQ_SCHEME_TFLITE: {
-        const __m256i half = _mm256_set1_epi64x((int64_t)1 << 30);
-        __m256i x = _mm256_sllv_epi32(acc, v->lsh);
-        __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(x, v->mult), half);
-        __m256i po = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), v->mult_o), half);
-        __m256i y = _mm256_blend_epi32(_mm256_srli_epi64(pe, 31), _mm256_slli_epi64(po, 1), 0xAA);
-        __m256i rem = _mm256_and_si256(y, v->mask);
-        __m256i thr = _mm256_sub_epi32(v->thr, _mm256_srai_epi32(y, 31));
-        __m256i up = _mm256_cmpgt_epi32(rem, thr);  /* -1 where rounding up */
-        r = _mm256_sub_epi32(_mm256_srav_epi32(y, v->rsh), up);
-        break;
-    }
-    case FXQ_SCHEME_TFLITE_SINGLE: {
-        __m256i pe = _mm256_add_epi64(_mm256_mul_epi32(acc, v->mult), v->rnd_e);
-        __m256i po = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), v->mult_o), v->rnd_o);
-        pe = sra64_clamp(pe, v->rsh_e, v);
-        po = sra64_clamp(po, v->rsh_o, v);
-        return _mm256_add_epi32(_mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA), v->zp);
-    }
-    default:
-        return acc;
-    }
-    r = _mm256_min_epi32(_mm256_max_epi32(r, v->lo), v->hi);
-    return _mm256_add_epi32(r, v->zp);
-}
-
-/* 8 int32 lanes already in the output range -> 8 bytes in the low half */
-T256 INL __m128i narrow8(__m256i r, int32_t out_dtype)
-{
-    __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
-    return out_dtype == FXQ_DTYPE_UINT8 ? _mm_packus_epi16(w, w) : _mm_packs_epi16(w, w);
-}
+#include "fxq_simd.h"
 
 /* ------------------------------------------------------------------------------------------------
- * Convolution
+ * The MAC tiles
  * ---------------------------------------------------------------------------------------------- */
 
-T256 __attribute__((noinline, optimize("no-predictive-commoning"))) static void tile(const int16_t *x, const int16_t *w, int64_t cbs, int64_t rows, int64_t sw16,
-                      int64_t ncb, int64_t R, int64_t S, __m256i *out)
+typedef int32_t __attribute__((may_alias, aligned(1))) i32u;
+#define NOPC __attribute__((noinline, optimize("no-predictive-commoning")))
+
+/* vpmaddubsw tile: xs = x' (int8), xa = |x'| (uint8), both in the xpack layout */
+T256 INL void tile_u8s8_body(const int8_t *xs, const uint8_t *xa, const int8_t *w, const tile_geom *g,
+                             const int ST1, const int PX, __m256i *out)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i a[TILE][2];
+#pragma GCC unroll 8
+    for (int i = 0; i < PX; ++i) a[i][0] = a[i][1] = _mm256_setzero_si256();
+    for (int64_t cb = 0; cb < g->ncb; ++cb)
+        for (int64_t r = 0; r < g->R; ++r) {
+            const int64_t xo = cb * g->cbs + r * g->rows;
+            const int8_t *wr = w + (cb * g->R + r) * g->S * 256;
+            for (int64_t s = 0; s < g->S; ++s) {
+                const int8_t *xsp = xs + xo + s * 16;
+                const uint8_t *xap = xa + xo + s * 16;
+                const int8_t *ws = wr + s * 256;
+#pragma GCC unroll 4
+                for (int c4 = 0; c4 < 4; ++c4) {
+                    const __m256i w0 = _mm256_load_si256((const __m256i *)(ws + c4 * 64));
+                    const __m256i w1 = _mm256_load_si256((const __m256i *)(ws + c4 * 64 + 32));
+#pragma GCC unroll 8
+                    for (int i = 0; i < PX; ++i) {
+                        const int64_t o = (ST1 ? i * 16 : i * g->sw16) + c4 * 4;
+                        const __m256i xb = _mm256_set1_epi32(*(const i32u *)(xsp + o));
+                        const __m256i ab = _mm256_set1_epi32(*(const i32u *)(xap + o));
+                        __m256i t0 = _mm256_maddubs_epi16(ab, _mm256_sign_epi8(w0, xb));
+                        __m256i t1 = _mm256_maddubs_epi16(ab, _mm256_sign_epi8(w1, xb));
+                        a[i][0] = _mm256_add_epi32(a[i][0], _mm256_madd_epi16(t0, ones));
+                        a[i][1] = _mm256_add_epi32(a[i][1], _mm256_madd_epi16(t1, ones));
+                        /* keep gcc from re-associating the sums over c4 into long-lived
+                         * temporaries (it spills them): the accumulators stay in registers */
+                        __asm__("" : "+x"(a[i][0]), "+x"(a[i][1]));
+                    }
+                }
+            }
+        }
+#pragma GCC unroll 8
+    for (int i = 0; i < PX; ++i) {
+        _mm256_storeu_si256(out + 2 * i, a[i][0]);
+        _mm256_storeu_si256(out + 2 * i + 1, a[i][1]);
+    }
+}
+
+T256 NOPC static void tile_u8s8_s1(const int8_t *xs, const uint8_t *xa, const int8_t *w,
+                                   const tile_geom *g, __m256i *out)
+{
+    tile_u8s8_body(xs, xa, w, g, 1, TILE, out);
+}
+
+T256 NOPC static void tile_u8s8_sn(const int8_t *xs, const uint8_t *xa, const int8_t *w,
+                                   const tile_geom *g, __m256i *out)
+{
+    tile_u8s8_body(xs, xa, w, g, 0, TILE, out);
+}
+
+T256 NOPC static void tile_u8s8_p1(const int8_t *xs, const uint8_t *xa, const int8_t *w,
+                                   const tile_geom *g, __m256i *out)
+{
+    tile_u8s8_body(xs, xa, w, g, 1, 1, out);
+}
+
+/* exact int16 fallback (a weight is -128): vpmaddwd on int16 copies; weights as
+ * [kb][cb][r][s][pair j][16 o][2] */
+T256 INL void tile_i16_body(const int16_t *x, const int16_t *w, const tile_geom *g, const int ST1,
+                            __m256i *out)
 {
     __m256i a[TILE][2];
+#pragma GCC unroll 8
     for (int i = 0; i < TILE; ++i) a[i][0] = a[i][1] = _mm256_setzero_si256();
-    for (int64_t cb = 0; cb < ncb; ++cb)
-        for (int64_t r = 0; r < R; ++r)
-            for (int64_t s = 0; s < S; ++s) {
-                const int16_t *xs = x + cb * cbs + r * rows + s * 16;
-                const int16_t *ws = w + ((cb * R + r) * S + s) * 256;
+    for (int64_t cb = 0; cb < g->ncb; ++cb)
+        for (int64_t r = 0; r < g->R; ++r)
+            for (int64_t s = 0; s < g->S; ++s) {
+                const int16_t *xs = x + cb * g->cbs + r * g->rows + s * 16;
+                const int16_t *ws = w + ((cb * g->R + r) * g->S + s) * 256;
+#pragma GCC unroll 8
                 for (int j = 0; j < 8; ++j) {
                     __m256i w0 = _mm256_load_si256((const __m256i *)(ws + j * 32));
                     __m256i w1 = _mm256_load_si256((const __m256i *)(ws + j * 32 + 16));
 #pragma GCC unroll 8
                     for (int i = 0; i < TILE; ++i) {
-                        __m256i b = _mm256_set1_epi32(*(const i32u *)(xs + i * sw16 + 2 * j));
+                        const int64_t o = (ST1 ? i * 16 : i * g->sw16) + 2 * j;
+                        __m256i b = _mm256_set1_epi32(*(const i32u *)(xs + o));
                         a[i][0] = _mm256_add_epi32(a[i][0], _mm256_madd_epi16(b, w0));
                         a[i][1] = _mm256_add_epi32(a[i][1], _mm256_madd_epi16(b, w1));
+                        __asm__("" : "+x"(a[i][0]), "+x"(a[i][1]));
                     }
                 }
             }
+#pragma GCC unroll 8
     for (int i = 0; i < TILE; ++i) {
         _mm256_storeu_si256(out + 2 * i, a[i][0]);
         _mm256_storeu_si256(out + 2 * i + 1, a[i][1]);
     }
 }
 
-T256 static void epilogue(const fxq_conv_plan *p, __m256i *acc, int64_t n, int64_t kb, int64_t oh,
-                          int64_t ow0, int P)
+T256 NOPC static void tile_i16_s1(const int16_t *x, const int16_t *w, const tile_geom *g, __m256i *out)
+{
+    tile_i16_body(x, w, g, 1, out);
+}
+
+T256 NOPC static void tile_i16_sn(const int16_t *x, const int16_t *w, const tile_geom *g, __m256i *out)
+{
+    tile_i16_body(x, w, g, 0, out);
+}
+
+FXQ_T static void isa_tile(const fxq_conv_plan *p, const tile_geom *g, int64_t xoff, int64_t kb,
+                           int nkb, int P, VI *acc)
+{
+    const int64_t xbytes = p->xpack_bytes;
+    (void)nkb;
+    if (p->wsum[2 * p->kpad]) {
+        const int16_t *x = (const int16_t *)p->xscratch + xoff;
+        if (p->d->stride_w == 1) tile_i16_s1(x, p->wpack16 + kb * g->wkb, g, acc);
+        else tile_i16_sn(x, p->wpack16 + kb * g->wkb, g, acc);
+    } else {
+        const int8_t *xs = (const int8_t *)p->xscratch + xoff;
+        const uint8_t *xa = p->xscratch + xbytes + xoff;
+        const int8_t *w = p->wpack + kb * g->wkb;
+        if (P == 1) tile_u8s8_p1(xs, xa, w, g, acc);
+        else if (p->d->stride_w == 1) tile_u8s8_s1(xs, xa, w, g, acc);
+        else tile_u8s8_sn(xs, xa, w, g, acc);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Operand preparation and the entry point
+ * ---------------------------------------------------------------------------------------------- */
+
+/* xs = xpack - 128 (as int8: xor 0x80), xa = |xs| (vpabsb; |-128| reads as 128 unsigned) */
+T256 static void prepare_u8s8(const uint8_t *xpack, int64_t nbytes, uint8_t *xs, uint8_t *xa)
+{
+    const __m256i f = _mm256_set1_epi8((char)0x80);
+    int64_t i = 0;
+    for (; i + 32 <= nbytes; i += 32) {
+        __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(xpack + i)), f);
+        _mm256_storeu_si256((__m256i *)(xs + i), v);
+        _mm256_storeu_si256((__m256i *)(xa + i), _mm256_abs_epi8(v));
+    }
+    for (; i < nbytes; ++i) {
+        int8_t v = (int8_t)(xpack[i] ^ 0x80);
+        xs[i] = (uint8_t)v;
+        xa[i] = (uint8_t)(v < 0 ? -(int)v : v);
+    }
+}
+
+/* the int16 fallback's operands: int16 input (same layout) and weights as pairs */
+T256 static void prepare_i16(const fxq_conv_plan *p)
 {
     const fxq_conv_dims *d = p->d;
-    const int64_t OH = d->oh, OW = d->ow;
-    const int64_t kvalid = d->k - kb * 16 < 16 ? d->k - kb * 16 : 16;
-    const __m256i c0 = _mm256_loadu_si256((const __m256i *)(p->corr + kb * 16));
-    const __m256i c1 = _mm256_loadu_si256((const __m256i *)(p->corr + kb * 16 + 8));
-    for (int i = 0; i < P; ++i) {
-        acc[2 * i] = _mm256_add_epi32(acc[2 * i], c0);
-        acc[2 * i + 1] = _mm256_add_epi32(acc[2 * i + 1], c1);
-    }
-    if (p->scheme == FXQ_SCHEME_NONE) {
-        int32_t *out = (int32_t *)p->out;
-        int32_t tmp[TILE][16];
-        for (int i = 0; i < P; ++i) {
-            _mm256_storeu_si256((__m256i *)tmp[i], acc[2 * i]);
-            _mm256_storeu_si256((__m256i *)(tmp[i] + 8), acc[2 * i + 1]);
-        }
-        for (int i = 0; i < P; ++i)
-            for (int64_t k16 = 0; k16 < kvalid; ++k16) {
-                int64_t idx = p->layout == FXQ_LAYOUT_NCHW16C
-                                  ? (((n * p->kb + kb) * OH + oh) * OW + ow0 + i) * 16 + k16
-                                  : ((n * d->k + kb * 16 + k16) * OH + oh) * OW + ow0 + i;
-                out[idx] = tmp[i][k16];
-            }
-        return;
-    }
-    {
-        qv256 v0, v1;
-        uint8_t tmp[TILE][16];
-        uint8_t *out = (uint8_t *)p->out;
-        qv256_block(p->q, kb * 16, &v0);
-        qv256_block(p->q, kb * 16 + 8, &v1);
-        for (int i = 0; i < P; ++i) {
-            __m256i r0, r1;
-            switch (p->scheme) {
-            case FXQ_SCHEME_FLOAT32_RNE:
-                r0 = rq256(acc[2 * i], FXQ_SCHEME_FLOAT32_RNE, &v0);
-                r1 = rq256(acc[2 * i + 1], FXQ_SCHEME_FLOAT32_RNE, &v1);
-                break;
-            case FXQ_SCHEME_POW2:
-                r0 = rq256(acc[2 * i], FXQ_SCHEME_POW2, &v0);
-                r1 = rq256(acc[2 * i + 1], FXQ_SCHEME_POW2, &v1);
-                break;
-            case FXQ_SCHEME_TFLITE:
-                r0 = rq256(acc[2 * i], FXQ_SCHEME_TFLITE, &v0);
-                r1 = rq256(acc[2 * i + 1], FXQ_SCHEME_TFLITE, &v1);
-                break;
-            default:
-                r0 = rq256(acc[2 * i], FXQ_SCHEME_TFLITE_SINGLE, &v0);
-                r1 = rq256(acc[2 * i + 1], FXQ_SCHEME_TFLITE_SINGLE, &v1);
-                break;
-            }
-            _mm_storel_epi64((__m128i *)tmp[i], narrow8(r0, p->out_dtype));
-            _mm_storel_epi64((__m128i *)(tmp[i] + 8), narrow8(r1, p->out_dtype));
-        }
-        if (p->layout == FXQ_LAYOUT_NCHW16C) {
-            uint8_t *o = out + (((n * p->kb + kb) * OH + oh) * OW + ow0) * 16;
-            memcpy(o, tmp, (size_t)P * 16);
-        } else {
-            for (int64_t k16 = 0; k16 < kvalid; ++k16) {
-                uint8_t *o = out + ((n * d->k + kb * 16 + k16) * OH + oh) * OW + ow0;
-                for (int i = 0; i < P; ++i) o[i] = tmp[i][k16];
-            }
-        }
+    int16_t *x16 = (int16_t *)p->xscratch;
+    for (int64_t i = 0; i < p->xpack_bytes; ++i) x16[i] = p->xpack[i];
+    for (int64_t blk = 0; blk < p->kb * p->cb * d->r * d->s; ++blk) {
+        const int8_t *src = p->wpack + blk * 256;
+        int16_t *dst = p->wpack16 + blk * 256;
+        for (int j = 0; j < 8; ++j)
+            for (int o = 0; o < 16; ++o)
+                for (int e = 0; e < 2; ++e) {
+                    int c = 2 * j + e; /* input channel within the block = c4*4 + c4i */
+                    dst[(j * 16 + o) * 2 + e] = src[((c / 4) * 16 + o) * 4 + (c % 4)];
+                }
     }
 }
 
 T256 int fxq_conv2d_avx2(const fxq_conv_plan *p)
 {
-    const fxq_conv_dims *d = p->d;
-    const int64_t rows = p->wpa * 16, cbs = p->hp * rows, sw16 = d->stride_w * 16;
-    const int64_t wkb = p->cb * d->r * d->s * 256;
-    __m256i acc[2 * TILE];
-    for (int64_t n = 0; n < d->n; ++n)
-        for (int64_t oh = 0; oh < d->oh; ++oh)
-            for (int64_t kb = 0; kb < p->kb; ++kb)
-                for (int64_t ow0 = 0; ow0 < d->ow; ow0 += TILE) {
-                    const int P = d->ow - ow0 < TILE ? (int)(d->ow - ow0) : TILE;
-                    const int16_t *x = p->xpack16 + (n * p->cb * p->hp + oh * d->stride_h) * rows + ow0 * sw16;
-                    tile(x, p->wpack16 + kb * wkb, cbs, rows, sw16, p->cb, d->r, d->s, acc);
-                    epilogue(p, acc, n, kb, oh, ow0, P);
-                }
-    return FXQ_OK;
+    if (p->wsum[2 * p->kpad]) {
+        prepare_i16(p);
+        return conv_driver(p, p->corr);
+    }
+    prepare_u8s8(p->xpack, p->xpack_bytes, p->xscratch, p->xscratch + p->xpack_bytes);
+    for (int64_t k = 0; k < p->kpad; ++k) /* + 128 * sum(w), mod 2^32 like the accumulators */
+        p->corr2[k] = (int32_t)((uint32_t)p->corr[k] + ((uint32_t)p->wsum[p->kpad + k] << 7));
+    return conv_driver(p, p->corr2);
 }
 
 /* ------------------------------------------------------------------------------------------------
- * Standalone requantization
+ * Throughput probes (AVX2): ymm12/ymm13 operands, ymm14 = ones, 6 independent chains
  * ---------------------------------------------------------------------------------------------- */
+#define FXQ_MW(t, a) "vpmaddwd %%ymm12, %%ymm13, %%ymm" #t "\n\tvpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
+#define FXQ_TR(t, a) "vpmaddubsw %%ymm13, %%ymm12, %%ymm" #t "\n\tvpmaddwd %%ymm14, %%ymm" #t ", %%ymm" #t \
+                     "\n\tvpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
+#define FXQ_QU(t, a) "vpsignb %%ymm12, %%ymm13, %%ymm" #t "\n\tvpmaddubsw %%ymm" #t ", %%ymm12, %%ymm" #t \
+                     "\n\tvpmaddwd %%ymm14, %%ymm" #t ", %%ymm" #t "\n\tvpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
+#define FXQ_CLOB "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", \
+                 "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "cc"
+#define FXQ_PROBE_LOOP(BODY)                                                                 \
+    __asm__ volatile("vpxor %%ymm12, %%ymm12, %%ymm12\n\tvpxor %%ymm13, %%ymm13, %%ymm13\n\t" \
+                     "vpxor %%ymm14, %%ymm14, %%ymm14\n\t1:\n\t" BODY(0, 6) BODY(1, 7) BODY(2, 8)  \
+                     BODY(3, 9) BODY(4, 10) BODY(5, 11) "dec %0\n\tjnz 1b\n\tvzeroupper\n\t"       \
+                     : "+r"(iters) : : FXQ_CLOB)
 
-T256 INL void requantize_body(const int32_t *acc, uint8_t *out, int64_t outer, int64_t channels,
-                              int64_t inner, const int scheme, const fxq_prepared *q)
+T256 int64_t fxq_probe_avx2(int kind, int64_t iters)
 {
-    if (inner == 1 && channels > 1) {
-        for (int64_t o = 0; o < outer; ++o) {
-            const int32_t *a = acc + o * channels;
-            uint8_t *b = out + o * channels;
-            int64_t c0 = 0;
-            for (; c0 + 8 <= channels; c0 += 8) {
-                qv256 v;
-                qv256_block(q, c0, &v);
-                _mm_storel_epi64((__m128i *)(b + c0),
-                                 narrow8(rq256(_mm256_loadu_si256((const __m256i *)(a + c0)), scheme, &v),
-                                         q->out_dtype));
-            }
-            for (; c0 < channels; ++c0) fxq_store_scalar(b, q->out_dtype, c0, fxq_requant_scalar(a[c0], q, c0));
-        }
-        return;
-    }
-    for (int64_t o = 0; o < outer; ++o)
-        for (int64_t c = 0; c < channels; ++c) {
-            qv256 v;
-            int64_t base = (o * channels + c) * inner, i = 0;
-            qv256_bcast(q, c, &v);
-            for (; i + 8 <= inner; i += 8) {
-                __m256i a = _mm256_loadu_si256((const __m256i *)(acc + base + i));
-                _mm_storel_epi64((__m128i *)(out + base + i), narrow8(rq256(a, scheme, &v), q->out_dtype));
-            }
-            for (; i < inner; ++i)
-                fxq_store_scalar(out, q->out_dtype, base + i, fxq_requant_scalar(acc[base + i], q, c));
-        }
-}
-
-T256 int fxq_requantize_avx2(const int32_t *acc, void *out, int64_t outer, int64_t channels,
-                             int64_t inner, const fxq_prepared *q)
-{
-    uint8_t *o = (uint8_t *)out;
-    switch (q->scheme) {
-    case FXQ_SCHEME_FLOAT32_RNE: requantize_body(acc, o, outer, channels, inner, FXQ_SCHEME_FLOAT32_RNE, q); break;
-    case FXQ_SCHEME_POW2: requantize_body(acc, o, outer, channels, inner, FXQ_SCHEME_POW2, q); break;
-    case FXQ_SCHEME_TFLITE: requantize_body(acc, o, outer, channels, inner, FXQ_SCHEME_TFLITE, q); break;
-    case FXQ_SCHEME_TFLITE_SINGLE: requantize_body(acc, o, outer, channels, inner, FXQ_SCHEME_TFLITE_SINGLE, q); break;
+    const int64_t n = iters;
+    if (iters <= 0) return 0;
+    switch (kind) {
+    case FXQ_PROBE_VPMADDWD_YMM: FXQ_PROBE_LOOP(FXQ_MW); return n * 6 * 16;
+    case FXQ_PROBE_VPMADDUBSW_TRIPLE: FXQ_PROBE_LOOP(FXQ_TR); return n * 6 * 32;
+    case FXQ_PROBE_VPSIGNB_QUAD: FXQ_PROBE_LOOP(FXQ_QU); return n * 6 * 32;
     default: return FXQ_ERR_ARG;
     }
-    return FXQ_OK;
 }
 
 #endif /* FXQ_HAVE_X86 */

@@ -1,6 +1,7 @@
 /* fxq_avx512.c -- AVX-512 VNNI path: direct convolution on the packed NCHW16c operands with a
- * register tile of 14 output pixels x 32 output channels (28 zmm accumulators, vpdpbusd), and the
- * four requantization schemes on 16 int32 lanes (lane = output channel), fused in the epilogue.
+ * register tile of 14 output pixels x 32 output channels (28 zmm accumulators, vpdpbusd).  The
+ * requantization epilogue, transposes, packing and the driver come from fxq_simd.h, instantiated
+ * here with the AVX-512 primitives (16 int32 lanes, lane = output channel).
  *
  * Every function carries the target attribute, so the file builds with the default (SSE2) flags and
  * only runs after fxq_path_available(FXQ_PATH_AVX512) said yes. */
@@ -14,128 +15,103 @@
 #define INL static inline __attribute__((always_inline))
 #define TILE FXQ_TILE_AVX512
 
+/* ------------------------------------------------------------------------------------------------
+ * The primitive set of fxq_simd.h
+ * ---------------------------------------------------------------------------------------------- */
+#define FXQ_T T512
+#define VI __m512i
+#define VF __m512
+#define VL 16
+#define FXQ_TILE TILE
+#define FXQ_NKB 2
+#define FXQ_ISA(name) name##_avx512
+#define RNE (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+
+T512 INL VI vi_load(const int32_t *p) { return _mm512_loadu_si512(p); }
+T512 INL void vi_store(int32_t *p, VI a) { _mm512_storeu_si512(p, a); }
+T512 INL VI vi_load64(const int64_t *p) { return _mm512_loadu_si512(p); }
+T512 INL VI vi_set1(int32_t x) { return _mm512_set1_epi32(x); }
+T512 INL VI vi_set1_64(int64_t x) { return _mm512_set1_epi64(x); }
+T512 INL VI vi_zero(void) { return _mm512_setzero_si512(); }
+T512 INL VI vi_add(VI a, VI b) { return _mm512_add_epi32(a, b); }
+T512 INL VI vi_sub(VI a, VI b) { return _mm512_sub_epi32(a, b); }
+T512 INL VI vi_min(VI a, VI b) { return _mm512_min_epi32(a, b); }
+T512 INL VI vi_max(VI a, VI b) { return _mm512_max_epi32(a, b); }
+T512 INL VI vi_and(VI a, VI b) { return _mm512_and_si512(a, b); }
+T512 INL VI vi_xor(VI a, VI b) { return _mm512_xor_si512(a, b); }
+T512 INL VI vi_sllv(VI a, VI n) { return _mm512_sllv_epi32(a, n); }
+T512 INL VI vi_srav(VI a, VI n) { return _mm512_srav_epi32(a, n); }
+T512 INL VI vi_srai31(VI a) { return _mm512_srai_epi32(a, 31); }
+T512 INL VI vi_srai1(VI a) { return _mm512_srai_epi32(a, 1); }
+T512 INL VI vi_mul_even(VI a, VI b) { return _mm512_mul_epi32(a, b); }
+T512 INL VI vi_odd_to_even(VI a) { return _mm512_srli_epi64(a, 32); }
+T512 INL VI vi_add64(VI a, VI b) { return _mm512_add_epi64(a, b); }
+T512 INL VI vi_even_hi31(VI p) { return _mm512_srli_epi64(p, 31); }
+T512 INL VI vi_odd_from_hi31(VI p) { return _mm512_slli_epi64(p, 1); }
+T512 INL VI vi_odd_from_lo(VI p) { return _mm512_slli_epi64(p, 32); }
+T512 INL VI vi_blend_odd(VI e, VI o) { return _mm512_mask_blend_epi32(0xAAAA, e, o); }
+T512 INL VI vi_inc_gt(VI r, VI a, VI b)
+{
+    return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(a, b), r, _mm512_set1_epi32(1));
+}
+T512 INL VI vi_sra64_clamp(VI p, VI n, VI lo, VI hi)
+{
+    return _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(p, n), lo), hi);
+}
+T512 INL VF vf_load(const float *p) { return _mm512_loadu_ps(p); }
+T512 INL VF vf_set1(float x) { return _mm512_set1_ps(x); }
+T512 INL VF vf_mul(VF a, VF b) { return _mm512_mul_round_ps(a, b, RNE); }
+T512 INL VF vf_min(VF a, VF b) { return _mm512_min_ps(a, b); }
+T512 INL VF vf_max(VF a, VF b) { return _mm512_max_ps(a, b); }
+T512 INL VF vf_from_vi(VI a) { return _mm512_cvt_roundepi32_ps(a, RNE); }
+T512 INL VI vi_from_vf(VF a) { return _mm512_cvt_roundps_epi32(a, RNE); }
+T512 INL void vi_store_bytes(uint8_t *dst, VI r) { _mm_storeu_si128((__m128i *)dst, _mm512_cvtepi32_epi8(r)); }
+T512 INL VI vb_unpacklo8(VI a, VI b) { return _mm512_unpacklo_epi8(a, b); }
+T512 INL VI vb_unpackhi8(VI a, VI b) { return _mm512_unpackhi_epi8(a, b); }
+T512 INL __mmask64 bmask(int64_t n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
+T512 INL VI vb_loadu_n(const uint8_t *p, int64_t n) { return _mm512_maskz_loadu_epi8(bmask(n), p); }
+T512 INL void vb_storeu_n(uint8_t *p, VI v, int64_t n) { _mm512_mask_storeu_epi8(p, bmask(n), v); }
+T512 INL void vb_store_lane(uint8_t *p, VI v, int L)
+{
+    __m128i x;
+    switch (L) {
+    case 0: x = _mm512_castsi512_si128(v); break;
+    case 1: x = _mm512_extracti32x4_epi32(v, 1); break;
+    case 2: x = _mm512_extracti32x4_epi32(v, 2); break;
+    default: x = _mm512_extracti32x4_epi32(v, 3); break;
+    }
+    _mm_storeu_si128((__m128i *)p, x);
+}
+T512 INL VI vb_load_lanes(const uint8_t *p, int64_t stride)
+{
+    VI v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + stride)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 2 * stride)), 2);
+    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 3 * stride)), 3);
+}
+
+/* acc[0] += pairs (x tap a, x tap b) . (w tap a, w tap b) per channel: the 32 bytes are pixel
+ * a's 16 channels then pixel b's; vpermw interleaves them to (a0, b0, a1, b1, ...) */
+T512 INL void dw_pair(const uint8_t *x, const int16_t *w, VI *acc)
+{
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                         23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    __m512i z = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)x));
+    z = _mm512_permutexvar_epi16(idx, z);
+    acc[0] = _mm512_add_epi32(acc[0], _mm512_madd_epi16(z, _mm512_load_si512(w)));
+}
+
+#include "fxq_simd.h"
+
+/* ------------------------------------------------------------------------------------------------
+ * The MAC tile
+ * ---------------------------------------------------------------------------------------------- */
+
 /* unaligned, aliasing-safe int32 load: lets gcc fold the broadcast into vpdpbusd's {1to16} operand */
 typedef int32_t __attribute__((may_alias, aligned(1))) i32u;
 /* gcc's predictive commoning sees that pixel i at kernel column s+1 reads what pixel i+1 read at s,
  * keeps those scalars alive across iterations and spills them: switch it off for the tiles. */
 #define NOPC __attribute__((noinline, optimize("no-predictive-commoning")))
-
-/* Requantization parameters of 16 channels, one per lane. */
-typedef struct {
-    __m512 scale, flo, fhi;
-    __m512i mult, mult_o, lsh, rsh, rbsh, rbmask, clampv, mask, thr;
-    __m512i rnd_e, rnd_o, rsh_e, rsh_o, lo64, hi64, lo, hi, zp;
-} qv512;
-
-T512 INL void qv512_common(const fxq_prepared *q, qv512 *v)
-{
-    v->flo = _mm512_set1_ps((float)q->lo);
-    v->fhi = _mm512_set1_ps((float)q->hi);
-    v->lo = _mm512_set1_epi32(q->lo);
-    v->hi = _mm512_set1_epi32(q->hi);
-    v->lo64 = _mm512_set1_epi64(q->lo);
-    v->hi64 = _mm512_set1_epi64(q->hi);
-    v->zp = _mm512_set1_epi32(q->zero_point);
-}
-
-/* channels k0 .. k0+15 (k0 a multiple of 16, arrays padded to kpad) */
-T512 INL void qv512_block(const fxq_prepared *q, int64_t k0, qv512 *v)
-{
-    qv512_common(q, v);
-    v->scale = _mm512_loadu_ps(q->scale + k0);
-    v->mult = _mm512_loadu_si512(q->mult + k0);
-    v->mult_o = _mm512_srli_epi64(v->mult, 32);
-    v->lsh = _mm512_loadu_si512(q->lsh + k0);
-    v->rsh = _mm512_loadu_si512(q->rsh + k0);
-    v->rbsh = _mm512_loadu_si512(q->rbsh + k0);
-    v->rbmask = _mm512_loadu_si512(q->rbmask + k0);
-    v->clampv = _mm512_loadu_si512(q->clampv + k0);
-    v->mask = _mm512_loadu_si512(q->mask + k0);
-    v->thr = _mm512_srai_epi32(v->mask, 1);
-    v->rnd_e = _mm512_loadu_si512(q->rnd64_e + k0 / 2);
-    v->rnd_o = _mm512_loadu_si512(q->rnd64_o + k0 / 2);
-    v->rsh_e = _mm512_loadu_si512(q->rsh64_e + k0 / 2);
-    v->rsh_o = _mm512_loadu_si512(q->rsh64_o + k0 / 2);
-}
-
-/* channel c in every lane */
-T512 INL void qv512_bcast(const fxq_prepared *q, int64_t c, qv512 *v)
-{
-    qv512_common(q, v);
-    v->scale = _mm512_set1_ps(q->scale[c]);
-    v->mult = _mm512_set1_epi32(q->mult[c]);
-    v->mult_o = v->mult;
-    v->lsh = _mm512_set1_epi32(q->lsh[c]);
-    v->rsh = _mm512_set1_epi32(q->rsh[c]);
-    v->rbsh = _mm512_set1_epi32(q->rbsh[c]);
-    v->rbmask = _mm512_set1_epi32(q->rbmask[c]);
-    v->clampv = _mm512_set1_epi32(q->clampv[c]);
-    v->mask = _mm512_set1_epi32(q->mask[c]);
-    v->thr = _mm512_srai_epi32(v->mask, 1);
-    v->rnd_e = v->rnd_o = _mm512_set1_epi64(q->rnd64[c]);
-    v->rsh_e = v->rsh_o = _mm512_set1_epi64(q->rsh64[c]);
-}
-
-/* The SIMD twin of fxq_requant_scalar(): result in [qmin, qmax], as int32 lanes. */
-T512 INL __m512i rq512(__m512i acc, const int scheme, const qv512 *v)
-{
-    __m512i r;
-    switch (scheme) {
-    case FXQ_SCHEME_FLOAT32_RNE: {
-        const int rm = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-        __m512 f = _mm512_mul_round_ps(_mm512_cvt_roundepi32_ps(acc, rm), v->scale, rm);
-        f = _mm512_min_ps(_mm512_max_ps(f, v->flo), v->fhi);
-        return _mm512_add_epi32(_mm512_cvt_roundps_epi32(f, rm), v->zp);
-    }
-    case FXQ_SCHEME_POW2: {
-        __m512i a = _mm512_max_epi32(acc, _mm512_sub_epi32(_mm512_setzero_si512(), v->clampv));
-        a = _mm512_min_epi32(a, v->clampv);
-        a = _mm512_sllv_epi32(a, v->lsh);
-        r = _mm512_add_epi32(_mm512_srav_epi32(a, v->rsh),
-                             _mm512_and_si512(_mm512_srav_epi32(a, v->rbsh), v->rbmask));
-        break;
-    }
-    case FXQ_SCHEME_TFLITE: {
-        const __m512i half = _mm512_set1_epi64((int64_t)1 << 30);
-        __m512i x = _mm512_sllv_epi32(acc, v->lsh);
-        __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(x, v->mult), half);
-        __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), v->mult_o), half);
-        /* bits 31..62 of each product are y: logical shifts are enough, y fits int32 */
-        __m512i y = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 31), _mm512_slli_epi64(po, 1));
-        __m512i rem = _mm512_and_si512(y, v->mask);
-        __m512i thr = _mm512_sub_epi32(v->thr, _mm512_srai_epi32(y, 31)); /* + 1 where y < 0 */
-        __mmask16 up = _mm512_cmpgt_epi32_mask(rem, thr);
-        r = _mm512_srav_epi32(y, v->rsh);
-        r = _mm512_mask_add_epi32(r, up, r, _mm512_set1_epi32(1));
-        break;
-    }
-    case FXQ_SCHEME_TFLITE_SINGLE: {
-        __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(acc, v->mult), v->rnd_e);
-        __m512i po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), v->mult_o), v->rnd_o);
-        pe = _mm512_srav_epi64(pe, v->rsh_e);
-        po = _mm512_srav_epi64(po, v->rsh_o);
-        pe = _mm512_min_epi64(_mm512_max_epi64(pe, v->lo64), v->hi64);
-        po = _mm512_min_epi64(_mm512_max_epi64(po, v->lo64), v->hi64);
-        return _mm512_add_epi32(_mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32)), v->zp);
-    }
-    default:
-        return acc;
-    }
-    r = _mm512_min_epi32(_mm512_max_epi32(r, v->lo), v->hi);
-    return _mm512_add_epi32(r, v->zp);
-}
-
-/* ------------------------------------------------------------------------------------------------
- * Convolution
- * ---------------------------------------------------------------------------------------------- */
-
-typedef struct {
-    int64_t cbs;   /* bytes between input channel blocks: hp * wpa * 16 */
-    int64_t rows;  /* bytes between input rows: wpa * 16 */
-    int64_t sw16;  /* bytes between neighbouring output pixels: stride_w * 16 */
-    int64_t ncb, R, S;
-    int64_t wkb;   /* bytes between weight blocks of 16 output channels: cb * R * S * 256 */
-} tile_geom;
 
 /* out[j*PX + i] = sum over (cb, r, s, c) of x(pixel i) * w(block j), for NKB blocks of 16 output
  * channels and PX output pixels: NKB*PX zmm accumulators, each broadcast input feeds NKB vpdpbusd */
@@ -173,7 +149,7 @@ T512 INL void tile_body(const uint8_t *x, const int8_t *w, const tile_geom *g, c
 #pragma GCC unroll 4
     for (int j = 0; j < NKB; ++j)
 #pragma GCC unroll 16
-        for (int i = 0; i < PX; ++i) _mm512_storeu_si512(out + j * PX + i, a[j][i]);
+        for (int i = 0; i < PX; ++i) _mm512_storeu_si512(out + j * TILE + i, a[j][i]);
 }
 
 #define TILE_FN(name, NKB, PX, ST1)                                                              \
@@ -183,246 +159,31 @@ TILE_FN(tile_k2_s1, 2, 14, 1)
 TILE_FN(tile_k1_s1, 1, 14, 1)
 TILE_FN(tile_k2_sn, 2, 14, 0)
 TILE_FN(tile_k1_sn, 1, 14, 0)
+/* few pixels (fully connected layers with a small batch, narrow rows): 1 or 4 pixels */
+TILE_FN(tile_k2_p1, 2, 1, 1)
+TILE_FN(tile_k1_p1, 1, 1, 1)
+TILE_FN(tile_k2_p4, 2, 4, 0)
+TILE_FN(tile_k1_p4, 1, 4, 0)
 
-T512 INL void requant_tile(const __m512i *acc, int P, const int scheme, const qv512 *v, __m128i *b)
-{
-    for (int i = 0; i < P; ++i) b[i] = _mm512_cvtepi32_epi8(rq512(acc[i], scheme, v));
-}
 
-/* rows[ow][16] (one output row of a 16-channel block, 8-bit) -> out[k16][ow] (NCHW), 64 pixels
- * at a time: zmm lane L of row register i holds pixel 16L + i, so the in-lane 16x16 transpose
- * leaves channel c's 64 pixels, in order, in register c. */
-T512 static void row_to_nchw(const uint8_t *rows, int64_t ow_total, uint8_t *out, int64_t chan_stride,
-                             int64_t kvalid)
+FXQ_T static void isa_tile(const fxq_conv_plan *p, const tile_geom *g, int64_t xoff, int64_t kb,
+                           int nkb, int P, VI *acc)
 {
-    for (int64_t ow0 = 0; ow0 < ow_total; ow0 += 64) {
-        const int64_t np = ow_total - ow0 < 64 ? ow_total - ow0 : 64;
-        const __mmask64 m = np == 64 ? ~(__mmask64)0 : (((__mmask64)1 << np) - 1);
-        const uint8_t *src = rows + ow0 * 16;
-        __m512i r[16], t[16];
-        for (int i = 0; i < 16; ++i) {
-            __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(src + i * 16)));
-            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(src + (16 + i) * 16)), 1);
-            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(src + (32 + i) * 16)), 2);
-            r[i] = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(src + (48 + i) * 16)), 3);
-        }
-        for (int round = 0; round < 4; ++round) {
-            for (int i = 0; i < 8; ++i) {
-                t[2 * i] = _mm512_unpacklo_epi8(r[i], r[i + 8]);
-                t[2 * i + 1] = _mm512_unpackhi_epi8(r[i], r[i + 8]);
-            }
-            for (int i = 0; i < 16; ++i) r[i] = t[i];
-        }
-        for (int64_t c = 0; c < kvalid; ++c) _mm512_mask_storeu_epi8(out + c * chan_stride + ow0, m, r[c]);
+    const uint8_t *x = p->xpack + xoff;
+    const int8_t *w = p->wpack + kb * g->wkb;
+    const int st1 = p->d->stride_w == 1;
+    if (P == 1) {
+        if (nkb == 2) tile_k2_p1(x, w, g, acc); else tile_k1_p1(x, w, g, acc);
+    } else if (P <= 4) {
+        if (nkb == 2) tile_k2_p4(x, w, g, acc); else tile_k1_p4(x, w, g, acc);
+    } else if (nkb == 2) {
+        if (st1) tile_k2_s1(x, w, g, acc); else tile_k2_sn(x, w, g, acc);
+    } else {
+        if (st1) tile_k1_s1(x, w, g, acc); else tile_k1_sn(x, w, g, acc);
     }
 }
 
-/* NCHW input -> the interior of the padded NCHW16c buffer, 64 pixels x 16 channels at a time:
- * one (masked, so never past the row) 64-byte load per channel, the in-lane 16x16 transpose,
- * then lane L of register i is pixel 16L + i's 16 channels. */
-T512 void fxq_pack_input_nchw_avx512(const fxq_conv_dims *d, const uint8_t *x, uint8_t flip,
-                                     uint8_t *xpack, int64_t ncb, int64_t hp, int64_t wpa)
-{
-    const __m512i vflip = _mm512_set1_epi8((char)flip);
-    for (int64_t n = 0; n < d->n; ++n)
-        for (int64_t cb = 0; cb < ncb; ++cb)
-            for (int64_t h = 0; h < d->h; ++h) {
-                uint8_t *dst = xpack + ((n * ncb + cb) * hp + h + d->pad_h) * wpa * 16 + d->pad_w * 16;
-                for (int64_t w = 0; w < d->w; w += 64) {
-                    const int64_t np = d->w - w < 64 ? d->w - w : 64;
-                    const __mmask64 m = np == 64 ? ~(__mmask64)0 : (((__mmask64)1 << np) - 1);
-                    __m512i r[16], t[16];
-                    for (int c16 = 0; c16 < 16; ++c16) {
-                        const int64_t c = cb * 16 + c16;
-                        r[c16] = c < d->c
-                            ? _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, x + ((n * d->c + c) * d->h + h) * d->w + w), vflip)
-                            : _mm512_setzero_si512();
-                    }
-                    for (int round = 0; round < 4; ++round) {
-                        for (int i = 0; i < 8; ++i) {
-                            t[2 * i] = _mm512_unpacklo_epi8(r[i], r[i + 8]);
-                            t[2 * i + 1] = _mm512_unpackhi_epi8(r[i], r[i + 8]);
-                        }
-                        for (int i = 0; i < 16; ++i) r[i] = t[i];
-                    }
-                    if (np == 64) {
-                        for (int i = 0; i < 16; ++i) {
-                            _mm_storeu_si128((__m128i *)(dst + (w + i) * 16), _mm512_castsi512_si128(r[i]));
-                            _mm_storeu_si128((__m128i *)(dst + (w + 16 + i) * 16), _mm512_extracti32x4_epi32(r[i], 1));
-                            _mm_storeu_si128((__m128i *)(dst + (w + 32 + i) * 16), _mm512_extracti32x4_epi32(r[i], 2));
-                            _mm_storeu_si128((__m128i *)(dst + (w + 48 + i) * 16), _mm512_extracti32x4_epi32(r[i], 3));
-                        }
-                    } else {
-                        for (int i = 0; i < 16; ++i) {
-                            __m128i lane[4];
-                            lane[0] = _mm512_castsi512_si128(r[i]);
-                            lane[1] = _mm512_extracti32x4_epi32(r[i], 1);
-                            lane[2] = _mm512_extracti32x4_epi32(r[i], 2);
-                            lane[3] = _mm512_extracti32x4_epi32(r[i], 3);
-                            for (int L = 0; L < 4; ++L)
-                                if (16 * L + i < np)
-                                    _mm_storeu_si128((__m128i *)(dst + (w + 16 * L + i) * 16), lane[L]);
-                        }
-                    }
-                }
-            }
-}
-
-/* add the correction, requantize and store P <= TILE pixels of one 16-channel block */
-T512 static void epilogue(const fxq_conv_plan *p, __m512i *acc, int64_t n, int64_t kb, int64_t oh,
-                          int64_t ow0, int P, const qv512 *qv)
-{
-    const fxq_conv_dims *d = p->d;
-    const int64_t OH = d->oh, OW = d->ow;
-    const __m512i corr = _mm512_loadu_si512(p->corr + kb * 16);
-    const int64_t kvalid = d->k - kb * 16 < 16 ? d->k - kb * 16 : 16;
-    for (int i = 0; i < P; ++i) acc[i] = _mm512_add_epi32(acc[i], corr);
-
-    if (p->scheme == FXQ_SCHEME_NONE) {
-        int32_t *out = (int32_t *)p->out;
-        if (p->layout == FXQ_LAYOUT_NCHW16C) {
-            int32_t *o = out + (((n * p->kb + kb) * OH + oh) * OW + ow0) * 16;
-            for (int i = 0; i < P; ++i) _mm512_storeu_si512(o + i * 16, acc[i]);
-        } else {
-            int32_t tmp[TILE][16];
-            for (int i = 0; i < P; ++i) _mm512_storeu_si512(tmp[i], acc[i]);
-            for (int64_t k16 = 0; k16 < kvalid; ++k16) {
-                int32_t *o = out + ((n * d->k + kb * 16 + k16) * OH + oh) * OW + ow0;
-                for (int i = 0; i < P; ++i) o[i] = tmp[i][k16];
-            }
-        }
-        return;
-    }
-    {
-        __m128i b[16];
-        uint8_t *out = (uint8_t *)p->out;
-        switch (p->scheme) {
-        case FXQ_SCHEME_FLOAT32_RNE: requant_tile(acc, P, FXQ_SCHEME_FLOAT32_RNE, qv, b); break;
-        case FXQ_SCHEME_POW2: requant_tile(acc, P, FXQ_SCHEME_POW2, qv, b); break;
-        case FXQ_SCHEME_TFLITE: requant_tile(acc, P, FXQ_SCHEME_TFLITE, qv, b); break;
-        default: requant_tile(acc, P, FXQ_SCHEME_TFLITE_SINGLE, qv, b); break;
-        }
-        if (p->layout == FXQ_LAYOUT_NCHW16C) {
-            uint8_t *o = out + (((n * p->kb + kb) * OH + oh) * OW + ow0) * 16;
-            for (int i = 0; i < P; ++i) _mm_storeu_si128((__m128i *)(o + i * 16), b[i]);
-        } else {  /* NCHW: collect the row, transposed by row_to_nchw once it is complete */
-            uint8_t *o = p->rowbuf + (kb & 1) * p->rowbuf_stride + ow0 * 16;
-            for (int i = 0; i < P; ++i) _mm_storeu_si128((__m128i *)(o + i * 16), b[i]);
-        }
-    }
-}
-
-T512 int fxq_conv2d_avx512(const fxq_conv_plan *p)
-{
-    const fxq_conv_dims *d = p->d;
-    const int st1 = d->stride_w == 1;
-    tile_geom g;
-    __m512i acc[2 * TILE];
-    g.cbs = p->hp * p->wpa * 16;
-    g.rows = p->wpa * 16;
-    g.sw16 = d->stride_w * 16;
-    g.ncb = p->cb;
-    g.R = d->r;
-    g.S = d->s;
-    g.wkb = p->cb * d->r * d->s * 256;
-    if (p->scheme != FXQ_SCHEME_NONE && p->layout == FXQ_LAYOUT_NCHW)
-        memset(p->rowbuf, 0, (size_t)(2 * p->rowbuf_stride));
-    /* pairs of output-channel blocks outside the rows: the pair's weights (cb*R*S*512 bytes,
-     * 18 KiB for the seed layer) stay in L1 while the input rows stream through */
-    for (int64_t n = 0; n < d->n; ++n)
-        for (int64_t kb = 0; kb < p->kb;) {
-            const int nkb = p->kb - kb >= 2 ? 2 : 1;
-            const int px = TILE;
-            const int8_t *w = p->wpack + kb * g.wkb;
-            qv512 qv[2];   /* the pair's requantization parameters, loaded once */
-            if (p->scheme != FXQ_SCHEME_NONE)
-                for (int j = 0; j < nkb; ++j) qv512_block(p->q, (kb + j) * 16, &qv[j]);
-            for (int64_t oh = 0; oh < d->oh; ++oh) {
-                for (int64_t ow0 = 0; ow0 < d->ow; ow0 += px) {
-                    const int P = d->ow - ow0 < px ? (int)(d->ow - ow0) : px;
-                    const uint8_t *x = p->xpack + (n * p->cb * p->hp + oh * d->stride_h) * g.rows +
-                                       ow0 * g.sw16;
-                    if (nkb == 2) {
-                        if (st1) tile_k2_s1(x, w, &g, acc); else tile_k2_sn(x, w, &g, acc);
-                    } else {
-                        if (st1) tile_k1_s1(x, w, &g, acc); else tile_k1_sn(x, w, &g, acc);
-                    }
-                    for (int j = 0; j < nkb; ++j)
-                        epilogue(p, acc + j * px, n, kb + j, oh, ow0, P, &qv[j]);
-                }
-                if (p->scheme != FXQ_SCHEME_NONE && p->layout == FXQ_LAYOUT_NCHW)
-                    for (int j = 0; j < nkb; ++j) {
-                        const int64_t kvalid = d->k - (kb + j) * 16 < 16 ? d->k - (kb + j) * 16 : 16;
-                        row_to_nchw(p->rowbuf + ((kb + j) & 1) * p->rowbuf_stride, d->ow,
-                                    (uint8_t *)p->out + ((n * d->k + (kb + j) * 16) * d->oh + oh) * d->ow,
-                                    d->oh * d->ow, kvalid);
-                    }
-            }
-            kb += nkb;
-        }
-    return FXQ_OK;
-}
-
-/* ------------------------------------------------------------------------------------------------
- * Standalone requantization
- * ---------------------------------------------------------------------------------------------- */
-
-T512 INL void rq_run(const int32_t *acc, uint8_t *out, int64_t len, const int scheme, const qv512 *v)
-{
-    int64_t i = 0;
-    for (; i + 16 <= len; i += 16) {
-        __m512i a = _mm512_loadu_si512(acc + i);
-        _mm_storeu_si128((__m128i *)(out + i), _mm512_cvtepi32_epi8(rq512(a, scheme, v)));
-    }
-    if (i < len) {
-        __mmask16 m = (__mmask16)((1u << (len - i)) - 1u);
-        __m512i a = _mm512_maskz_loadu_epi32(m, acc + i);
-        _mm_mask_storeu_epi8(out + i, m, _mm512_cvtepi32_epi8(rq512(a, scheme, v)));
-    }
-}
-
-T512 INL void rq_lanes(const int32_t *acc, uint8_t *out, int64_t channels, const int scheme,
-                       const fxq_prepared *q)
-{
-    for (int64_t c0 = 0; c0 < channels; c0 += 16) {
-        qv512 v;
-        int64_t len = channels - c0 < 16 ? channels - c0 : 16;
-        __mmask16 m = (__mmask16)((1u << len) - 1u);
-        __m512i a = _mm512_maskz_loadu_epi32(m, acc + c0);
-        qv512_block(q, c0, &v);
-        _mm_mask_storeu_epi8(out + c0, m, _mm512_cvtepi32_epi8(rq512(a, scheme, &v)));
-    }
-}
-
-T512 INL void requantize_body(const int32_t *acc, uint8_t *out, int64_t outer, int64_t channels,
-                              int64_t inner, const int scheme, const fxq_prepared *q)
-{
-    if (inner == 1 && channels > 1) {  /* channels innermost: one lane per channel */
-        for (int64_t o = 0; o < outer; ++o) rq_lanes(acc + o * channels, out + o * channels, channels, scheme, q);
-        return;
-    }
-    for (int64_t o = 0; o < outer; ++o)
-        for (int64_t c = 0; c < channels; ++c) {
-            qv512 v;
-            int64_t base = (o * channels + c) * inner;
-            qv512_bcast(q, c, &v);
-            rq_run(acc + base, out + base, inner, scheme, &v);
-        }
-}
-
-T512 int fxq_requantize_avx512(const int32_t *acc, void *out, int64_t outer, int64_t channels,
-                               int64_t inner, const fxq_prepared *q)
-{
-    uint8_t *o = (uint8_t *)out;
-    switch (q->scheme) {
-    case FXQ_SCHEME_FLOAT32_RNE: requantize_body(acc, o, outer, channels, inner, FXQ_SCHEME_FLOAT32_RNE, q); break;
-    case FXQ_SCHEME_POW2: requantize_body(acc, o, outer, channels, inner, FXQ_SCHEME_POW2, q); break;
-    case FXQ_SCHEME_TFLITE: requantize_body(acc, o, outer, channels, inner, FXQ_SCHEME_TFLITE, q); break;
-    case FXQ_SCHEME_TFLITE_SINGLE: requantize_body(acc, o, outer, channels, inner, FXQ_SCHEME_TFLITE_SINGLE, q); break;
-    default: return FXQ_ERR_ARG;
-    }
-    return FXQ_OK;
-}
+T512 int fxq_conv2d_avx512(const fxq_conv_plan *p) { return conv_driver(p, p->corr); }
 
 /* ------------------------------------------------------------------------------------------------
  * Peak probe: 20 independent accumulator chains (latency 5 would allow 4 per cycle), register
@@ -451,7 +212,57 @@ T512 int fxq_probe_vpdpbusd_zmm(int64_t iters)
     return FXQ_OK;
 }
 
+#define FXQ_DPY(i) "vpdpbusd %%ymm30, %%ymm31, %%ymm" #i "\n\t"
+T512 int64_t fxq_probe_vpdpbusd_ymm_avx512(int64_t iters)
+{
+    const int64_t n = iters;
+    if (iters <= 0) return 0;
+    __asm__ volatile(
+        "vpxord %%ymm30, %%ymm30, %%ymm30\n\t"
+        "vpxord %%ymm31, %%ymm31, %%ymm31\n\t"
+        "1:\n\t"
+        FXQ_DPY(0) FXQ_DPY(1) FXQ_DPY(2) FXQ_DPY(3) FXQ_DPY(4) FXQ_DPY(5) FXQ_DPY(6) FXQ_DPY(7)
+        FXQ_DPY(8) FXQ_DPY(9) FXQ_DPY(10) FXQ_DPY(11) FXQ_DPY(12) FXQ_DPY(13) FXQ_DPY(14) FXQ_DPY(15)
+        FXQ_DPY(16) FXQ_DPY(17) FXQ_DPY(18) FXQ_DPY(19)
+        "dec %0\n\t"
+        "jnz 1b\n\t"
+        "vzeroupper\n\t"
+        : "+r"(iters)
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+          "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19",
+          "xmm30", "xmm31", "cc");
+    return n * 20 * 32;
+}
+
+int64_t fxq_probe_macs(int kind, int64_t iters)
+{
+    switch (kind) {
+    case FXQ_PROBE_VPMADDWD_YMM:
+    case FXQ_PROBE_VPMADDUBSW_TRIPLE:
+    case FXQ_PROBE_VPSIGNB_QUAD:
+        if (!fxq_path_available(FXQ_PATH_AVX2)) return FXQ_ERR_PATH;
+        return fxq_probe_avx2(kind, iters);
+    case FXQ_PROBE_VPDPBUSD_YMM:
+        if (!fxq_path_available(FXQ_PATH_AVX512)) return FXQ_ERR_PATH;
+        return fxq_probe_vpdpbusd_ymm_avx512(iters);
+    case FXQ_PROBE_VPDPBUSD_ZMM: {
+        int st = fxq_probe_vpdpbusd_zmm(iters);
+        return st < 0 ? st : (iters > 0 ? iters * 20 * 64 : 0);
+    }
+    default:
+        return FXQ_ERR_ARG;
+    }
+}
+
 #else
+int64_t fxq_probe_macs(int kind, int64_t iters)
+{
+    (void)kind;
+    (void)iters;
+    return FXQ_ERR_PATH;
+}
+
 int fxq_probe_vpdpbusd_zmm(int64_t iters)
 {
     (void)iters;

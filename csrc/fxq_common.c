@@ -36,15 +36,20 @@ static int64_t mul_chk4(int64_t a, int64_t b, int64_t c, int64_t e)
 }
 
 typedef struct {
-    int64_t cb, kb, kpad, hp, wp, wpa;
-    int64_t off_xpack, off_wpack, off_corr, off_prep, off_xpack16, off_wpack16, off_rowbuf, total;
+    int64_t cb, kb, kpad, hp, wp, wpa, groups;
+    int kind; /* FXQ_KIND_* */
+    int64_t off_xpack, off_wpack, off_corr, off_corr2, off_prep, off_xscratch, off_wpack16, off_rowbuf,
+        total;
     int64_t xpack_bytes, wpack_bytes;
 } conv_layout;
 
 static int64_t prepared_bytes(int64_t kpad)
 {
-    /* scale + 7 int32 arrays + 2 int64 arrays + 4 half-length int64 arrays, each aligned */
-    return 8 * align_up(kpad * 4) + 2 * align_up(kpad * 8) + 4 * align_up(kpad / 2 * 8);
+    /* the largest member of the union: pow2's 5 int32 arrays, or tflite_single's int32 array,
+     * 2 int64 arrays and 4 half-length int64 arrays (each aligned) */
+    int64_t pow2 = 5 * align_up(kpad * 4);
+    int64_t single = align_up(kpad * 4) + 2 * align_up(kpad * 8) + 4 * align_up(kpad / 2 * 8);
+    return pow2 > single ? pow2 : single;
 }
 
 static int plan_layout(const fxq_conv_dims *d, conv_layout *L)
@@ -64,6 +69,10 @@ static int plan_layout(const fxq_conv_dims *d, conv_layout *L)
     if (L->hp < d->r || L->wp < d->s) return FXQ_ERR_ARG;
     if (d->oh != (L->hp - d->r) / d->stride_h + 1 || d->ow != (L->wp - d->s) / d->stride_w + 1)
         return FXQ_ERR_ARG;
+    L->groups = d->groups == 0 ? 1 : d->groups;
+    if (L->groups < 1 || d->c % L->groups != 0 || d->k % L->groups != 0) return FXQ_ERR_ARG;
+    L->kind = L->groups == 1 ? FXQ_KIND_DENSE
+              : (L->groups == d->c && L->groups == d->k) ? FXQ_KIND_DEPTHWISE : FXQ_KIND_GROUPED;
     L->cb = ceil_div(d->c, 16);
     L->kb = ceil_div(d->k, 16);
     L->kpad = L->kb * 16;
@@ -72,20 +81,27 @@ static int plan_layout(const fxq_conv_dims *d, conv_layout *L)
     {
         const int64_t tiles[2] = {FXQ_TILE_AVX512, FXQ_TILE_AVX2};
         for (int i = 0; i < 2; ++i) {
-            int64_t need = (ceil_div(d->ow, tiles[i]) * tiles[i] - 1) * d->stride_w + d->s;
+            /* + 1: the depthwise kernel reads taps in pairs (an odd S reads one dummy pixel) */
+            int64_t need = (ceil_div(d->ow, tiles[i]) * tiles[i] - 1) * d->stride_w + d->s + 1;
             if (need > L->wpa) L->wpa = need;
         }
     }
     L->xpack_bytes = mul_chk4(d->n, L->cb, L->hp, mul_chk(L->wpa, 16));
-    L->wpack_bytes = mul_chk4(L->kb, L->cb, mul_chk(d->r, d->s), 256);
+    if (L->kind == FXQ_KIND_DENSE)
+        L->wpack_bytes = mul_chk4(L->kb, L->cb, mul_chk(d->r, d->s), 256);
+    else if (L->kind == FXQ_KIND_DEPTHWISE) /* int16 [kb][r][ceil(s/2)][16][2] */
+        L->wpack_bytes = mul_chk4(L->kb, d->r, ceil_div(d->s, 2), 64);
+    else /* the OIHW weights as they are */
+        L->wpack_bytes = mul_chk4(d->k, d->c / L->groups, d->r, d->s);
     if (L->xpack_bytes < 0 || L->wpack_bytes < 0) return FXQ_ERR_ARG;
     if (L->xpack_bytes > ((int64_t)1 << 40) || L->wpack_bytes > ((int64_t)1 << 40)) return FXQ_ERR_ARG;
     L->off_xpack = 0;
     L->off_wpack = L->off_xpack + align_up(L->xpack_bytes);
     L->off_corr = L->off_wpack + align_up(L->wpack_bytes);
-    L->off_prep = L->off_corr + align_up(L->kpad * 4);
-    L->off_xpack16 = L->off_prep + prepared_bytes(L->kpad);
-    L->off_wpack16 = L->off_xpack16 + align_up(2 * L->xpack_bytes);
+    L->off_corr2 = L->off_corr + align_up(FXQ_WSUM_LEN(L->kpad) * 4);
+    L->off_prep = L->off_corr2 + align_up(L->kpad * 4);
+    L->off_xscratch = L->off_prep + prepared_bytes(L->kpad);
+    L->off_wpack16 = L->off_xscratch + align_up(2 * L->xpack_bytes);
     L->off_rowbuf = L->off_wpack16 + align_up(2 * L->wpack_bytes);
     /* two output-channel blocks of one output row, 8-bit, padded to 64 pixels (NCHW epilogue) */
     L->total = L->off_rowbuf + 2 * (ceil_div(d->ow, 64) * 64 * 16) + FXQ_ALIGN; /* + align slack */
@@ -125,6 +141,7 @@ static int dtype_range(int32_t dt, int32_t *qmin, int32_t *qmax)
 static int prepare_params(const fxq_quant_params *q, int64_t channels, int64_t kpad, uint8_t *mem,
                           fxq_prepared *P)
 {
+    const int64_t a4 = align_up(kpad * 4), a8 = align_up(kpad * 8), h8 = align_up(kpad / 2 * 8);
     if (!q) return FXQ_ERR_ARG;
     memset(P, 0, sizeof(*P));
     P->scheme = q->scheme;
@@ -139,86 +156,82 @@ static int prepare_params(const fxq_quant_params *q, int64_t channels, int64_t k
     P->lo = P->qmin - q->zero_point;
     P->hi = P->qmax - q->zero_point;
 
-    {
-        int64_t a4 = align_up(kpad * 4), a8 = align_up(kpad * 8), h8 = align_up(kpad / 2 * 8);
-        P->scale = (float *)mem; mem += a4;
-        P->mult = (int32_t *)mem; mem += a4;
-        P->lsh = (int32_t *)mem; mem += a4;
-        P->rsh = (int32_t *)mem; mem += a4;
-        P->rbsh = (int32_t *)mem; mem += a4;
-        P->rbmask = (int32_t *)mem; mem += a4;
-        P->clampv = (int32_t *)mem; mem += a4;
-        P->mask = (int32_t *)mem; mem += a4;
-        P->rnd64 = (int64_t *)mem; mem += a8;
-        P->rsh64 = (int64_t *)mem; mem += a8;
-        P->rnd64_e = (int64_t *)mem; mem += h8;
-        P->rnd64_o = (int64_t *)mem; mem += h8;
-        P->rsh64_e = (int64_t *)mem; mem += h8;
-        P->rsh64_o = (int64_t *)mem; mem += h8;
-    }
-    for (int64_t k = 0; k < kpad; ++k) {
-        int64_t src = (q->n_channels == 1 || k >= q->n_channels) ? 0 : k;
-        P->scale[k] = 1.0f; P->mult[k] = 0; P->lsh[k] = 0; P->rsh[k] = 0; P->rbsh[k] = 0;
-        P->rbmask[k] = 0; P->clampv[k] = INT32_MAX; P->mask[k] = 0; P->rnd64[k] = 0; P->rsh64[k] = 1;
-        switch (q->scheme) {
-        case FXQ_SCHEME_FLOAT32_RNE: {
-            float s;
-            if (!q->scale_f32) return FXQ_ERR_ARG;
-            s = q->scale_f32[src];
+    switch (q->scheme) {
+    case FXQ_SCHEME_FLOAT32_RNE: {
+        float *scale = (float *)mem;
+        if (!q->scale_f32) return FXQ_ERR_ARG;
+        for (int64_t k = 0; k < kpad; ++k) {
+            const float s = q->scale_f32[(q->n_channels == 1 || k >= q->n_channels) ? 0 : k];
             if (!(s > 0.0f) || !isfinite(s)) return FXQ_ERR_ARG;
-            P->scale[k] = s;
-            break;
+            scale[k] = s;
         }
-        case FXQ_SCHEME_POW2: {
-            int64_t e;
-            if (!q->exponent) return FXQ_ERR_ARG;
-            e = q->exponent[src];
+        P->u.f32.scale = scale;
+        return FXQ_OK;
+    }
+    case FXQ_SCHEME_POW2: {
+        int32_t *lsh = (int32_t *)mem, *rsh = (int32_t *)(mem + a4), *rbsh = (int32_t *)(mem + 2 * a4);
+        int32_t *rbmask = (int32_t *)(mem + 3 * a4), *clampv = (int32_t *)(mem + 4 * a4);
+        if (!q->exponent) return FXQ_ERR_ARG;
+        for (int64_t k = 0; k < kpad; ++k) {
+            const int64_t e = q->exponent[(q->n_channels == 1 || k >= q->n_channels) ? 0 : k];
+            lsh[k] = rsh[k] = rbsh[k] = rbmask[k] = 0;
+            clampv[k] = INT32_MAX;
             if (e >= 0) {
                 /* acc * 2^e saturates outside [-512, 512] * 2^e for e > 0: pre-clamp, then shift */
-                P->lsh[k] = (int32_t)(e < 20 ? e : 20);
-                P->clampv[k] = e > 0 ? 512 : INT32_MAX;
+                lsh[k] = (int32_t)(e < 20 ? e : 20);
+                clampv[k] = e > 0 ? 512 : INT32_MAX;
             } else {
-                int64_t n = -e;
-                P->rsh[k] = (int32_t)(n < 31 ? n : 31);
-                P->rbsh[k] = (int32_t)(n - 1 < 31 ? n - 1 : 31);
-                P->rbmask[k] = 1;
+                const int64_t n = -e;
+                rsh[k] = (int32_t)(n < 31 ? n : 31);
+                rbsh[k] = (int32_t)(n - 1 < 31 ? n - 1 : 31);
+                rbmask[k] = 1;
             }
-            break;
         }
-        case FXQ_SCHEME_TFLITE: {
-            int32_t m, sh;
-            if (!q->multiplier || !q->shift) return FXQ_ERR_ARG;
-            m = q->multiplier[src];
-            sh = q->shift[src];
+        P->u.pow2.lsh = lsh; P->u.pow2.rsh = rsh; P->u.pow2.rbsh = rbsh;
+        P->u.pow2.rbmask = rbmask; P->u.pow2.clampv = clampv;
+        return FXQ_OK;
+    }
+    case FXQ_SCHEME_TFLITE: {
+        int32_t *mult = (int32_t *)mem, *lsh = (int32_t *)(mem + a4), *rsh = (int32_t *)(mem + 2 * a4);
+        int32_t *mask = (int32_t *)(mem + 3 * a4);
+        if (!q->multiplier || !q->shift) return FXQ_ERR_ARG;
+        for (int64_t k = 0; k < kpad; ++k) {
+            const int64_t src = (q->n_channels == 1 || k >= q->n_channels) ? 0 : k;
+            const int32_t m = q->multiplier[src], sh = q->shift[src];
             if (m < 0 || (m != 0 && m < (1 << 30)) || sh < -31 || sh > 31) return FXQ_ERR_ARG;
-            P->mult[k] = m;
-            P->lsh[k] = sh > 0 ? sh : 0;
-            P->rsh[k] = sh < 0 ? -sh : 0;
-            P->mask[k] = (int32_t)(((int64_t)1 << P->rsh[k]) - 1);
-            break;
+            mult[k] = m;
+            lsh[k] = sh > 0 ? sh : 0;
+            rsh[k] = sh < 0 ? -sh : 0;
+            mask[k] = (int32_t)(((int64_t)1 << rsh[k]) - 1);
         }
-        case FXQ_SCHEME_TFLITE_SINGLE: {
-            int32_t m, sh;
-            if (!q->multiplier || !q->shift) return FXQ_ERR_ARG;
-            m = q->multiplier[src];
-            sh = q->shift[src];
+        P->u.tfl.mult = mult; P->u.tfl.lsh = lsh; P->u.tfl.rsh = rsh; P->u.tfl.mask = mask;
+        return FXQ_OK;
+    }
+    default: { /* FXQ_SCHEME_TFLITE_SINGLE */
+        int32_t *mult = (int32_t *)mem;
+        int64_t *rnd = (int64_t *)(mem + a4), *rsh = (int64_t *)(mem + a4 + a8);
+        int64_t *rnd_e = (int64_t *)(mem + a4 + 2 * a8), *rnd_o = (int64_t *)(mem + a4 + 2 * a8 + h8);
+        int64_t *rsh_e = (int64_t *)(mem + a4 + 2 * a8 + 2 * h8);
+        int64_t *rsh_o = (int64_t *)(mem + a4 + 2 * a8 + 3 * h8);
+        if (!q->multiplier || !q->shift) return FXQ_ERR_ARG;
+        for (int64_t k = 0; k < kpad; ++k) {
+            const int64_t src = (q->n_channels == 1 || k >= q->n_channels) ? 0 : k;
+            const int32_t m = q->multiplier[src], sh = q->shift[src];
             if (m < 0 || (m != 0 && m < (1 << 30)) || sh < -31 || sh > 30) return FXQ_ERR_ARG;
-            P->mult[k] = m;
-            P->rnd64[k] = (int64_t)1 << (30 - sh);
-            P->rsh64[k] = 31 - sh;
-            break;
+            mult[k] = m;
+            rnd[k] = (int64_t)1 << (30 - sh);
+            rsh[k] = 31 - sh;
         }
-        default:
-            return FXQ_ERR_ARG;
+        for (int64_t k = 0; k < kpad / 2; ++k) {
+            rnd_e[k] = rnd[2 * k]; rnd_o[k] = rnd[2 * k + 1];
+            rsh_e[k] = rsh[2 * k]; rsh_o[k] = rsh[2 * k + 1];
         }
+        P->u.single.mult = mult; P->u.single.rnd = rnd; P->u.single.rsh = rsh;
+        P->u.single.rnd_e = rnd_e; P->u.single.rnd_o = rnd_o;
+        P->u.single.rsh_e = rsh_e; P->u.single.rsh_o = rsh_o;
+        return FXQ_OK;
     }
-    for (int64_t k = 0; k < kpad / 2; ++k) {
-        P->rnd64_e[k] = P->rnd64[2 * k];
-        P->rnd64_o[k] = P->rnd64[2 * k + 1];
-        P->rsh64_e[k] = P->rsh64[2 * k];
-        P->rsh64_o[k] = P->rsh64[2 * k + 1];
     }
-    return FXQ_OK;
 }
 
 static int32_t clamp32(int64_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : (int32_t)v); }
@@ -229,31 +242,34 @@ int32_t fxq_requant_scalar(int32_t acc, const fxq_prepared *q, int64_t k)
     int32_t r;
     switch (q->scheme) {
     case FXQ_SCHEME_FLOAT32_RNE: {
-        float v = (float)acc * q->scale[k];         /* binary32 convert (RNE) and multiply */
+        float v = (float)acc * q->u.f32.scale[k];   /* binary32 convert (RNE) and multiply */
         if (v < (float)q->lo) v = (float)q->lo;     /* clamping first keeps nearbyintf in range */
         if (v > (float)q->hi) v = (float)q->hi;
         r = (int32_t)nearbyintf(v);                  /* default rounding mode: half to even */
         break;
     }
     case FXQ_SCHEME_POW2: {
-        int32_t c = q->clampv[k];
+        const fxq_prep_pow2 *p = &q->u.pow2;
+        int32_t c = p->clampv[k];
         int32_t a = acc < -c ? -c : (acc > c ? c : acc);
-        a = (int32_t)((uint32_t)a << q->lsh[k]);
+        a = (int32_t)((uint32_t)a << p->lsh[k]);
         /* floor((a + 2^(n-1)) / 2^n) == (a >> n) + bit n-1 of a: no int64 needed */
-        r = (a >> q->rsh[k]) + ((a >> q->rbsh[k]) & q->rbmask[k]);
+        r = (a >> p->rsh[k]) + ((a >> p->rbsh[k]) & p->rbmask[k]);
         break;
     }
     case FXQ_SCHEME_TFLITE: {
-        int32_t x = (int32_t)((uint32_t)acc << q->lsh[k]);  /* caller guarantees no overflow */
-        int32_t y = (int32_t)(((int64_t)x * q->mult[k] + ((int64_t)1 << 30)) >> 31); /* SRDHM, M >= 0 */
-        int32_t R = q->rsh[k], mask = q->mask[k];
+        const fxq_prep_tflite *p = &q->u.tfl;
+        int32_t x = (int32_t)((uint32_t)acc << p->lsh[k]);  /* caller guarantees no overflow */
+        int32_t y = (int32_t)(((int64_t)x * p->mult[k] + ((int64_t)1 << 30)) >> 31); /* SRDHM, M >= 0 */
+        int32_t R = p->rsh[k], mask = p->mask[k];
         int32_t rem = y & mask, thr = (mask >> 1) + (y < 0);
         r = (y >> R) + (rem > thr);                  /* RoundingDivideByPOT: ties away from zero */
         break;
     }
     case FXQ_SCHEME_TFLITE_SINGLE: {
-        int64_t p = ((int64_t)acc * q->mult[k] + q->rnd64[k]) >> q->rsh64[k];
-        r = clamp32(p, q->lo, q->hi);                /* saturating to int32 first gives the same */
+        const fxq_prep_tflite_single *p = &q->u.single;
+        int64_t v = ((int64_t)acc * p->mult[k] + p->rnd[k]) >> p->rsh[k];
+        r = clamp32(v, q->lo, q->hi);                /* saturating to int32 first gives the same */
         break;
     }
     default:
@@ -303,6 +319,15 @@ static void pack_input(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
                     } else {
                         memcpy(dst, src, (size_t)(d->w * 16));
                     }
+                } else if (t->layout == FXQ_LAYOUT_NHWC) {
+                    const int64_t nc = d->c - cb * 16 < 16 ? d->c - cb * 16 : 16;
+                    const uint8_t *src = x + (n * d->h + h) * d->w * d->c + cb * 16;
+                    for (int64_t w = 0; w < d->w; ++w) {
+                        uint8_t *o = dst + w * 16;
+                        const uint8_t *sp = src + w * d->c;
+                        for (int64_t c16 = 0; c16 < nc; ++c16) o[c16] = sp[c16] ^ flip;
+                        for (int64_t c16 = nc; c16 < 16; ++c16) o[c16] = 0;
+                    }
                 } else {
 #ifdef FXQ_HAVE_X86
                     if (use_simd) continue;  /* done below, row by row, with 16x16 transposes */
@@ -325,70 +350,43 @@ static void pack_input(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
         if (path == FXQ_PATH_AVX512)
             fxq_pack_input_nchw_avx512(d, x, flip, xpack, L->cb, L->hp, L->wpa);
         else
-            fxq_pack_input_nchw_sse2(d, x, flip, zp_u, xpack, L->cb, L->hp, L->wpa);
+            fxq_pack_input_nchw_avx2(d, x, flip, xpack, L->cb, L->hp, L->wpa);
     }
 #endif
 }
-
-#ifdef FXQ_HAVE_X86
-/* NCHW -> padded NCHW16c interior, 16 channels x 16 pixels at a time (SSE2 is baseline x86-64). */
-__attribute__((target("sse2"))) void fxq_pack_input_nchw_sse2(const fxq_conv_dims *d, const uint8_t *x,
-                                                              uint8_t flip, uint8_t zp_u,
-                                                              uint8_t *xpack, int64_t ncb, int64_t hp,
-                                                              int64_t wpa)
-{
-    const __m128i vflip = _mm_set1_epi8((char)flip);
-    (void)zp_u;
-    for (int64_t n = 0; n < d->n; ++n) {
-        for (int64_t cb = 0; cb < ncb; ++cb) {
-            for (int64_t h = 0; h < d->h; ++h) {
-                uint8_t *dst = xpack + ((n * ncb + cb) * hp + h + d->pad_h) * wpa * 16 + d->pad_w * 16;
-                const uint8_t *src[16];
-                int64_t w = 0;
-                for (int c16 = 0; c16 < 16; ++c16) {
-                    int64_t c = cb * 16 + c16;
-                    src[c16] = c < d->c ? x + ((n * d->c + c) * d->h + h) * d->w : NULL;
-                }
-                for (; w < d->w; w += 16) {
-                    __m128i r[16], t[16];
-                    int64_t np;
-                    if (d->w - w < 16 && d->w >= 16) w = d->w - 16;  /* overlap the last block */
-                    np = d->w - w < 16 ? d->w - w : 16;  /* pixels in this block */
-                    if (np == 16) {
-                        for (int c16 = 0; c16 < 16; ++c16)
-                            r[c16] = src[c16] ? _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src[c16] + w)), vflip)
-                                              : _mm_setzero_si128();
-                    } else {  /* row tail: go through a zeroed buffer, never read past the row */
-                        for (int c16 = 0; c16 < 16; ++c16) {
-                            uint8_t tmp[16] = {0};
-                            if (src[c16]) memcpy(tmp, src[c16] + w, (size_t)np);
-                            r[c16] = src[c16] ? _mm_xor_si128(_mm_loadu_si128((const __m128i *)tmp), vflip)
-                                              : _mm_setzero_si128();
-                        }
-                    }
-                    /* 16x16 byte transpose: four rounds of the perfect shuffle
-                     * t[2i] = lo(r[i], r[i+8]), t[2i+1] = hi(r[i], r[i+8]) */
-                    for (int round = 0; round < 4; ++round) {
-                        for (int i = 0; i < 8; ++i) {
-                            t[2 * i] = _mm_unpacklo_epi8(r[i], r[i + 8]);
-                            t[2 * i + 1] = _mm_unpackhi_epi8(r[i], r[i + 8]);
-                        }
-                        for (int i = 0; i < 16; ++i) r[i] = t[i];
-                    }
-                    for (int px = 0; px < np; ++px) _mm_storeu_si128((__m128i *)(dst + (w + px) * 16), r[px]);
-                }
-            }
-        }
-    }
-}
-#endif
 
 static void pack_weights(const fxq_conv_dims *d, const fxq_conv_tensors *t, const conv_layout *L,
-                         int8_t *wpack, int32_t *corr)
+                         int8_t *wpack, int32_t *wsum)
 {
     const int64_t R = d->r, S = d->s;
     const uint8_t flip = t->x_dtype == FXQ_DTYPE_INT8 ? 0x80 : 0x00;
     const int64_t zp_u = (uint8_t)(t->x_zero_point ^ flip);
+    if (L->kind != FXQ_KIND_DENSE) {
+        /* sums over the group's inputs, then the layout of the kind */
+        const int64_t per_k = d->c / L->groups * R * S;
+        memset(wsum, 0, (size_t)FXQ_WSUM_LEN(L->kpad) * 4);
+        for (int64_t k = 0; k < d->k; ++k) {
+            int64_t sum = 0;
+            for (int64_t i = 0; i < per_k; ++i) sum += t->w[k * per_k + i];
+            wsum[k] = (int32_t)((t->bias ? (int64_t)t->bias[k] : 0) - zp_u * sum);
+            wsum[L->kpad + k] = (int32_t)sum;
+        }
+        if (L->kind == FXQ_KIND_GROUPED) {
+            memcpy(wpack, t->w, (size_t)L->wpack_bytes);
+        } else {
+            const int64_t SP = ceil_div(S, 2);
+            int16_t *w16 = (int16_t *)(void *)wpack;
+            for (int64_t kb = 0; kb < L->kb; ++kb)
+                for (int64_t r = 0; r < R; ++r)
+                    for (int64_t sp = 0; sp < SP; ++sp)
+                        for (int64_t c16 = 0; c16 < 16; ++c16)
+                            for (int64_t e = 0; e < 2; ++e) {
+                                const int64_t k = kb * 16 + c16, s2 = 2 * sp + e;
+                                *w16++ = (k < d->k && s2 < S) ? t->w[(k * R + r) * S + s2] : 0;
+                            }
+        }
+        return;
+    }
     if (t->layout == FXQ_LAYOUT_NCHW16C) {
         memcpy(wpack, t->w, (size_t)L->wpack_bytes);
     } else {
@@ -414,6 +412,10 @@ static void pack_weights(const fxq_conv_dims *d, const fxq_conv_tensors *t, cons
      * (c4, k16, c4i) block, byte i belongs to output channel (i / 4) % 16: accumulate the 64
      * positions i % 64 separately (a loop gcc vectorizes), then fold.  int32 cannot overflow:
      * |sum| <= C*R*S*128 < 2^31 by the caller's accumulator bound. */
+    int8_t minw = 0;
+    for (int64_t i = 0; i < L->wpack_bytes; ++i) minw = wpack[i] < minw ? wpack[i] : minw;
+    memset(wsum, 0, (size_t)FXQ_WSUM_LEN(L->kpad) * 4);
+    wsum[2 * L->kpad] = minw == -128;
     for (int64_t kb = 0; kb < L->kb; ++kb) {
         int32_t acc64[64] = {0};
         const int8_t *src = wpack + kb * L->cb * R * S * 256;
@@ -424,25 +426,9 @@ static void pack_weights(const fxq_conv_dims *d, const fxq_conv_tensors *t, cons
             int64_t sum = (int64_t)acc64[k16 * 4] + acc64[k16 * 4 + 1] + acc64[k16 * 4 + 2] +
                           acc64[k16 * 4 + 3];
             int64_t b = (k < d->k && t->bias) ? t->bias[k] : 0;
-            corr[k] = k < d->k ? (int32_t)(b - zp_u * sum) : 0;
+            wsum[k] = k < d->k ? (int32_t)(b - zp_u * sum) : 0;
+            wsum[L->kpad + k] = k < d->k ? (int32_t)sum : 0;
         }
-    }
-}
-
-/* AVX2 path operands: int16 input (same layout) and weights as [kb][cb][r][s][pair j][16 o][2]. */
-static void pack_int16(const fxq_conv_dims *d, const conv_layout *L, const uint8_t *xpack,
-                       const int8_t *wpack, int16_t *xpack16, int16_t *wpack16)
-{
-    for (int64_t i = 0; i < L->xpack_bytes; ++i) xpack16[i] = xpack[i];
-    for (int64_t blk = 0; blk < L->kb * L->cb * d->r * d->s; ++blk) {
-        const int8_t *src = wpack + blk * 256;
-        int16_t *dst = wpack16 + blk * 256;
-        for (int j = 0; j < 8; ++j)
-            for (int o = 0; o < 16; ++o)
-                for (int e = 0; e < 2; ++e) {
-                    int c = 2 * j + e;  /* input channel within the block = c4*4 + c4i */
-                    dst[(j * 16 + o) * 2 + e] = src[((c / 4) * 16 + o) * 4 + (c % 4)];
-                }
     }
 }
 
@@ -477,11 +463,78 @@ int fxq_conv2d_scalar(const fxq_conv_plan *p)
                         if (k >= d->k) break;
                         v = (int32_t)((uint32_t)acc[k16] + (uint32_t)p->corr[k]);
                         if (p->scheme != FXQ_SCHEME_NONE) v = fxq_requant_scalar(v, p->q, k);
-                        if (p->layout == FXQ_LAYOUT_NCHW) idx = ((n * d->k + k) * OH + oh) * OW + ow;
-                        else idx = (((n * p->kb + kb) * OH + oh) * OW + ow) * 16 + k16;
+                        (void)kb;
+                        idx = fxq_out_index(p, n, k, oh, ow);
                         fxq_store_scalar(p->out, p->out_dtype, idx, v);
                     }
                 }
+    return FXQ_OK;
+}
+
+int64_t fxq_out_index(const fxq_conv_plan *p, int64_t n, int64_t k, int64_t oh, int64_t ow)
+{
+    const fxq_conv_dims *d = p->d;
+    if (p->layout == FXQ_LAYOUT_NCHW) return ((n * d->k + k) * d->oh + oh) * d->ow + ow;
+    if (p->layout == FXQ_LAYOUT_NHWC) return ((n * d->oh + oh) * d->ow + ow) * d->k + k;
+    return (((n * p->kb + k / 16) * d->oh + oh) * d->ow + ow) * 16 + k % 16;
+}
+
+static void finish_scalar(const fxq_conv_plan *p, int64_t n, int64_t k, int64_t oh, int64_t ow,
+                          int32_t acc)
+{
+    int32_t v = (int32_t)((uint32_t)acc + (uint32_t)p->corr[k]);
+    if (p->scheme != FXQ_SCHEME_NONE) v = fxq_requant_scalar(v, p->q, k);
+    fxq_store_scalar(p->out, p->out_dtype, fxq_out_index(p, n, k, oh, ow), v);
+}
+
+/* depthwise: wpack int16 [kb][r][ceil(S/2)][16][2] */
+int fxq_dwconv_scalar(const fxq_conv_plan *p)
+{
+    const fxq_conv_dims *d = p->d;
+    const int64_t R = d->r, S = d->s, SP = ceil_div(S, 2);
+    const int16_t *w16 = (const int16_t *)(const void *)p->wpack;
+    for (int64_t n = 0; n < d->n; ++n)
+        for (int64_t kb = 0; kb < p->kb; ++kb)
+            for (int64_t oh = 0; oh < d->oh; ++oh)
+                for (int64_t ow = 0; ow < d->ow; ++ow) {
+                    int32_t acc[16] = {0};
+                    for (int64_t r = 0; r < R; ++r)
+                        for (int64_t s = 0; s < S; ++s) {
+                            const uint8_t *xp = p->xpack +
+                                (((n * p->cb + kb) * p->hp + oh * d->stride_h + r) * p->wpa +
+                                 ow * d->stride_w + s) * 16;
+                            const int16_t *wp = w16 + ((kb * R + r) * SP + s / 2) * 32 + (s & 1);
+                            for (int c16 = 0; c16 < 16; ++c16) acc[c16] += (int32_t)xp[c16] * wp[2 * c16];
+                        }
+                    for (int64_t c16 = 0; c16 < 16 && kb * 16 + c16 < d->k; ++c16)
+                        finish_scalar(p, n, kb * 16 + c16, oh, ow, acc[c16]);
+                }
+    return FXQ_OK;
+}
+
+/* any groups: wpack = OIHW (K, C/groups, R, S) */
+int fxq_grouped_scalar(const fxq_conv_plan *p)
+{
+    const fxq_conv_dims *d = p->d;
+    const int64_t R = d->r, S = d->s, CG = d->c / p->groups, KG = d->k / p->groups;
+    for (int64_t n = 0; n < d->n; ++n)
+        for (int64_t k = 0; k < d->k; ++k) {
+            const int64_t c0 = k / KG * CG;
+            const int8_t *wk = p->wpack + k * CG * R * S;
+            for (int64_t oh = 0; oh < d->oh; ++oh)
+                for (int64_t ow = 0; ow < d->ow; ++ow) {
+                    int32_t acc = 0;
+                    for (int64_t cl = 0; cl < CG; ++cl) {
+                        const int64_t c = c0 + cl;
+                        const uint8_t *xc = p->xpack + ((n * p->cb + c / 16) * p->hp) * p->wpa * 16 + c % 16;
+                        for (int64_t r = 0; r < R; ++r)
+                            for (int64_t s = 0; s < S; ++s)
+                                acc += (int32_t)xc[((oh * d->stride_h + r) * p->wpa + ow * d->stride_w + s) * 16] *
+                                       wk[(cl * R + r) * S + s];
+                    }
+                    finish_scalar(p, n, k, oh, ow, acc);
+                }
+        }
     return FXQ_OK;
 }
 
@@ -501,9 +554,12 @@ int fxq_requantize_scalar(const int32_t *acc, void *out, int64_t outer, int64_t 
  * CPU features and dispatch
  * ---------------------------------------------------------------------------------------------- */
 
+static int cpu_features_cache = -1; /* idempotent: a race writes the same value */
+
 int fxq_cpu_features(void)
 {
     int f = 0;
+    if (cpu_features_cache >= 0) return cpu_features_cache;
 #ifdef FXQ_HAVE_X86
     __builtin_cpu_init();
     if (__builtin_cpu_supports("sse2")) f |= FXQ_CPU_SSE2;
@@ -514,6 +570,7 @@ int fxq_cpu_features(void)
     if (__builtin_cpu_supports("avx512vl")) f |= FXQ_CPU_AVX512VL;
     if (__builtin_cpu_supports("avx512vnni")) f |= FXQ_CPU_AVX512VNNI;
 #endif
+    cpu_features_cache = f;
     return f;
 }
 
@@ -560,8 +617,11 @@ static int resolve_path(int path)
 
 static int check_tensors(const fxq_conv_dims *d, const fxq_conv_tensors *t)
 {
-    if (t->layout != FXQ_LAYOUT_NCHW && t->layout != FXQ_LAYOUT_NCHW16C) return FXQ_ERR_ARG;
-    if (t->layout == FXQ_LAYOUT_NCHW16C && (d->c % 16 != 0 || d->k % 16 != 0)) return FXQ_ERR_ARG;
+    if (t->layout != FXQ_LAYOUT_NCHW && t->layout != FXQ_LAYOUT_NCHW16C && t->layout != FXQ_LAYOUT_NHWC)
+        return FXQ_ERR_ARG;
+    if (t->layout == FXQ_LAYOUT_NCHW16C &&
+        (d->c % 16 != 0 || d->k % 16 != 0 || (d->groups != 0 && d->groups != 1)))
+        return FXQ_ERR_ARG;
     if (t->x_dtype == FXQ_DTYPE_UINT8) {
         if (t->x_zero_point < 0 || t->x_zero_point > 255) return FXQ_ERR_ARG;
     } else if (t->x_dtype == FXQ_DTYPE_INT8) {
@@ -570,6 +630,13 @@ static int check_tensors(const fxq_conv_dims *d, const fxq_conv_tensors *t)
         return FXQ_ERR_ARG;
     }
     return FXQ_OK;
+}
+
+int64_t fxq_conv2d_weight_summary_len(const fxq_conv_dims *d)
+{
+    conv_layout L;
+    int st = plan_layout(d, &L);
+    return st == FXQ_OK ? FXQ_WSUM_LEN(L.kpad) : (int64_t)st;
 }
 
 int64_t fxq_conv2d_packed_weight_size(const fxq_conv_dims *d)
@@ -590,7 +657,7 @@ int fxq_conv2d_pack_weights(const fxq_conv_dims *d, const fxq_conv_tensors *t, v
     if (st != FXQ_OK) return st;
     st = check_tensors(d, t);
     if (st != FXQ_OK) return st;
-    if (wpack_bytes < L.wpack_bytes || corr_len < L.kpad) return FXQ_ERR_WORKSPACE;
+    if (wpack_bytes < L.wpack_bytes || corr_len < FXQ_WSUM_LEN(L.kpad)) return FXQ_ERR_WORKSPACE;
     pack_weights(d, t, &L, (int8_t *)wpack, corr);
     return FXQ_OK;
 }
@@ -616,7 +683,8 @@ static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
     if (st != FXQ_OK) return st;
     if ((q->scheme == FXQ_SCHEME_NONE) != (q->out_dtype == FXQ_DTYPE_INT32)) return FXQ_ERR_ARG;
     if (wpack_in) {
-        if (wpack_bytes < L.wpack_bytes || !corr_in || corr_len < L.kpad) return FXQ_ERR_WORKSPACE;
+        if (wpack_bytes < L.wpack_bytes || !corr_in || corr_len < FXQ_WSUM_LEN(L.kpad))
+            return FXQ_ERR_WORKSPACE;
         if (((uintptr_t)wpack_in) % FXQ_ALIGN) return FXQ_ERR_ARG;
     }
 
@@ -627,31 +695,42 @@ static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
     memset(&p, 0, sizeof(p));
     p.d = d;
     p.cb = L.cb; p.kb = L.kb; p.kpad = L.kpad; p.hp = L.hp; p.wp = L.wp; p.wpa = L.wpa;
+    p.groups = L.groups; p.kind = L.kind;
     p.layout = t->layout; p.out_dtype = q->out_dtype; p.scheme = q->scheme;
     p.xpack = base + L.off_xpack;
     p.q = &P;
     p.out = t->out;
-    p.xpack16 = (int16_t *)(base + L.off_xpack16);
+    p.xpack_bytes = L.xpack_bytes;
+    p.xscratch = base + L.off_xscratch;
     p.wpack16 = (int16_t *)(base + L.off_wpack16);
+    p.corr2 = (int32_t *)(base + L.off_corr2);
     p.rowbuf = base + L.off_rowbuf;
     p.rowbuf_stride = ceil_div(d->ow, 64) * 64 * 16;
 
     pack_input(d, t, &L, base + L.off_xpack, path);
     if (wpack_in) {
         p.wpack = (const int8_t *)wpack_in;
-        p.corr = corr_in;
+        p.corr = p.wsum = corr_in;
     } else {
         pack_weights(d, t, &L, (int8_t *)(base + L.off_wpack), (int32_t *)(base + L.off_corr));
         p.wpack = (const int8_t *)(base + L.off_wpack);
-        p.corr = (const int32_t *)(base + L.off_corr);
+        p.corr = p.wsum = (const int32_t *)(base + L.off_corr);
     }
 
+    if (L.kind == FXQ_KIND_GROUPED) return fxq_grouped_scalar(&p);
+    if (L.kind == FXQ_KIND_DEPTHWISE) {
+        switch (path) {
+#ifdef FXQ_HAVE_X86
+        case FXQ_PATH_AVX512: return fxq_dwconv_avx512(&p);
+        case FXQ_PATH_AVX2: return fxq_dwconv_avx2(&p);
+#endif
+        default: return fxq_dwconv_scalar(&p);
+        }
+    }
     switch (path) {
 #ifdef FXQ_HAVE_X86
     case FXQ_PATH_AVX512: return fxq_conv2d_avx512(&p);
-    case FXQ_PATH_AVX2:
-        pack_int16(d, &L, p.xpack, p.wpack, p.xpack16, p.wpack16);
-        return fxq_conv2d_avx2(&p);
+    case FXQ_PATH_AVX2: return fxq_conv2d_avx2(&p);
 #endif
     default: return fxq_conv2d_scalar(&p);
     }

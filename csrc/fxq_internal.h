@@ -5,9 +5,14 @@
  *                                      unsigned (vpdpbusd multiplies unsigned x signed); channels >= C
  *                                      hold 0 (their weights are 0).  Wpa >= Wp covers whole tiles.
  *   wpack  int8  [Kb][Cb][R][S][4][16][4] weights (OIHW4i16o4i), padded channels 0.
- *   corr   int32 [Kpad]  bias[k] - xzp_u * sum_{c,r,s} w[k,c,r,s]  (the zero-point correction)
+ *   wsum   int32 [FXQ_WSUM_LEN(kpad)]  the weight summary (see below)
  * so acc[k] = sum w * xpack + corr[k] equals sum w * (x - x_zp) + bias exactly (mod 2^32, and the
  * caller has bounded the true value inside int32).
+ *
+ * The weight summary: wsum[0 .. kpad)        corr[k] = bias[k] - xzp_u * sum_{c,r,s} w[k,c,r,s]
+ *                     wsum[kpad .. 2 kpad)   sum_{c,r,s} w[k,c,r,s]
+ *                     wsum[2 kpad]           1 if some weight is -128 (the AVX2 vpmaddubsw kernel
+ *                                            is exact only for weights in [-127, 127])
  */
 #ifndef FXQ_INTERNAL_H
 #define FXQ_INTERNAL_H
@@ -16,40 +21,89 @@
 #include "fxq_kernels.h"
 
 #define FXQ_TILE_AVX512 14   /* output pixels per register tile */
-#define FXQ_TILE_AVX2 6
+#define FXQ_TILE_AVX2 5      /* the vpmaddubsw tile (the int16 fallback uses it too) */
 #define FXQ_ALIGN 64
+#define FXQ_WSUM_LEN(kpad) (2 * (kpad) + 16)
 
-/* Per-channel requantization parameters expanded for the kernels (length kpad, multiple of 16).
- * Channel k of the tensor uses entry k; padded channels copy channel 0 (their output is dropped). */
+/* kinds of convolution (from the groups): each has its own weight packing and kernels
+ *   DENSE      groups = 1: wpack OIHW4i16o4i, the register-tiled kernels
+ *   DEPTHWISE  groups = C = K: wpack int16 [Kb][R][ceil(S/2)][16 channels][2 taps], taps in pairs
+ *              (vpmaddwd on (x_u, x_u) pairs of neighbouring taps), an odd S padded with 0
+ *   GROUPED    other groups: wpack = the OIHW weights, a portable loop on every path */
+#define FXQ_KIND_DENSE 0
+#define FXQ_KIND_DEPTHWISE 1
+#define FXQ_KIND_GROUPED 2
+
+/* Per-channel requantization parameters expanded for the kernels: a tagged union, one struct per
+ * scheme (fxq_prepared.scheme says which member is valid).  Every array has kpad entries (a
+ * multiple of 16); channel k uses entry k; padded channels copy channel 0 (their output is
+ * dropped).  The 64-bit arrays of tflite_single also come split into even / odd channels (the
+ * layout of _mm*_mul_epi32's 64-bit products). */
+typedef struct {
+    const float *scale;          /* binary32 scale, finite and > 0 */
+} fxq_prep_float32_rne;
+
+typedef struct {
+    const int32_t *lsh;          /* min(max(e,0),20) */
+    const int32_t *rsh;          /* min(max(-e,0),31) */
+    const int32_t *rbsh;         /* min(max(-e-1,0),31): the rounding bit */
+    const int32_t *rbmask;       /* 1 if e < 0 else 0 */
+    const int32_t *clampv;       /* 512 if e > 0 else INT32_MAX (pre-shift clamp, exact) */
+} fxq_prep_pow2;
+
+typedef struct {
+    const int32_t *mult;         /* {0} U [2^30, 2^31) */
+    const int32_t *lsh;          /* max(shift, 0) */
+    const int32_t *rsh;          /* max(-shift, 0) = R */
+    const int32_t *mask;         /* 2^R - 1 */
+} fxq_prep_tflite;
+
+typedef struct {
+    const int32_t *mult;         /* {0} U [2^30, 2^31) */
+    const int64_t *rnd, *rsh;    /* 2^(30-shift), 31-shift */
+    const int64_t *rnd_e, *rnd_o, *rsh_e, *rsh_o;  /* kpad/2 each */
+} fxq_prep_tflite_single;
+
 typedef struct {
     int32_t scheme, out_dtype, zero_point, qmin, qmax, lo, hi;  /* lo = qmin - zp, hi = qmax - zp */
     int64_t kpad;
-    float *scale;        /* FLOAT32_RNE */
-    int32_t *mult;       /* TFLITE, TFLITE_SINGLE */
-    int32_t *lsh;        /* POW2: min(max(e,0),20); TFLITE: max(shift,0) */
-    int32_t *rsh;        /* POW2: min(max(-e,0),31); TFLITE: max(-shift,0) */
-    int32_t *rbsh;       /* POW2: min(max(-e-1,0),31) */
-    int32_t *rbmask;     /* POW2: 1 if e < 0 else 0 */
-    int32_t *clampv;     /* POW2: 512 if e > 0 else INT32_MAX (pre-shift clamp, exact) */
-    int32_t *mask;       /* TFLITE: 2^R - 1 */
-    int64_t *rnd64;      /* TFLITE_SINGLE: 2^(30-shift), per channel */
-    int64_t *rsh64;      /* TFLITE_SINGLE: 31-shift, per channel */
-    int64_t *rnd64_e, *rnd64_o, *rsh64_e, *rsh64_o; /* the same split into even / odd channels */
+    union {
+        fxq_prep_float32_rne f32;
+        fxq_prep_pow2 pow2;
+        fxq_prep_tflite tfl;
+        fxq_prep_tflite_single single;
+    } u;
 } fxq_prepared;
+
+/* One switch over the fused schemes, shared by every path: BODY(S) is instantiated with S a
+ * compile-time constant, so each kernel is specialised per scheme. */
+#define FXQ_SCHEME_SWITCH(scheme, BODY)                  \
+    switch (scheme) {                                    \
+    case FXQ_SCHEME_FLOAT32_RNE: BODY(FXQ_SCHEME_FLOAT32_RNE); break; \
+    case FXQ_SCHEME_POW2: BODY(FXQ_SCHEME_POW2); break;               \
+    case FXQ_SCHEME_TFLITE: BODY(FXQ_SCHEME_TFLITE); break;           \
+    case FXQ_SCHEME_TFLITE_SINGLE: BODY(FXQ_SCHEME_TFLITE_SINGLE); break; \
+    default: break;                                      \
+    }
 
 typedef struct {
     const fxq_conv_dims *d;
-    int64_t cb, kb, kpad, hp, wp, wpa;
+    int64_t cb, kb, kpad, hp, wp, wpa, groups;
+    int kind;
     int32_t layout, out_dtype, scheme;
     const uint8_t *xpack;
     const int8_t *wpack;
-    const int32_t *corr;
+    const int32_t *corr;     /* wsum[0 .. kpad) */
+    const int32_t *wsum;     /* the whole weight summary */
     const fxq_prepared *q;
     void *out;
-    /* AVX2 path only: int16 copies */
-    int16_t *xpack16;    /* [N][Cb][Hp][Wpa][16] */
+    /* AVX2 path scratch: 2 * xpack bytes (vpmaddubsw: x' = xpack - 128 and |x'|; int16
+     * fallback: int16 copy of xpack), and the fallback's int16 weights */
+    uint8_t *xscratch;
+    int64_t xpack_bytes;
     int16_t *wpack16;    /* [Kb][Cb][R][S][8 pairs][16 o][2] */
-    /* AVX-512 NCHW epilogue: requantized rows [2][ceil(OW/64)*64][16] before the transpose */
+    int32_t *corr2;      /* kpad entries: corr + 128 * sum(w) (vpmaddubsw kernel) */
+    /* NCHW epilogue: requantized rows [2][ceil(OW/64)*64][16] before the transpose */
     uint8_t *rowbuf;
     int64_t rowbuf_stride;
 } fxq_conv_plan;
@@ -58,12 +112,18 @@ int32_t fxq_requant_scalar(int32_t acc, const fxq_prepared *q, int64_t k);
 void fxq_store_scalar(void *out, int32_t out_dtype, int64_t index, int32_t v);
 
 int fxq_conv2d_scalar(const fxq_conv_plan *p);
+int fxq_dwconv_scalar(const fxq_conv_plan *p);
+int fxq_grouped_scalar(const fxq_conv_plan *p);
+int64_t fxq_out_index(const fxq_conv_plan *p, int64_t n, int64_t k, int64_t oh, int64_t ow);
 int fxq_requantize_scalar(const int32_t *acc, void *out, int64_t outer, int64_t channels,
                           int64_t inner, const fxq_prepared *q);
 
 #if defined(__x86_64__) || defined(__i386__)
 #define FXQ_HAVE_X86 1
 int fxq_conv2d_avx512(const fxq_conv_plan *p);
+int fxq_dwconv_avx512(const fxq_conv_plan *p);
+int fxq_dwconv_avx2(const fxq_conv_plan *p);
+int64_t fxq_probe_avx2(int kind, int64_t iters);
 int fxq_requantize_avx512(const int32_t *acc, void *out, int64_t outer, int64_t channels,
                           int64_t inner, const fxq_prepared *q);
 int fxq_conv2d_avx2(const fxq_conv_plan *p);
@@ -71,8 +131,8 @@ int fxq_requantize_avx2(const int32_t *acc, void *out, int64_t outer, int64_t ch
                         int64_t inner, const fxq_prepared *q);
 void fxq_pack_input_nchw_avx512(const fxq_conv_dims *d, const uint8_t *x, uint8_t flip,
                                 uint8_t *xpack, int64_t cb, int64_t hp, int64_t wpa);
-void fxq_pack_input_nchw_sse2(const fxq_conv_dims *d, const uint8_t *x, uint8_t flip,
-                              uint8_t zp_u, uint8_t *xpack, int64_t cb, int64_t hp, int64_t wpa);
+void fxq_pack_input_nchw_avx2(const fxq_conv_dims *d, const uint8_t *x, uint8_t flip,
+                              uint8_t *xpack, int64_t cb, int64_t hp, int64_t wpa);
 #endif
 
 #endif /* FXQ_INTERNAL_H */

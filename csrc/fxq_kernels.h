@@ -39,14 +39,17 @@ enum fxq_dtype {
 };
 
 enum fxq_layout {
-    FXQ_LAYOUT_NCHW = 0,     /* x (N,C,H,W), w (K,C,R,S), out (N,K,OH,OW) */
-    FXQ_LAYOUT_NCHW16C = 1   /* x (N,C/16,H,W,16), w (K/16,C/16,R,S,4,16,4), out (N,K/16,OH,OW,16) */
+    FXQ_LAYOUT_NCHW = 0,     /* x (N,C,H,W), w (K,C/groups,R,S), out (N,K,OH,OW) */
+    FXQ_LAYOUT_NCHW16C = 1,  /* x (N,C/16,H,W,16), w (K/16,C/16,R,S,4,16,4), out (N,K/16,OH,OW,16);
+                              * groups = 1 only */
+    FXQ_LAYOUT_NHWC = 2      /* x (N,H,W,C), w (K,C/groups,R,S), out (N,OH,OW,K); a fully connected
+                              * layer is NHWC with H = 1, W = batch, R = S = 1 */
 };
 
 enum fxq_path {
     FXQ_PATH_AUTO = 0,
     FXQ_PATH_SCALAR = 1,
-    FXQ_PATH_AVX2 = 2,       /* AVX2 (+FMA): vpmaddwd int16 MACs */
+    FXQ_PATH_AVX2 = 2,       /* AVX2 (+FMA): exact vpmaddubsw(|x-128|, sign(x-128)*w) MACs */
     FXQ_PATH_AVX512 = 3      /* AVX-512 F/BW/VL + VNNI: vpdpbusd zmm */
 };
 
@@ -60,7 +63,8 @@ enum fxq_cpu_feature {
     FXQ_CPU_AVX512VNNI = 64
 };
 
-/* Convolution geometry.  groups = 1, dilation = 1.
+/* Convolution geometry.  Dilation 1.  groups divides c and k (0 means 1); groups == c == k is a
+ * depthwise convolution (its own SIMD kernel), other groups > 1 run a portable grouped loop.
  * oh = (h + 2*pad_h - r) / stride_h + 1, ow likewise; both must be >= 1. */
 typedef struct {
     int64_t n, c, h, w;          /* input batch, channels, height, width */
@@ -68,6 +72,7 @@ typedef struct {
     int64_t stride_h, stride_w;  /* >= 1 */
     int64_t pad_h, pad_w;        /* >= 0; padded pixels hold the input zero point */
     int64_t oh, ow;              /* output height, width (checked against the formula) */
+    int64_t groups;              /* >= 1 (0: 1) */
 } fxq_conv_dims;
 
 /* Requantization parameters, one entry per channel (n_channels == 1: per-tensor).
@@ -109,9 +114,11 @@ int fxq_conv2d(const fxq_conv_dims *d, const fxq_conv_tensors *t, const fxq_quan
 
 /* Pre-packing for repeated calls with the same weights (what an inference session does once):
  * fills wpack (fxq_conv2d_packed_weight_size(d) bytes, 64-byte aligned) with the OIHW4i16o4i
- * weights padded to multiples of 16 channels and corr (ceil(k/16)*16 int32) with
- * bias[k] - x_zp_u * sum(w[k]).  Reads t->layout, t->x_dtype, t->x_zero_point, t->w, t->bias. */
+ * weights padded to multiples of 16 channels and corr (fxq_conv2d_weight_summary_len(d) int32)
+ * with the weight summary: bias[k] - x_zp_u * sum(w[k]), sum(w[k]) and whether a weight is -128.
+ * Reads t->layout, t->x_dtype, t->x_zero_point, t->w, t->bias. */
 int64_t fxq_conv2d_packed_weight_size(const fxq_conv_dims *d);
+int64_t fxq_conv2d_weight_summary_len(const fxq_conv_dims *d);
 int fxq_conv2d_pack_weights(const fxq_conv_dims *d, const fxq_conv_tensors *t, void *wpack,
                             int64_t wpack_bytes, int32_t *corr, int64_t corr_len);
 
@@ -136,6 +143,18 @@ void fxq_copy_bytes(void *dst, const void *src, int64_t nbytes);
 /* Diagnostic for the benchmark: runs iters x 20 independent vpdpbusd zmm (AVX-512 VNNI), so the
  * caller can time this machine's MAC peak.  Returns FXQ_ERR_PATH without AVX-512 VNNI. */
 int fxq_probe_vpdpbusd_zmm(int64_t iters);
+
+/* MAC throughput probes (register operands only, independent chains): each instruction mix a
+ * kernel can be built on.  fxq_probe_macs(kind, iters) runs it and returns the number of
+ * multiply-accumulates executed, or FXQ_ERR_PATH where the CPU lacks the instructions. */
+enum fxq_probe {
+    FXQ_PROBE_VPMADDWD_YMM = 1,       /* vpmaddwd + vpaddd: int16 x int16 pairs, exact (AVX2) */
+    FXQ_PROBE_VPMADDUBSW_TRIPLE = 2,  /* vpmaddubsw + vpmaddwd(1) + vpaddd: u8 x s8, int16-saturating (AVX2) */
+    FXQ_PROBE_VPSIGNB_QUAD = 3,       /* vpsignb + the triple: fxq's exact AVX2 kernel */
+    FXQ_PROBE_VPDPBUSD_YMM = 4,       /* vpdpbusd ymm (AVX-512 VL + VNNI, EVEX) */
+    FXQ_PROBE_VPDPBUSD_ZMM = 5        /* vpdpbusd zmm (AVX-512 VNNI) */
+};
+int64_t fxq_probe_macs(int kind, int64_t iters);
 
 int fxq_cpu_features(void);          /* bitmask of enum fxq_cpu_feature */
 int fxq_path_available(int path);    /* 1 if compiled in and supported by this CPU */

@@ -23,10 +23,12 @@ import os
 
 import numpy as np
 
-from ..core import validate
-from ..schemes import POW2_MODES, SCHEMES, requantize_numpy
+from ..core import validate as _validate
+from ..schemes import POW2_MODES, SCHEMES
+from ..schemes import requantize_numpy as requantize
 from . import _ffi as kernels
-from .reference import conv2d_reference
+from ._ffi import FUSED_SCHEMES
+from .reference import conv2d_reference, fully_connected_reference
 
 __all__ = [
     "conv2d",
@@ -37,12 +39,15 @@ __all__ = [
     "oihw4i16o4i_to_oihw",
     "LAYOUTS",
     "FUSED_SCHEMES",
+    "fully_connected",
+    "linear",
+    "FullyConnected",
 ]
 
 LAYOUTS = ("NCHW", "NCHW16c")
 BACKENDS = ("c", "reference")
-#: schemes requantized in registers inside the C convolution; the others run conv, then numpy
-FUSED_SCHEMES = ("float32_rne", "pow2", "tflite", "tflite_single")
+# FUSED_SCHEMES (from kernels): schemes requantized in registers inside the C convolution; the
+# others run conv, then numpy.  Whether a call fuses is kernels.fusion_plan's decision.
 _INT31 = 2**31
 
 
@@ -157,6 +162,7 @@ class _Static:
         "c",
         "r",
         "s",
+        "groups",
     )
 
 
@@ -174,25 +180,34 @@ def _check_static(
     layout,
     backend,
     pow2_mode,
+    groups=1,
 ):
 
     st = _Static()
     if layout not in LAYOUTS:
-        validate.choice("layout", layout, LAYOUTS)
+        _validate.choice("layout", layout, LAYOUTS)
     if backend not in BACKENDS:
-        validate.choice("backend", backend, BACKENDS)
+        _validate.choice("backend", backend, BACKENDS)
     if pow2_mode not in POW2_MODES:
-        validate.choice("pow2_mode", pow2_mode, POW2_MODES)
+        _validate.choice("pow2_mode", pow2_mode, POW2_MODES)
     if scheme is not None and scheme not in SCHEMES:
-        validate.choice("scheme", scheme, tuple(SCHEMES))
+        _validate.choice("scheme", scheme, tuple(SCHEMES))
     w = _array("w", w, ("int8",))
+    if type(groups) is not int:
+        groups = _validate.int_in_range("groups", groups, 1, _INT31 - 1)
+    if groups < 1:
+        raise ValueError(f"groups must be >= 1; got {groups}")
     if layout == "NCHW":
         if w.ndim != 4:
             raise ValueError(
-                f"w must have rank 4 (K, C, R, S) for layout 'NCHW'; got shape {w.shape}"
+                f"w must have rank 4 (K, C/groups, R, S) for layout 'NCHW'; got shape {w.shape}"
             )
         k, c, r, s = w.shape
+        if k % groups:
+            raise ValueError(f"groups={groups} must divide the output channel count K={k}")
     else:
+        if groups != 1:
+            raise ValueError(f"groups must be 1 for layout 'NCHW16c'; got {groups}")
         if w.ndim != 7 or w.shape[4:] != (4, 16, 4):
             raise ValueError(
                 f"w must have shape (K/16, C/16, R, S, 4, 16, 4) for layout "
@@ -203,7 +218,7 @@ def _check_static(
         raise ValueError(f"w must not be empty; got shape {w.shape}")
     xlo, xhi = (0, 255) if x_dtype == "uint8" else (-128, 127)
     if type(x_zero_point) is not int or not xlo <= x_zero_point <= xhi:
-        x_zero_point = validate.int_in_range("x_zero_point", x_zero_point, xlo, xhi)
+        x_zero_point = _validate.int_in_range("x_zero_point", x_zero_point, xlo, xhi)
     st.stride = _pair("stride", stride, 1)
     st.padding = _pair("padding", padding, 0)
     bmax = 0
@@ -222,7 +237,7 @@ def _check_static(
         )
     if scheme is None:
         if scale is not None:
-            validate.scales("scale", scale)
+            _validate.scales("scale", scale)
         out_dtype = "int32"
     else:
         if scale is None:
@@ -230,7 +245,7 @@ def _check_static(
         if type(scale) is float and 0.0 < scale < float("inf"):
             pass  # fast path: a plain positive float
         else:
-            scales, scalar = validate.scales("scale", scale)
+            scales, scalar = _validate.scales("scale", scale)
             if not scalar and not (scales.ndim == 1 and scales.size in (1, k)):
                 raise ValueError(
                     f"scale must be a float or have shape ({k},) (per output "
@@ -243,9 +258,9 @@ def _check_static(
         elif out_dtype == "int8":
             qmin, qmax = -128, 127
         else:
-            qmin, qmax, _, _, _ = validate.dtype_range("out_dtype", out_dtype)
+            qmin, qmax, _, _, _ = _validate.dtype_range("out_dtype", out_dtype)
         if type(out_zero_point) is not int or not qmin <= out_zero_point <= qmax:
-            out_zero_point = validate.int_in_range("out_zero_point", out_zero_point, qmin, qmax)
+            out_zero_point = _validate.int_in_range("out_zero_point", out_zero_point, qmin, qmax)
     # contiguity: C needs C-contiguous arrays; anything else is copied here (documented)
     st.w = w if w.flags.c_contiguous else np.ascontiguousarray(w)
     st.bias = bias if bias is None or bias.flags.c_contiguous else np.ascontiguousarray(bias)
@@ -262,7 +277,8 @@ def _check_static(
         backend,
         pow2_mode,
     )
-    st.k, st.c, st.r, st.s = k, c, r, s
+    # c: input channels per group (what one output sums over); st.c: all input channels
+    st.k, st.c, st.r, st.s, st.groups = k, c * groups, r, s, groups
     return st
 
 
@@ -292,7 +308,8 @@ def _check_input(x, st):
         raise ValueError(f"x must not be empty; got shape {x.shape}")
     if c != st.c:
         raise ValueError(
-            f"w must have the input channel count of x ({c}); got {st.c} (x shape {x.shape})"
+            f"w must have the input channel count of x ({c}); got {st.c} (= w's {st.c // st.groups}"
+            f" x groups={st.groups}; x shape {x.shape})"
         )
     (sh, sw), (ph, pw) = st.stride, st.padding
     if h + 2 * ph < st.r or wd + 2 * pw < st.s:
@@ -363,8 +380,9 @@ def conv2d(
     backend="c",
     pow2_mode="nearest",
     path=None,
+    groups=1,
 ):
-    """Quantized conv2d: ``requantize(sum (x - x_zp) * w + bias)``, groups = 1.
+    """Quantized conv2d: ``requantize(sum (x - x_zp) * w + bias)``, optionally grouped.
 
     Parameters
     ----------
@@ -394,6 +412,10 @@ def conv2d(
     pow2_mode : {"nearest", "ceil", "floor", "truncate"}
     path : {None, "auto", "scalar", "avx2", "avx512"}
         SIMD path of the C kernel (None: ``$FXQ_KERNEL_PATH`` or the best available).
+    groups : int
+        Grouped convolution: ``w`` is ``(K, C/groups, R, S)`` and output channel k sums over the
+        input channels of group ``k // (K/groups)``. ``groups = C = K`` (depthwise) has its own
+        SIMD kernels; other groups > 1 run a portable C loop. NCHW layout only.
 
     Returns
     -------
@@ -447,6 +469,7 @@ def conv2d(
         backend,
         pow2_mode,
         path,
+        groups,
     )
     if key is not None:
         hit = _LAYERS.get(key)
@@ -466,6 +489,7 @@ def conv2d(
         layout,
         backend,
         pow2_mode,
+        groups,
     )
     x, out_shape = _check_input(x, st)
     if key is None:
@@ -485,6 +509,7 @@ def conv2d(
         backend=backend,
         pow2_mode=pow2_mode,
         path=path,
+        groups=groups,
     )
     if len(_LAYERS) >= _LAYERS_MAX:
         _LAYERS.pop(next(iter(_LAYERS)))  # oldest first
@@ -514,6 +539,7 @@ def _layer_key(
     backend,
     pow2_mode,
     path,
+    groups=1,
 ):
     if backend != "c" or type(x) is not np.ndarray or type(w) is not np.ndarray:
         return None
@@ -542,6 +568,7 @@ def _layer_key(
         layout,
         pow2_mode,
         path,
+        groups,
     )
     try:
         hash(key)
@@ -574,9 +601,11 @@ def _run(x, st, out_shape, path, packed):
             st.out_dtype,
             st.layout,
             st.pow2_mode,
+            st.groups,
         )
 
     common = dict(
+        groups=st.groups,
         layout=st.layout,
         x_zero_point=st.x_zero_point,
         stride=st.stride,
@@ -586,20 +615,24 @@ def _run(x, st, out_shape, path, packed):
         packed=packed,
     )
     scheme = st.scheme
-    if scheme is not None and _fusable(scheme, st.out_dtype, st.pow2_mode):
-        arrays, n = kernels.quant_arrays(st.scale, scheme, st.pow2_mode)
-        if not (scheme == "tflite" and (arrays["shift"] > 0).any()):
-            return kernels.conv2d_c(
-                x,
-                st.w,
-                st.bias,
-                scheme=scheme,
-                arrays=arrays,
-                n_channels=n,
-                out_dtype=st.out_dtype,
-                out_zero_point=st.out_zero_point,
-                **common,
-            )
+    plan = (
+        kernels.fusion_plan(scheme, st.scale, st.out_dtype, st.pow2_mode)
+        if scheme is not None
+        else None
+    )
+    if plan is not None:
+        arrays, n = plan
+        return kernels.conv2d_c(
+            x,
+            st.w,
+            st.bias,
+            scheme=scheme,
+            arrays=arrays,
+            n_channels=n,
+            out_dtype=st.out_dtype,
+            out_zero_point=st.out_zero_point,
+            **common,
+        )
     acc = kernels.conv2d_c(x, st.w, st.bias, **common)
     if scheme is None:
         return acc
@@ -642,6 +675,7 @@ class Conv2d:
         backend="c",
         pow2_mode="nearest",
         path=None,
+        groups=1,
     ):
         if x_dtype not in ("uint8", "int8"):
             raise ValueError(f"x_dtype must be 'uint8' or 'int8'; got {x_dtype!r}")
@@ -662,6 +696,7 @@ class Conv2d:
             layout,
             backend,
             pow2_mode,
+            groups,
         )
         self.path = path
         self._packed = None
@@ -670,10 +705,15 @@ class Conv2d:
             kernels.resolve_path(path)
             st = self._st
             self._packed = kernels.PackedWeights(
-                st.w, st.bias, layout=layout, x_dtype=x_dtype, x_zero_point=st.x_zero_point
+                st.w,
+                st.bias,
+                layout=layout,
+                x_dtype=x_dtype,
+                x_zero_point=st.x_zero_point,
+                groups=st.groups,
             )
-            if scheme is not None and _fusable(scheme, st.out_dtype, pow2_mode):
-                kernels.quant_arrays(st.scale, scheme, pow2_mode)  # warm the parameter cache
+            if scheme is not None:
+                kernels.fusion_plan(scheme, st.scale, st.out_dtype, pow2_mode)  # warm the cache
 
     def __call__(self, x):
         if type(x) is np.ndarray and x.flags.c_contiguous:  # fast path: a known input shape
@@ -704,51 +744,255 @@ class Conv2d:
         )
         if st.scheme is None:
             return kernels.ConvCall(x.shape, st.x_dtype, self._packed, **common)
-        if _fusable(st.scheme, st.out_dtype, st.pow2_mode):
-            arrays, n = kernels.quant_arrays(st.scale, st.scheme, st.pow2_mode)
-            if not (st.scheme == "tflite" and (arrays["shift"] > 0).any()):
-                return kernels.ConvCall(
-                    x.shape,
-                    st.x_dtype,
-                    self._packed,
-                    scheme=st.scheme,
-                    arrays=arrays,
-                    n_channels=n,
-                    out_dtype=st.out_dtype,
-                    out_zero_point=st.out_zero_point,
-                    **common,
-                )
+        plan = kernels.fusion_plan(st.scheme, st.scale, st.out_dtype, st.pow2_mode)
+        if plan is not None:
+            arrays, n = plan
+            return kernels.ConvCall(
+                x.shape,
+                st.x_dtype,
+                self._packed,
+                scheme=st.scheme,
+                arrays=arrays,
+                n_channels=n,
+                out_dtype=st.out_dtype,
+                out_zero_point=st.out_zero_point,
+                **common,
+            )
         return None
-
-
-def _fusable(scheme, out_dtype, pow2_mode):
-    return (
-        scheme in FUSED_SCHEMES
-        and out_dtype in ("uint8", "int8")
-        and not (scheme == "pow2" and pow2_mode == "truncate")
-    )
 
 
 def _requantize_layout(acc, scale, scheme, ozp, out_dtype, layout, pow2_mode):
 
     if layout == "NCHW16c":
         acc = nchw16c_to_nchw(acc)
-    out = requantize_numpy(
+    out = requantize(
         acc, scale, scheme, zero_point=ozp, dtype=out_dtype, axis=1, pow2_mode=pow2_mode
     )
     return nchw_to_nchw16c(out) if layout == "NCHW16c" else out
 
 
 def _conv2d_reference(
-    x, w, bias, scale, xzp, ozp, stride, padding, scheme, out_dtype, layout, pow2_mode
+    x, w, bias, scale, xzp, ozp, stride, padding, scheme, out_dtype, layout, pow2_mode, groups=1
 ):
 
     if layout == "NCHW16c":
         x = nchw16c_to_nchw(x)
         w = oihw4i16o4i_to_oihw(w)
-    acc = conv2d_reference(x, w, bias, x_zero_point=xzp, stride=stride, padding=padding)
+    acc = conv2d_reference(
+        x, w, bias, x_zero_point=xzp, stride=stride, padding=padding, groups=groups
+    )
     if scheme is not None:
-        acc = requantize_numpy(
+        acc = requantize(
             acc, scale, scheme, zero_point=ozp, dtype=out_dtype, axis=1, pow2_mode=pow2_mode
         )
     return nchw_to_nchw16c(acc) if layout == "NCHW16c" else acc
+
+
+# ---------------------------------------------------------------------------------------------
+# fully connected
+
+
+class FullyConnected:
+    """A quantized fully connected layer, weights packed once: ``requantize(sum_c (x[n, c] - x_zp)
+    * w[k, c] + bias[k])`` for x ``(N, C)`` and w ``(K, C)``.
+
+    Same parameters and results as :func:`fully_connected`. In C it is an NHWC convolution with
+    a 1x1 kernel over a 1 x N image (the batch is the row), so it uses the dense register tiles
+    and the fused requantization of :func:`conv2d`.
+
+    Examples
+    --------
+    >>> fc = FullyConnected(np.array([[1, 2], [-3, 1]], np.int8), x_zero_point=128)
+    >>> fc(np.array([[130, 126]], np.uint8)).tolist()
+    [[-2, -8]]
+    """
+
+    def __init__(
+        self,
+        w,
+        bias=None,
+        *,
+        scale=None,
+        x_dtype="uint8",
+        x_zero_point=0,
+        out_zero_point=0,
+        scheme=None,
+        out_dtype="uint8",
+        backend="c",
+        pow2_mode="nearest",
+        path=None,
+    ):
+        if x_dtype not in ("uint8", "int8"):
+            raise ValueError(f"x_dtype must be 'uint8' or 'int8'; got {x_dtype!r}")
+        w = _array("w", w, ("int8",))
+        if w.ndim != 2:
+            raise ValueError(f"w must have rank 2 (K, C); got shape {w.shape}")
+        w4 = np.ascontiguousarray(w).reshape(w.shape[0], w.shape[1], 1, 1).copy()
+        bias = bias.copy() if isinstance(bias, np.ndarray) else bias
+        self._st = _check_static(
+            w4,
+            bias,
+            scale,
+            x_dtype,
+            x_zero_point,
+            out_zero_point,
+            1,
+            0,
+            scheme,
+            out_dtype,
+            "NCHW",
+            backend,
+            pow2_mode,
+        )
+        self.path = path
+        self._calls = {}
+        self._packed = None
+        if backend == "c":
+            kernels.resolve_path(path)
+            st = self._st
+            self._packed = kernels.PackedWeights(
+                st.w, st.bias, layout="NHWC", x_dtype=x_dtype, x_zero_point=st.x_zero_point
+            )
+
+    def __call__(self, x):
+        st = self._st
+        key = (getattr(x, "shape", None), os.environ.get("FXQ_KERNEL_PATH"))
+        call = self._calls.get(key) if type(x) is np.ndarray else None
+        if call is None:
+            x = _array("x", x, (st.x_dtype,))
+            if x.ndim != 2 or x.shape[1] != st.c or x.shape[0] < 1:
+                raise ValueError(
+                    f"x must have shape (N, {st.c}) with N >= 1 (w is ({st.k}, {st.c})); "
+                    f"got {x.shape}"
+                )
+            if st.backend == "reference":
+                return self._reference(x)
+            call = self._make_call(x.shape)
+            if call is None:  # an unfused scheme: int32 in C, then numpy requantize
+                return self._requantize(
+                    self._int32_call(x.shape).run(self._as4(x)).reshape(x.shape[0], st.k)
+                )
+            if len(self._calls) > 16:
+                self._calls.clear()
+            self._calls[key] = call
+        return call.run(self._as4(x)).reshape(x.shape[0], st.k)
+
+    def _as4(self, x):
+        x = x if x.flags.c_contiguous else np.ascontiguousarray(x)
+        return x.reshape(1, 1, x.shape[0], x.shape[1])
+
+    def _common(self, shape):
+
+        return dict(
+            stride=(1, 1),
+            padding=(0, 0),
+            out_shape=(1, 1, shape[0], self._st.k),
+            pid=kernels.resolve_path(self.path),
+        )
+
+    def _int32_call(self, shape):
+
+        st = self._st
+        return kernels.ConvCall(
+            (1, 1) + tuple(shape), st.x_dtype, self._packed, **self._common(shape)
+        )
+
+    def _make_call(self, shape):
+
+        st = self._st
+        if st.scheme is None:
+            return self._int32_call(shape)
+        plan = kernels.fusion_plan(st.scheme, st.scale, st.out_dtype, st.pow2_mode)
+        if plan is None:
+            return None
+        arrays, n = plan
+        return kernels.ConvCall(
+            (1, 1) + tuple(shape),
+            st.x_dtype,
+            self._packed,
+            scheme=st.scheme,
+            arrays=arrays,
+            n_channels=n,
+            out_dtype=st.out_dtype,
+            out_zero_point=st.out_zero_point,
+            **self._common(shape),
+        )
+
+    def _requantize(self, acc):
+
+        st = self._st
+        return requantize(
+            acc,
+            st.scale,
+            st.scheme,
+            zero_point=st.out_zero_point,
+            dtype=st.out_dtype,
+            axis=1,
+            pow2_mode=st.pow2_mode,
+        )
+
+    def _reference(self, x):
+
+        st = self._st
+        acc = fully_connected_reference(
+            x, st.w.reshape(st.k, st.c), st.bias, x_zero_point=st.x_zero_point
+        )
+        return acc if st.scheme is None else self._requantize(acc)
+
+
+def fully_connected(
+    x,
+    w,
+    bias=None,
+    *,
+    scale=None,
+    x_zero_point=0,
+    out_zero_point=0,
+    scheme=None,
+    out_dtype="uint8",
+    backend="c",
+    pow2_mode="nearest",
+    path=None,
+):
+    """Quantized fully connected layer: ``requantize(sum_c (x[n, c] - x_zp) * w[k, c] + bias[k])``.
+
+    Parameters
+    ----------
+    x : ndarray of uint8 or int8, shape (N, C)
+    w : ndarray of int8, shape (K, C)
+        Symmetric weights (zero point 0).
+    bias : ndarray of int32, shape (K,), or None
+    scale, x_zero_point, out_zero_point, scheme, out_dtype, backend, pow2_mode, path
+        As in :func:`conv2d` (per-channel ``scale`` has shape (K,)).
+
+    Returns
+    -------
+    ndarray, shape (N, K)
+        int32 accumulators (``scheme=None``) or the requantized output; bit-identical to
+        ``requantize(fully_connected_reference(...), scale, scheme, ..., axis=1)``.
+
+    Examples
+    --------
+    >>> w = np.array([[1, 2], [-3, 1]], np.int8)
+    >>> fully_connected(np.array([[130, 126]], np.uint8), w, x_zero_point=128).tolist()
+    [[-2, -8]]
+    """
+    x = _array("x", x, ("uint8", "int8"))
+    layer = FullyConnected(
+        w,
+        bias,
+        scale=scale,
+        x_dtype=_DT[x.dtype],
+        x_zero_point=x_zero_point,
+        out_zero_point=out_zero_point,
+        scheme=scheme,
+        out_dtype=out_dtype,
+        backend=backend,
+        pow2_mode=pow2_mode,
+        path=path,
+    )
+    return layer(x)
+
+
+#: ``linear`` is the name torch uses for the same layer
+linear = fully_connected

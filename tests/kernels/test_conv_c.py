@@ -48,13 +48,17 @@ def conv_case(draw, schemes=FUSED + (None,)):
     else:
         xdt, xzp = np.uint8, draw(st.sampled_from([0, 128, 255, 3]))
     lo, hi = (-128, 127) if signed else (0, 255)
-    fill = draw(st.sampled_from(["random", "extreme", "max_acc", "min_acc"]))
-    if fill == "random":
+    # "random127"/"extreme127": weights in [-127, 127] (the AVX2 vpmaddubsw kernel; a -128
+    # anywhere switches it to its int16 fallback, which "random"/"extreme" exercise)
+    fill = draw(
+        st.sampled_from(["random", "random127", "extreme", "extreme127", "max_acc", "min_acc"])
+    )
+    if fill in ("random", "random127"):
         x = rng.integers(lo, hi + 1, size=(n, c, h, wd))
-        w = rng.integers(-128, 128, size=(k, c, r, s))
-    elif fill == "extreme":
+        w = rng.integers(-128 if fill == "random" else -127, 128, size=(k, c, r, s))
+    elif fill in ("extreme", "extreme127"):
         x = rng.choice([lo, hi], size=(n, c, h, wd))
-        w = rng.choice([-128, 127], size=(k, c, r, s))
+        w = rng.choice([-128 if fill == "extreme" else -127, 127], size=(k, c, r, s))
     else:  # drive the accumulators to their extremes: |x - zp| and |w| maximal, same sign
         xzp = lo if not signed else (lo if fill == "max_acc" else hi)
         x = np.full((n, c, h, wd), hi if xzp == lo else lo)
@@ -384,3 +388,31 @@ def test_seed_layer_direct_entry(seed_layer, path, scheme, layout):
     if layout == "NCHW16c":
         got = conv.nchw16c_to_nchw(got)
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("wmin", [-127, -128])
+def test_int16_pair_extremes(path, wmin):
+    """Products at the int16 pair limit: x - 128 = -128 or 127 against w = +-127 (and one -128,
+    the AVX2 kernel's fallback); a vpmaddubsw(x_u8, w) kernel would saturate here."""
+    rng = np.random.default_rng(7)
+    x = rng.choice(np.array([0, 1, 254, 255], np.uint8), size=(1, 19, 6, 23))
+    w = rng.choice(np.array([-127, 127, 126, -126], np.int8), size=(21, 19, 3, 3))
+    w[3, 5, 1, 1] = wmin
+    bias = rng.integers(-1000, 1000, size=21).astype(np.int32)
+    for xzp in (0, 128, 255):
+        want = conv2d_reference(x, w, bias, x_zero_point=xzp, padding=1)
+        got = conv.conv2d(x, w, bias, x_zero_point=xzp, padding=1, path=path)
+        np.testing.assert_array_equal(got, want)
+        want8 = requantize(want, 3e-4, "tflite", zero_point=3, dtype="uint8")
+        got8 = conv.conv2d(
+            x,
+            w,
+            bias,
+            x_zero_point=xzp,
+            padding=1,
+            path=path,
+            scheme="tflite",
+            scale=3e-4,
+            out_zero_point=3,
+        )
+        np.testing.assert_array_equal(got8, want8)

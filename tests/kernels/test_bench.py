@@ -1,0 +1,58 @@
+"""The benchmark package: its probes run where the CPU has the instructions, its tflite builder
+makes a model LiteRT accepts (when installed), and plot() returns an Axes."""
+
+import os
+
+import numpy as np
+import pytest
+
+from fxq_explore.kernels import _ffi as kernels
+from fxq_explore.bench import measure_peaks, plot
+
+
+def test_probes_follow_the_cpu():
+    peaks = measure_peaks(iters=2000, repeats=1)
+    assert ("FXQ_PROBE_VPMADDWD_YMM" in peaks) == ("avx2" in kernels.available_paths())
+    assert ("FXQ_PROBE_VPDPBUSD_ZMM" in peaks) == ("avx512" in kernels.available_paths())
+    assert all(v > 0 for v in peaks.values())
+    lib = kernels._ext().lib
+    assert lib.fxq_probe_macs(99, 10) == lib.FXQ_ERR_ARG
+
+
+# make asan preloads libasan into the whole process: third-party native libraries (LiteRT,
+# matplotlib's) are not built for it, and the C kernels are what that run checks
+NOT_UNDER_ASAN = pytest.mark.skipif(
+    bool(os.environ.get("FXQ_EXPECT_EXTENSION_DIR")), reason="third-party native code under ASan"
+)
+
+
+@NOT_UNDER_ASAN
+def test_litert_fc_model_matches_exact_reference():
+    pytest.importorskip("ai_edge_litert")
+    pytest.importorskip("tflite")
+    from fxq_explore.kernels.reference import fully_connected_reference
+
+    from fxq_explore.bench.seed import X_SCALE, Y_SCALE, exactness, fc_data, litert_candidate
+
+    x, w, b, ws, scale = fc_data(3, 40, 12)
+    f = litert_candidate("fc", x, w, b, ws, [3, 12], [])
+    assert f is not None
+    acc = fully_connected_reference(x, w, b, x_zero_point=128)
+    ok, nbad, dmax = exactness(f(), acc, scale, zero_point=0, dtype="int8")
+    assert ok and dmax <= 1
+    assert X_SCALE > 0 and Y_SCALE > 0
+
+
+@NOT_UNDER_ASAN
+def test_plot_returns_axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    result = dict(
+        cpu="test",
+        peaks={"FXQ_PROBE_VPDPBUSD_ZMM": 400.0},
+        rows=[dict(name="a", ms=0.5, exact="yes"), dict(name="b", ms=0.7, exact="no: 3")],
+    )
+    ax = plot(result)
+    assert len(ax.patches) == 2
+    assert np.isclose(ax.lines[0].get_xdata()[0], 64 * 64 * 9 * 56 * 56 / 400.0 / 1e6)

@@ -1,0 +1,221 @@
+"""Grouped / depthwise convolution and the fully connected layer in C, bit-identical to the numpy
+oracles (reference conv / fully connected, then numpy requantize), on every SIMD path."""
+
+import numpy as np
+import pytest
+from fxq_explore.kernels.reference import conv2d_reference, fully_connected_reference
+from fxq_explore import requantize
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fxq_explore.kernels import _ffi as kernels
+from fxq_explore.kernels import conv
+
+SCHEMES = kernels.FUSED_SCHEMES + (None, "tflite_optimized")
+
+
+def _case(draw, rng, c, k):
+    signed = draw(st.booleans())
+    lo, hi = (-128, 127) if signed else (0, 255)
+    xzp = draw(st.sampled_from([lo, hi, (lo + hi + 1) // 2, lo + 3]))
+    wlo = draw(st.sampled_from([-128, -127]))
+    scheme = draw(st.sampled_from(SCHEMES))
+    per_channel = draw(st.booleans())
+    out_dtype = draw(st.sampled_from(["uint8", "int8"]))
+    ozp = draw(st.sampled_from([0, 3])) if out_dtype == "uint8" else draw(st.sampled_from([0, -5]))
+    bias = rng.integers(-5000, 5000, size=k).astype(np.int32) if draw(st.booleans()) else None
+    return signed, lo, hi, xzp, wlo, scheme, per_channel, out_dtype, ozp, bias
+
+
+@st.composite
+def grouped_case(draw):
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    kind = draw(st.sampled_from(["depthwise", "depthwise", "grouped"]))
+    if kind == "depthwise":
+        c = draw(st.sampled_from([1, 3, 16, 17, 40]))
+        groups, k = c, c
+    else:
+        groups = draw(st.sampled_from([2, 3]))
+        c = groups * draw(st.sampled_from([1, 2, 5]))
+        k = groups * draw(st.sampled_from([1, 3]))
+    r, s = draw(st.sampled_from([(1, 1), (3, 3), (5, 5), (3, 1), (2, 4)]))
+    sh, sw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    h = draw(st.integers(max(1, r - 2 * ph), r + 8))
+    wd = draw(st.integers(max(1, s - 2 * pw), s + 20))
+    signed, lo, hi, xzp, wlo, scheme, pc, out_dtype, ozp, bias = _case(draw, rng, c, k)
+    x = rng.integers(lo, hi + 1, size=(draw(st.integers(1, 2)), c, h, wd))
+    x = x.astype(np.int8 if signed else np.uint8)
+    w = rng.integers(wlo, 128, size=(k, c // groups, r, s)).astype(np.int8)
+    acc = conv2d_reference(
+        x, w, bias, x_zero_point=xzp, stride=(sh, sw), padding=(ph, pw), groups=groups
+    )
+    span = max(int(np.abs(acc.astype(np.int64)).max()), 1)
+    scale = 200.0 / span * 2.0 ** rng.uniform(-2, 2, size=k if pc else None)
+    return dict(
+        x=x,
+        w=w,
+        bias=bias,
+        xzp=xzp,
+        stride=(sh, sw),
+        padding=(ph, pw),
+        groups=groups,
+        scheme=scheme,
+        scale=scale,
+        out_dtype=out_dtype,
+        ozp=ozp,
+        acc=acc,
+    )
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=grouped_case())
+def test_grouped_conv_matches_oracle_all_paths(case):
+    want = case["acc"]
+    if case["scheme"] is not None:
+        want = requantize(
+            want,
+            case["scale"],
+            case["scheme"],
+            zero_point=case["ozp"],
+            dtype=case["out_dtype"],
+            axis=1,
+        )
+    kw = dict(
+        x_zero_point=case["xzp"],
+        stride=case["stride"],
+        padding=case["padding"],
+        groups=case["groups"],
+        scale=case["scale"],
+        scheme=case["scheme"],
+        out_zero_point=case["ozp"],
+        out_dtype=case["out_dtype"],
+    )
+    for p in kernels.available_paths():
+        got = conv.conv2d(case["x"], case["w"], case["bias"], path=p, **kw)
+        np.testing.assert_array_equal(got, want, err_msg=f"path {p}")
+    ref = conv.conv2d(case["x"], case["w"], case["bias"], backend="reference", **kw)
+    np.testing.assert_array_equal(ref, want)
+
+
+@pytest.mark.parametrize("scheme", kernels.FUSED_SCHEMES + (None,))
+def test_mobilenet_depthwise(path, scheme):
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, size=(1, 64, 56, 56)).astype(np.uint8)
+    w = rng.integers(-127, 128, size=(64, 1, 3, 3)).astype(np.int8)
+    bias = rng.integers(-999, 999, size=64).astype(np.int32)
+    acc = conv2d_reference(x, w, bias, x_zero_point=128, padding=1, groups=64)
+    want = (
+        acc
+        if scheme is None
+        else requantize(acc, 0.01, scheme, zero_point=3, dtype="uint8", axis=1)
+    )
+    layer = conv.Conv2d(
+        w,
+        bias,
+        x_zero_point=128,
+        padding=1,
+        groups=64,
+        scheme=scheme,
+        scale=None if scheme is None else 0.01,
+        out_zero_point=3,
+        path=path,
+    )
+    np.testing.assert_array_equal(layer(x), want)
+    np.testing.assert_array_equal(layer(x), want)  # the cached call
+
+
+@st.composite
+def fc_case(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n = draw(st.sampled_from([1, 2, 4, 5, 7, 33]))
+    c = draw(st.sampled_from([1, 10, 16, 64, 100]))
+    k = draw(st.sampled_from([1, 10, 16, 33, 64]))
+    signed, lo, hi, xzp, wlo, scheme, pc, out_dtype, ozp, bias = _case(draw, rng, c, k)
+    x = rng.integers(lo, hi + 1, size=(n, c)).astype(np.int8 if signed else np.uint8)
+    w = rng.integers(wlo, 128, size=(k, c)).astype(np.int8)
+    acc = fully_connected_reference(x, w, bias, x_zero_point=xzp)
+    span = max(int(np.abs(acc.astype(np.int64)).max()), 1)
+    scale = 200.0 / span * 2.0 ** rng.uniform(-2, 2, size=k if pc else None)
+    return dict(
+        x=x,
+        w=w,
+        bias=bias,
+        xzp=xzp,
+        scheme=scheme,
+        scale=scale,
+        out_dtype=out_dtype,
+        ozp=ozp,
+        acc=acc,
+    )
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=fc_case())
+def test_fully_connected_matches_oracle_all_paths(case):
+    want = case["acc"]
+    if case["scheme"] is not None:
+        want = requantize(
+            want,
+            case["scale"],
+            case["scheme"],
+            zero_point=case["ozp"],
+            dtype=case["out_dtype"],
+            axis=1,
+        )
+    kw = dict(
+        x_zero_point=case["xzp"],
+        scale=case["scale"],
+        scheme=case["scheme"],
+        out_zero_point=case["ozp"],
+        out_dtype=case["out_dtype"],
+    )
+    for p in kernels.available_paths():
+        layer = conv.FullyConnected(
+            case["w"], case["bias"], x_dtype=str(case["x"].dtype), path=p, **kw
+        )
+        np.testing.assert_array_equal(layer(case["x"]), want, err_msg=f"path {p}")
+        np.testing.assert_array_equal(layer(case["x"]), want, err_msg=f"path {p} (cached)")
+    got = conv.fully_connected(case["x"], case["w"], case["bias"], backend="reference", **kw)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_bad_groups_and_fc_shapes():
+    w = np.zeros((6, 2, 3, 3), np.int8)
+    x = np.zeros((1, 4, 5, 5), np.uint8)
+    with pytest.raises(ValueError, match="groups"):
+        conv.conv2d(x, w, groups=4)  # 4 does not divide K = 6
+    with pytest.raises(ValueError, match="input channel count"):
+        conv.conv2d(x, w, groups=3)  # w says C = 6
+    with pytest.raises(ValueError, match="groups must be >= 1"):
+        conv.conv2d(x, w, groups=0)
+    with pytest.raises(ValueError, match="groups must be 1"):
+        conv.conv2d(
+            np.zeros((1, 1, 4, 4, 16), np.uint8),
+            np.zeros((1, 1, 1, 1, 4, 16, 4), np.int8),
+            layout="NCHW16c",
+            groups=2,
+        )
+    fc = conv.FullyConnected(np.zeros((3, 5), np.int8))
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 5\)"):
+        fc(np.zeros((2, 4), np.uint8))
+    with pytest.raises(TypeError, match="x must have dtype uint8"):
+        fc(np.zeros((2, 5), np.int8))
+    with pytest.raises(ValueError, match="w must have rank 2"):
+        conv.FullyConnected(np.zeros((3, 5, 1), np.int8))
+
+
+def test_conv_call_refuses_a_wrong_x():
+    """The checked layer: a prepared call cannot be handed an x of another shape or dtype."""
+    layer = conv.Conv2d(np.ones((4, 3, 3, 3), np.int8), padding=1)
+    x = np.zeros((1, 3, 8, 8), np.uint8)
+    layer(x)
+    call = next(iter(layer._calls.values()))
+    for bad in (
+        np.zeros((1, 3, 8, 7), np.uint8),
+        np.zeros((1, 3, 8, 8), np.int8),
+        np.zeros((1, 3, 8, 16), np.uint8)[..., ::2],
+    ):
+        with pytest.raises(ValueError, match="x must be a C-contiguous"):
+            call.run(bad)
