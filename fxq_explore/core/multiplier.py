@@ -272,7 +272,7 @@ class Decomposition:
         )
 
 
-def _as_float(v: Fraction):
+def _as_float(v: Fraction) -> float | None:
     """``float(v)``, or None where ``v`` lies beyond the double range (scales near 1.8e308
     decompose to ``2^1024``)."""
     try:

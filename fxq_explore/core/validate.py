@@ -196,7 +196,7 @@ def memory(name: str, nbytes: float, why: str, limit: int = MAX_BYTES) -> None:
         )
 
 
-def work(name: str, value, cost: float, limit: float, why: str) -> None:
+def work(name: str, value: object, cost: float, limit: float, why: str) -> None:
     """Refuse (ValueError) a computation whose element-operation count exceeds ``limit``."""
     if cost > limit:
         raise ValueError(
@@ -205,14 +205,22 @@ def work(name: str, value, cost: float, limit: float, why: str) -> None:
         )
 
 
-def flag(name: str, value) -> bool:
+def flag(name: str, value: object) -> bool:
     """Return ``value`` as a bool if it is a bool (numpy bools included), else TypeError."""
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False; got {value!r}")
     return bool(value)
 
 
-def real(name: str, value, lo=None, hi=None, *, lo_open=False, hi_open=False) -> float:
+def real(
+    name: str,
+    value: object,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> float:
     """Return ``value`` as a finite Python float in the given range (TypeError/ValueError)."""
     lo_s = "-inf" if lo is None else repr(lo)
     hi_s = "inf" if hi is None else repr(hi)
@@ -236,7 +244,7 @@ def real(name: str, value, lo=None, hi=None, *, lo_open=False, hi_open=False) ->
     return v
 
 
-def scale(name: str, value) -> float:
+def scale(name: str, value: Any) -> float:
     """One positive finite scale as a Python float (a 1-element array is accepted)."""
     arr, _ = scales(name, value)
     if arr.size != 1:
@@ -244,7 +252,9 @@ def scale(name: str, value) -> float:
     return float(arr.ravel()[0])
 
 
-def real_array(name: str, value, *, allow_empty: bool = False, nonzero: bool = False):
+def real_array(
+    name: str, value: object, *, allow_empty: bool = False, nonzero: bool = False
+) -> NDArray[np.float64]:
     """Return ``value`` as a flat float64 array of finite reals.
 
     Refuses strings, None, bools, ragged nested lists, object and complex arrays (TypeError),
@@ -280,7 +290,7 @@ def real_array(name: str, value, *, allow_empty: bool = False, nonzero: bool = F
     return arr
 
 
-def shape(name: str, value, ndim: int, lo: int = 1, hi: int = 1 << 20) -> tuple[int, ...]:
+def shape(name: str, value: Any, ndim: int, lo: int = 1, hi: int = 1 << 20) -> tuple[int, ...]:
     """A shape of ``ndim`` integers, each in [lo, hi] (TypeError/ValueError naming ``name``)."""
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
         raise TypeError(f"{name} must be a tuple of {ndim} integers; got {value!r}")
@@ -289,7 +299,7 @@ def shape(name: str, value, ndim: int, lo: int = 1, hi: int = 1 << 20) -> tuple[
     return tuple(int_in_range(f"{name}[{i}]", v, lo, hi) for i, v in enumerate(value))
 
 
-def each_choice(name: str, values, allowed) -> tuple:
+def each_choice(name: str, values: Any, allowed: Collection[str]) -> tuple[str, ...]:
     """A non-empty sequence whose every entry is one of ``allowed``."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise TypeError(f"{name} must be a sequence; got {values!r}")

@@ -71,7 +71,16 @@ def requantize_numpy(
     return _chunked(sch, acc, params, ctx, zero_point, qmin, qmax, storage)
 
 
-def _chunked(sch, acc, params, ctx, zero_point, qmin, qmax, storage):
+def _chunked(
+    sch: Any,
+    acc: NDArray[Any],
+    params: Any,
+    ctx: Context,
+    zero_point: int,
+    qmin: int,
+    qmax: int,
+    storage: Any,
+) -> NDArray[Any]:
     """``apply`` + ``finish`` over ``validate.CHUNK`` elements at a time, written into the output.
 
     The exact single-rounding schemes need about 155 bytes of int64 temporaries per element;
