@@ -35,89 +35,154 @@
 #define FXQ_NKB 1
 #define FXQ_ISA(name) name##_avx2
 
-T256 INL VI vi_load(const int32_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
-T256 INL void vi_store(int32_t *p, VI a) { _mm256_storeu_si256((__m256i *)p, a); }
-T256 INL VI vi_load64(const int64_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
-T256 INL VI vi_set1(int32_t x) { return _mm256_set1_epi32(x); }
-T256 INL VI vi_set1_64(int64_t x) { return _mm256_set1_epi64x(x); }
-T256 INL VI vi_zero(void) { return _mm256_setzero_si256(); }
-T256 INL VI vi_add(VI a, VI b) { return _mm256_add_epi32(a, b); }
-T256 INL VI vi_sub(VI a, VI b) { return _mm256_sub_epi32(a, b); }
-T256 INL VI vi_min(VI a, VI b) { return _mm256_min_epi32(a, b); }
-T256 INL VI vi_max(VI a, VI b) { return _mm256_max_epi32(a, b); }
-T256 INL VI vi_and(VI a, VI b) { return _mm256_and_si256(a, b); }
-T256 INL VI vi_xor(VI a, VI b) { return _mm256_xor_si256(a, b); }
-T256 INL VI vi_sllv(VI a, VI n) { return _mm256_sllv_epi32(a, n); }
-T256 INL VI vi_srav(VI a, VI n) { return _mm256_srav_epi32(a, n); }
-T256 INL VI vi_srai31(VI a) { return _mm256_srai_epi32(a, 31); }
-T256 INL VI vi_srai1(VI a) { return _mm256_srai_epi32(a, 1); }
-T256 INL VI vi_mul_even(VI a, VI b) { return _mm256_mul_epi32(a, b); }
-T256 INL VI vi_odd_to_even(VI a) { return _mm256_srli_epi64(a, 32); }
-T256 INL VI vi_add64(VI a, VI b) { return _mm256_add_epi64(a, b); }
-T256 INL VI vi_even_hi31(VI p) { return _mm256_srli_epi64(p, 31); }
-T256 INL VI vi_odd_from_hi31(VI p) { return _mm256_slli_epi64(p, 1); }
-T256 INL VI vi_odd_from_lo(VI p) { return _mm256_slli_epi64(p, 32); }
-T256 INL VI vi_blend_odd(VI e, VI o) { return _mm256_blend_epi32(e, o, 0xAA); }
-T256 INL VI vi_inc_gt(VI r, VI a, VI b) { return _mm256_sub_epi32(r, _mm256_cmpgt_epi32(a, b)); }
+T256 INL VI vi_load(const int32_t *p) {
+    return _mm256_loadu_si256((const __m256i *)p);
+}
+T256 INL void vi_store(int32_t *p, VI a) {
+    _mm256_storeu_si256((__m256i *)p, a);
+}
+T256 INL VI vi_load64(const int64_t *p) {
+    return _mm256_loadu_si256((const __m256i *)p);
+}
+T256 INL VI vi_set1(int32_t x) {
+    return _mm256_set1_epi32(x);
+}
+T256 INL VI vi_set1_64(int64_t x) {
+    return _mm256_set1_epi64x(x);
+}
+T256 INL VI vi_zero(void) {
+    return _mm256_setzero_si256();
+}
+T256 INL VI vi_add(VI a, VI b) {
+    return _mm256_add_epi32(a, b);
+}
+T256 INL VI vi_sub(VI a, VI b) {
+    return _mm256_sub_epi32(a, b);
+}
+T256 INL VI vi_min(VI a, VI b) {
+    return _mm256_min_epi32(a, b);
+}
+T256 INL VI vi_max(VI a, VI b) {
+    return _mm256_max_epi32(a, b);
+}
+T256 INL VI vi_and(VI a, VI b) {
+    return _mm256_and_si256(a, b);
+}
+T256 INL VI vi_xor(VI a, VI b) {
+    return _mm256_xor_si256(a, b);
+}
+T256 INL VI vi_sllv(VI a, VI n) {
+    return _mm256_sllv_epi32(a, n);
+}
+T256 INL VI vi_srav(VI a, VI n) {
+    return _mm256_srav_epi32(a, n);
+}
+T256 INL VI vi_srai31(VI a) {
+    return _mm256_srai_epi32(a, 31);
+}
+T256 INL VI vi_srai1(VI a) {
+    return _mm256_srai_epi32(a, 1);
+}
+T256 INL VI vi_mul_even(VI a, VI b) {
+    return _mm256_mul_epi32(a, b);
+}
+T256 INL VI vi_odd_to_even(VI a) {
+    return _mm256_srli_epi64(a, 32);
+}
+T256 INL VI vi_add64(VI a, VI b) {
+    return _mm256_add_epi64(a, b);
+}
+T256 INL VI vi_even_hi31(VI p) {
+    return _mm256_srli_epi64(p, 31);
+}
+T256 INL VI vi_odd_from_hi31(VI p) {
+    return _mm256_slli_epi64(p, 1);
+}
+T256 INL VI vi_odd_from_lo(VI p) {
+    return _mm256_slli_epi64(p, 32);
+}
+T256 INL VI vi_blend_odd(VI e, VI o) {
+    return _mm256_blend_epi32(e, o, 0xAA);
+}
+T256 INL VI vi_inc_gt(VI r, VI a, VI b) {
+    return _mm256_sub_epi32(r, _mm256_cmpgt_epi32(a, b));
+}
 /* floor(p / 2^n) for int64 lanes (xor with the sign, logical shift, xor back), clamped */
-T256 INL VI vi_sra64_clamp(VI p, VI n, VI lo, VI hi)
-{
+T256 INL VI vi_sra64_clamp(VI p, VI n, VI lo, VI hi) {
     VI sgn = _mm256_cmpgt_epi64(_mm256_setzero_si256(), p);
     VI r = _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(p, sgn), n), sgn);
     r = _mm256_blendv_epi8(r, hi, _mm256_cmpgt_epi64(r, hi));
     return _mm256_blendv_epi8(r, lo, _mm256_cmpgt_epi64(lo, r));
 }
-T256 INL VF vf_load(const float *p) { return _mm256_loadu_ps(p); }
-T256 INL VF vf_set1(float x) { return _mm256_set1_ps(x); }
+T256 INL VF vf_load(const float *p) {
+    return _mm256_loadu_ps(p);
+}
+T256 INL VF vf_set1(float x) {
+    return _mm256_set1_ps(x);
+}
 /* the default MXCSR rounds to nearest even (Python never changes it) */
-T256 INL VF vf_mul(VF a, VF b) { return _mm256_mul_ps(a, b); }
-T256 INL VF vf_min(VF a, VF b) { return _mm256_min_ps(a, b); }
-T256 INL VF vf_max(VF a, VF b) { return _mm256_max_ps(a, b); }
-T256 INL VF vf_from_vi(VI a) { return _mm256_cvtepi32_ps(a); }
-T256 INL VI vi_from_vf(VF a) { return _mm256_cvtps_epi32(a); }
-T256 INL void vi_store_bytes(uint8_t *dst, VI r)
-{
-    const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-                                          0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+T256 INL VF vf_mul(VF a, VF b) {
+    return _mm256_mul_ps(a, b);
+}
+T256 INL VF vf_min(VF a, VF b) {
+    return _mm256_min_ps(a, b);
+}
+T256 INL VF vf_max(VF a, VF b) {
+    return _mm256_max_ps(a, b);
+}
+T256 INL VF vf_from_vi(VI a) {
+    return _mm256_cvtepi32_ps(a);
+}
+T256 INL VI vi_from_vf(VF a) {
+    return _mm256_cvtps_epi32(a);
+}
+T256 INL void vi_store_bytes(uint8_t *dst, VI r) {
+    const __m256i pick =
+        _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12,
+                         -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
     __m256i b = _mm256_shuffle_epi8(r, pick);
     __m128i lo = _mm256_castsi256_si128(b), hi = _mm256_extracti128_si256(b, 1);
     _mm_storel_epi64((__m128i *)dst, _mm_unpacklo_epi32(lo, hi));
 }
-T256 INL VI vb_unpacklo8(VI a, VI b) { return _mm256_unpacklo_epi8(a, b); }
-T256 INL VI vb_unpackhi8(VI a, VI b) { return _mm256_unpackhi_epi8(a, b); }
-T256 INL VI vb_loadu_n(const uint8_t *p, int64_t n)
-{
+T256 INL VI vb_unpacklo8(VI a, VI b) {
+    return _mm256_unpacklo_epi8(a, b);
+}
+T256 INL VI vb_unpackhi8(VI a, VI b) {
+    return _mm256_unpackhi_epi8(a, b);
+}
+T256 INL VI vb_loadu_n(const uint8_t *p, int64_t n) {
     uint8_t tmp[32] = {0};
     if (n >= 32) return _mm256_loadu_si256((const __m256i *)p);
     memcpy(tmp, p, (size_t)n);
     return _mm256_loadu_si256((const __m256i *)tmp);
 }
-T256 INL void vb_storeu_n(uint8_t *p, VI v, int64_t n)
-{
+T256 INL void vb_storeu_n(uint8_t *p, VI v, int64_t n) {
     uint8_t tmp[32];
-    if (n >= 32) { _mm256_storeu_si256((__m256i *)p, v); return; }
+    if (n >= 32) {
+        _mm256_storeu_si256((__m256i *)p, v);
+        return;
+    }
     _mm256_storeu_si256((__m256i *)tmp, v);
     memcpy(p, tmp, (size_t)n);
 }
-T256 INL void vb_store_lane(uint8_t *p, VI v, int L)
-{
+T256 INL void vb_store_lane(uint8_t *p, VI v, int L) {
     _mm_storeu_si128((__m128i *)p, L ? _mm256_extracti128_si256(v, 1) : _mm256_castsi256_si128(v));
 }
-T256 INL VI vb_load_lanes(const uint8_t *p, int64_t stride)
-{
+T256 INL VI vb_load_lanes(const uint8_t *p, int64_t stride) {
     return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)),
                                    _mm_loadu_si128((const __m128i *)(p + stride)), 1);
 }
 
 /* acc[h] += pairs (x tap a, x tap b) . (w tap a, w tap b) for channels 8h .. 8h+7: the bytes of
  * the two pixels interleaved (punpck{l,h}bw), widened to int16, then vpmaddwd */
-T256 INL void dw_pair(const uint8_t *x, const int16_t *w, VI *acc)
-{
-    const __m128i xa = _mm_loadu_si128((const __m128i *)x), xb = _mm_loadu_si128((const __m128i *)(x + 16));
+T256 INL void dw_pair(const uint8_t *x, const int16_t *w, VI *acc) {
+    const __m128i xa = _mm_loadu_si128((const __m128i *)x),
+                  xb = _mm_loadu_si128((const __m128i *)(x + 16));
     const __m256i lo = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(xa, xb));
     const __m256i hi = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(xa, xb));
     acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(lo, _mm256_load_si256((const __m256i *)w)));
-    acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(hi, _mm256_load_si256((const __m256i *)(w + 16))));
+    acc[1] = _mm256_add_epi32(acc[1],
+                              _mm256_madd_epi16(hi, _mm256_load_si256((const __m256i *)(w + 16))));
 }
 
 #include "fxq_simd.h"
@@ -130,9 +195,8 @@ typedef int32_t __attribute__((may_alias, aligned(1))) i32u;
 #define NOPC __attribute__((noinline, optimize("no-predictive-commoning")))
 
 /* vpmaddubsw tile: xs = x' (int8), xa = |x'| (uint8), both in the xpack layout */
-T256 INL void tile_u8s8_body(const int8_t *xs, const uint8_t *xa, const int8_t *w, const tile_geom *g,
-                             const int ST1, const int PX, __m256i *out)
-{
+T256 INL void tile_u8s8_body(const int8_t *xs, const uint8_t *xa, const int8_t *w,
+                             const tile_geom *g, const int ST1, const int PX, __m256i *out) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i a[TILE][2];
 #pragma GCC unroll 8
@@ -173,28 +237,24 @@ T256 INL void tile_u8s8_body(const int8_t *xs, const uint8_t *xa, const int8_t *
 }
 
 T256 NOPC static void tile_u8s8_s1(const int8_t *xs, const uint8_t *xa, const int8_t *w,
-                                   const tile_geom *g, __m256i *out)
-{
+                                   const tile_geom *g, __m256i *out) {
     tile_u8s8_body(xs, xa, w, g, 1, TILE, out);
 }
 
 T256 NOPC static void tile_u8s8_sn(const int8_t *xs, const uint8_t *xa, const int8_t *w,
-                                   const tile_geom *g, __m256i *out)
-{
+                                   const tile_geom *g, __m256i *out) {
     tile_u8s8_body(xs, xa, w, g, 0, TILE, out);
 }
 
 T256 NOPC static void tile_u8s8_p1(const int8_t *xs, const uint8_t *xa, const int8_t *w,
-                                   const tile_geom *g, __m256i *out)
-{
+                                   const tile_geom *g, __m256i *out) {
     tile_u8s8_body(xs, xa, w, g, 1, 1, out);
 }
 
 /* exact int16 fallback (a weight is -128): vpmaddwd on int16 copies; weights as
  * [kb][cb][r][s][pair j][16 o][2] */
 T256 INL void tile_i16_body(const int16_t *x, const int16_t *w, const tile_geom *g, const int ST1,
-                            __m256i *out)
-{
+                            __m256i *out) {
     __m256i a[TILE][2];
 #pragma GCC unroll 8
     for (int i = 0; i < TILE; ++i) a[i][0] = a[i][1] = _mm256_setzero_si256();
@@ -224,32 +284,36 @@ T256 INL void tile_i16_body(const int16_t *x, const int16_t *w, const tile_geom 
     }
 }
 
-T256 NOPC static void tile_i16_s1(const int16_t *x, const int16_t *w, const tile_geom *g, __m256i *out)
-{
+T256 NOPC static void tile_i16_s1(const int16_t *x, const int16_t *w, const tile_geom *g,
+                                  __m256i *out) {
     tile_i16_body(x, w, g, 1, out);
 }
 
-T256 NOPC static void tile_i16_sn(const int16_t *x, const int16_t *w, const tile_geom *g, __m256i *out)
-{
+T256 NOPC static void tile_i16_sn(const int16_t *x, const int16_t *w, const tile_geom *g,
+                                  __m256i *out) {
     tile_i16_body(x, w, g, 0, out);
 }
 
 FXQ_T static void isa_tile(const fxq_conv_plan *p, const tile_geom *g, int64_t xoff, int64_t kb,
-                           int nkb, int P, VI *acc)
-{
+                           int nkb, int P, VI *acc) {
     const int64_t xbytes = p->xpack_bytes;
     (void)nkb;
     if (p->wsum[2 * p->kpad]) {
         const int16_t *x = (const int16_t *)p->xscratch + xoff;
-        if (p->d->stride_w == 1) tile_i16_s1(x, p->wpack16 + kb * g->wkb, g, acc);
-        else tile_i16_sn(x, p->wpack16 + kb * g->wkb, g, acc);
+        if (p->d->stride_w == 1)
+            tile_i16_s1(x, p->wpack16 + kb * g->wkb, g, acc);
+        else
+            tile_i16_sn(x, p->wpack16 + kb * g->wkb, g, acc);
     } else {
         const int8_t *xs = (const int8_t *)p->xscratch + xoff;
         const uint8_t *xa = p->xscratch + xbytes + xoff;
         const int8_t *w = p->wpack + kb * g->wkb;
-        if (P == 1) tile_u8s8_p1(xs, xa, w, g, acc);
-        else if (p->d->stride_w == 1) tile_u8s8_s1(xs, xa, w, g, acc);
-        else tile_u8s8_sn(xs, xa, w, g, acc);
+        if (P == 1)
+            tile_u8s8_p1(xs, xa, w, g, acc);
+        else if (p->d->stride_w == 1)
+            tile_u8s8_s1(xs, xa, w, g, acc);
+        else
+            tile_u8s8_sn(xs, xa, w, g, acc);
     }
 }
 
@@ -258,8 +322,7 @@ FXQ_T static void isa_tile(const fxq_conv_plan *p, const tile_geom *g, int64_t x
  * ---------------------------------------------------------------------------------------------- */
 
 /* xs = xpack - 128 (as int8: xor 0x80), xa = |xs| (vpabsb; |-128| reads as 128 unsigned) */
-T256 static void prepare_u8s8(const uint8_t *xpack, int64_t nbytes, uint8_t *xs, uint8_t *xa)
-{
+T256 static void prepare_u8s8(const uint8_t *xpack, int64_t nbytes, uint8_t *xs, uint8_t *xa) {
     const __m256i f = _mm256_set1_epi8((char)0x80);
     int64_t i = 0;
     for (; i + 32 <= nbytes; i += 32) {
@@ -275,8 +338,7 @@ T256 static void prepare_u8s8(const uint8_t *xpack, int64_t nbytes, uint8_t *xs,
 }
 
 /* the int16 fallback's operands: int16 input (same layout) and weights as pairs */
-T256 static void prepare_i16(const fxq_conv_plan *p)
-{
+T256 static void prepare_i16(const fxq_conv_plan *p) {
     const fxq_conv_dims *d = p->d;
     int16_t *x16 = (int16_t *)p->xscratch;
     for (int64_t i = 0; i < p->xpack_bytes; ++i) x16[i] = p->xpack[i];
@@ -292,8 +354,7 @@ T256 static void prepare_i16(const fxq_conv_plan *p)
     }
 }
 
-T256 int fxq_conv2d_avx2(const fxq_conv_plan *p)
-{
+T256 int fxq_conv2d_avx2(const fxq_conv_plan *p) {
     if (p->wsum[2 * p->kpad]) {
         prepare_i16(p);
         return conv_driver(p, p->corr);
@@ -307,28 +368,42 @@ T256 int fxq_conv2d_avx2(const fxq_conv_plan *p)
 /* ------------------------------------------------------------------------------------------------
  * Throughput probes (AVX2): ymm12/ymm13 operands, ymm14 = ones, 6 independent chains
  * ---------------------------------------------------------------------------------------------- */
-#define FXQ_MW(t, a) "vpmaddwd %%ymm12, %%ymm13, %%ymm" #t "\n\tvpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
-#define FXQ_TR(t, a) "vpmaddubsw %%ymm13, %%ymm12, %%ymm" #t "\n\tvpmaddwd %%ymm14, %%ymm" #t ", %%ymm" #t \
-                     "\n\tvpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
-#define FXQ_QU(t, a) "vpsignb %%ymm12, %%ymm13, %%ymm" #t "\n\tvpmaddubsw %%ymm" #t ", %%ymm12, %%ymm" #t \
-                     "\n\tvpmaddwd %%ymm14, %%ymm" #t ", %%ymm" #t "\n\tvpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
-#define FXQ_CLOB "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", \
-                 "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "cc"
-#define FXQ_PROBE_LOOP(BODY)                                                                 \
-    __asm__ volatile("vpxor %%ymm12, %%ymm12, %%ymm12\n\tvpxor %%ymm13, %%ymm13, %%ymm13\n\t" \
-                     "vpxor %%ymm14, %%ymm14, %%ymm14\n\t1:\n\t" BODY(0, 6) BODY(1, 7) BODY(2, 8)  \
-                     BODY(3, 9) BODY(4, 10) BODY(5, 11) "dec %0\n\tjnz 1b\n\tvzeroupper\n\t"       \
-                     : "+r"(iters) : : FXQ_CLOB)
+#define FXQ_MW(t, a) \
+    "vpmaddwd %%ymm12, %%ymm13, %%ymm" #t "\n\tvpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
+#define FXQ_TR(t, a)                                                                      \
+    "vpmaddubsw %%ymm13, %%ymm12, %%ymm" #t "\n\tvpmaddwd %%ymm14, %%ymm" #t ", %%ymm" #t \
+    "\n\tvpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
+#define FXQ_QU(t, a)                                                                              \
+    "vpsignb %%ymm12, %%ymm13, %%ymm" #t "\n\tvpmaddubsw %%ymm" #t ", %%ymm12, %%ymm" #t          \
+    "\n\tvpmaddwd %%ymm14, %%ymm" #t ", %%ymm" #t "\n\tvpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a \
+    "\n\t"
+#define FXQ_CLOB                                                                             \
+    "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", \
+        "xmm11", "xmm12", "xmm13", "xmm14", "cc"
+#define FXQ_PROBE_LOOP(BODY)                                                                    \
+    __asm__ volatile(                                                                           \
+        "vpxor %%ymm12, %%ymm12, %%ymm12\n\tvpxor %%ymm13, %%ymm13, %%ymm13\n\t"                \
+        "vpxor %%ymm14, %%ymm14, %%ymm14\n\t1:\n\t" BODY(0, 6) BODY(1, 7) BODY(2, 8) BODY(3, 9) \
+            BODY(4, 10) BODY(5, 11) "dec %0\n\tjnz 1b\n\tvzeroupper\n\t"                        \
+        : "+r"(iters)                                                                           \
+        :                                                                                       \
+        : FXQ_CLOB)
 
-T256 int64_t fxq_probe_avx2(int kind, int64_t iters)
-{
+T256 int64_t fxq_probe_avx2(int kind, int64_t iters) {
     const int64_t n = iters;
     if (iters <= 0) return 0;
     switch (kind) {
-    case FXQ_PROBE_VPMADDWD_YMM: FXQ_PROBE_LOOP(FXQ_MW); return n * 6 * 16;
-    case FXQ_PROBE_VPMADDUBSW_TRIPLE: FXQ_PROBE_LOOP(FXQ_TR); return n * 6 * 32;
-    case FXQ_PROBE_VPSIGNB_QUAD: FXQ_PROBE_LOOP(FXQ_QU); return n * 6 * 32;
-    default: return FXQ_ERR_ARG;
+        case FXQ_PROBE_VPMADDWD_YMM:
+            FXQ_PROBE_LOOP(FXQ_MW);
+            return n * 6 * 16;
+        case FXQ_PROBE_VPMADDUBSW_TRIPLE:
+            FXQ_PROBE_LOOP(FXQ_TR);
+            return n * 6 * 32;
+        case FXQ_PROBE_VPSIGNB_QUAD:
+            FXQ_PROBE_LOOP(FXQ_QU);
+            return n * 6 * 32;
+        default:
+            return FXQ_ERR_ARG;
     }
 }
 

@@ -27,63 +27,139 @@
 #define FXQ_ISA(name) name##_avx512
 #define RNE (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 
-T512 INL VI vi_load(const int32_t *p) { return _mm512_loadu_si512(p); }
-T512 INL void vi_store(int32_t *p, VI a) { _mm512_storeu_si512(p, a); }
-T512 INL VI vi_load64(const int64_t *p) { return _mm512_loadu_si512(p); }
-T512 INL VI vi_set1(int32_t x) { return _mm512_set1_epi32(x); }
-T512 INL VI vi_set1_64(int64_t x) { return _mm512_set1_epi64(x); }
-T512 INL VI vi_zero(void) { return _mm512_setzero_si512(); }
-T512 INL VI vi_add(VI a, VI b) { return _mm512_add_epi32(a, b); }
-T512 INL VI vi_sub(VI a, VI b) { return _mm512_sub_epi32(a, b); }
-T512 INL VI vi_min(VI a, VI b) { return _mm512_min_epi32(a, b); }
-T512 INL VI vi_max(VI a, VI b) { return _mm512_max_epi32(a, b); }
-T512 INL VI vi_and(VI a, VI b) { return _mm512_and_si512(a, b); }
-T512 INL VI vi_xor(VI a, VI b) { return _mm512_xor_si512(a, b); }
-T512 INL VI vi_sllv(VI a, VI n) { return _mm512_sllv_epi32(a, n); }
-T512 INL VI vi_srav(VI a, VI n) { return _mm512_srav_epi32(a, n); }
-T512 INL VI vi_srai31(VI a) { return _mm512_srai_epi32(a, 31); }
-T512 INL VI vi_srai1(VI a) { return _mm512_srai_epi32(a, 1); }
-T512 INL VI vi_mul_even(VI a, VI b) { return _mm512_mul_epi32(a, b); }
-T512 INL VI vi_odd_to_even(VI a) { return _mm512_srli_epi64(a, 32); }
-T512 INL VI vi_add64(VI a, VI b) { return _mm512_add_epi64(a, b); }
-T512 INL VI vi_even_hi31(VI p) { return _mm512_srli_epi64(p, 31); }
-T512 INL VI vi_odd_from_hi31(VI p) { return _mm512_slli_epi64(p, 1); }
-T512 INL VI vi_odd_from_lo(VI p) { return _mm512_slli_epi64(p, 32); }
-T512 INL VI vi_blend_odd(VI e, VI o) { return _mm512_mask_blend_epi32(0xAAAA, e, o); }
-T512 INL VI vi_inc_gt(VI r, VI a, VI b)
-{
+T512 INL VI vi_load(const int32_t *p) {
+    return _mm512_loadu_si512(p);
+}
+T512 INL void vi_store(int32_t *p, VI a) {
+    _mm512_storeu_si512(p, a);
+}
+T512 INL VI vi_load64(const int64_t *p) {
+    return _mm512_loadu_si512(p);
+}
+T512 INL VI vi_set1(int32_t x) {
+    return _mm512_set1_epi32(x);
+}
+T512 INL VI vi_set1_64(int64_t x) {
+    return _mm512_set1_epi64(x);
+}
+T512 INL VI vi_zero(void) {
+    return _mm512_setzero_si512();
+}
+T512 INL VI vi_add(VI a, VI b) {
+    return _mm512_add_epi32(a, b);
+}
+T512 INL VI vi_sub(VI a, VI b) {
+    return _mm512_sub_epi32(a, b);
+}
+T512 INL VI vi_min(VI a, VI b) {
+    return _mm512_min_epi32(a, b);
+}
+T512 INL VI vi_max(VI a, VI b) {
+    return _mm512_max_epi32(a, b);
+}
+T512 INL VI vi_and(VI a, VI b) {
+    return _mm512_and_si512(a, b);
+}
+T512 INL VI vi_xor(VI a, VI b) {
+    return _mm512_xor_si512(a, b);
+}
+T512 INL VI vi_sllv(VI a, VI n) {
+    return _mm512_sllv_epi32(a, n);
+}
+T512 INL VI vi_srav(VI a, VI n) {
+    return _mm512_srav_epi32(a, n);
+}
+T512 INL VI vi_srai31(VI a) {
+    return _mm512_srai_epi32(a, 31);
+}
+T512 INL VI vi_srai1(VI a) {
+    return _mm512_srai_epi32(a, 1);
+}
+T512 INL VI vi_mul_even(VI a, VI b) {
+    return _mm512_mul_epi32(a, b);
+}
+T512 INL VI vi_odd_to_even(VI a) {
+    return _mm512_srli_epi64(a, 32);
+}
+T512 INL VI vi_add64(VI a, VI b) {
+    return _mm512_add_epi64(a, b);
+}
+T512 INL VI vi_even_hi31(VI p) {
+    return _mm512_srli_epi64(p, 31);
+}
+T512 INL VI vi_odd_from_hi31(VI p) {
+    return _mm512_slli_epi64(p, 1);
+}
+T512 INL VI vi_odd_from_lo(VI p) {
+    return _mm512_slli_epi64(p, 32);
+}
+T512 INL VI vi_blend_odd(VI e, VI o) {
+    return _mm512_mask_blend_epi32(0xAAAA, e, o);
+}
+T512 INL VI vi_inc_gt(VI r, VI a, VI b) {
     return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(a, b), r, _mm512_set1_epi32(1));
 }
-T512 INL VI vi_sra64_clamp(VI p, VI n, VI lo, VI hi)
-{
+T512 INL VI vi_sra64_clamp(VI p, VI n, VI lo, VI hi) {
     return _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(p, n), lo), hi);
 }
-T512 INL VF vf_load(const float *p) { return _mm512_loadu_ps(p); }
-T512 INL VF vf_set1(float x) { return _mm512_set1_ps(x); }
-T512 INL VF vf_mul(VF a, VF b) { return _mm512_mul_round_ps(a, b, RNE); }
-T512 INL VF vf_min(VF a, VF b) { return _mm512_min_ps(a, b); }
-T512 INL VF vf_max(VF a, VF b) { return _mm512_max_ps(a, b); }
-T512 INL VF vf_from_vi(VI a) { return _mm512_cvt_roundepi32_ps(a, RNE); }
-T512 INL VI vi_from_vf(VF a) { return _mm512_cvt_roundps_epi32(a, RNE); }
-T512 INL void vi_store_bytes(uint8_t *dst, VI r) { _mm_storeu_si128((__m128i *)dst, _mm512_cvtepi32_epi8(r)); }
-T512 INL VI vb_unpacklo8(VI a, VI b) { return _mm512_unpacklo_epi8(a, b); }
-T512 INL VI vb_unpackhi8(VI a, VI b) { return _mm512_unpackhi_epi8(a, b); }
-T512 INL __mmask64 bmask(int64_t n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
-T512 INL VI vb_loadu_n(const uint8_t *p, int64_t n) { return _mm512_maskz_loadu_epi8(bmask(n), p); }
-T512 INL void vb_storeu_n(uint8_t *p, VI v, int64_t n) { _mm512_mask_storeu_epi8(p, bmask(n), v); }
-T512 INL void vb_store_lane(uint8_t *p, VI v, int L)
-{
+T512 INL VF vf_load(const float *p) {
+    return _mm512_loadu_ps(p);
+}
+T512 INL VF vf_set1(float x) {
+    return _mm512_set1_ps(x);
+}
+T512 INL VF vf_mul(VF a, VF b) {
+    return _mm512_mul_round_ps(a, b, RNE);
+}
+T512 INL VF vf_min(VF a, VF b) {
+    return _mm512_min_ps(a, b);
+}
+T512 INL VF vf_max(VF a, VF b) {
+    return _mm512_max_ps(a, b);
+}
+T512 INL VF vf_from_vi(VI a) {
+    return _mm512_cvt_roundepi32_ps(a, RNE);
+}
+T512 INL VI vi_from_vf(VF a) {
+    return _mm512_cvt_roundps_epi32(a, RNE);
+}
+T512 INL void vi_store_bytes(uint8_t *dst, VI r) {
+    _mm_storeu_si128((__m128i *)dst, _mm512_cvtepi32_epi8(r));
+}
+T512 INL VI vb_unpacklo8(VI a, VI b) {
+    return _mm512_unpacklo_epi8(a, b);
+}
+T512 INL VI vb_unpackhi8(VI a, VI b) {
+    return _mm512_unpackhi_epi8(a, b);
+}
+T512 INL __mmask64 bmask(int64_t n) {
+    return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+}
+T512 INL VI vb_loadu_n(const uint8_t *p, int64_t n) {
+    return _mm512_maskz_loadu_epi8(bmask(n), p);
+}
+T512 INL void vb_storeu_n(uint8_t *p, VI v, int64_t n) {
+    _mm512_mask_storeu_epi8(p, bmask(n), v);
+}
+T512 INL void vb_store_lane(uint8_t *p, VI v, int L) {
     __m128i x;
     switch (L) {
-    case 0: x = _mm512_castsi512_si128(v); break;
-    case 1: x = _mm512_extracti32x4_epi32(v, 1); break;
-    case 2: x = _mm512_extracti32x4_epi32(v, 2); break;
-    default: x = _mm512_extracti32x4_epi32(v, 3); break;
+        case 0:
+            x = _mm512_castsi512_si128(v);
+            break;
+        case 1:
+            x = _mm512_extracti32x4_epi32(v, 1);
+            break;
+        case 2:
+            x = _mm512_extracti32x4_epi32(v, 2);
+            break;
+        default:
+            x = _mm512_extracti32x4_epi32(v, 3);
+            break;
     }
     _mm_storeu_si128((__m128i *)p, x);
 }
-T512 INL VI vb_load_lanes(const uint8_t *p, int64_t stride)
-{
+T512 INL VI vb_load_lanes(const uint8_t *p, int64_t stride) {
     VI v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
     v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + stride)), 1);
     v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 2 * stride)), 2);
@@ -92,10 +168,9 @@ T512 INL VI vb_load_lanes(const uint8_t *p, int64_t stride)
 
 /* acc[0] += pairs (x tap a, x tap b) . (w tap a, w tap b) per channel: the 32 bytes are pixel
  * a's 16 channels then pixel b's; vpermw interleaves them to (a0, b0, a1, b1, ...) */
-T512 INL void dw_pair(const uint8_t *x, const int16_t *w, VI *acc)
-{
-    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
-                                         23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+T512 INL void dw_pair(const uint8_t *x, const int16_t *w, VI *acc) {
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24,
+                                         8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     __m512i z = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)x));
     z = _mm512_permutexvar_epi16(idx, z);
     acc[0] = _mm512_add_epi32(acc[0], _mm512_madd_epi16(z, _mm512_load_si512(w)));
@@ -107,17 +182,18 @@ T512 INL void dw_pair(const uint8_t *x, const int16_t *w, VI *acc)
  * The MAC tile
  * ---------------------------------------------------------------------------------------------- */
 
-/* unaligned, aliasing-safe int32 load: lets gcc fold the broadcast into vpdpbusd's {1to16} operand */
+/* unaligned, aliasing-safe int32 load: lets gcc fold the broadcast into vpdpbusd's {1to16} operand
+ */
 typedef int32_t __attribute__((may_alias, aligned(1))) i32u;
 /* gcc's predictive commoning sees that pixel i at kernel column s+1 reads what pixel i+1 read at s,
  * keeps those scalars alive across iterations and spills them: switch it off for the tiles. */
 #define NOPC __attribute__((noinline, optimize("no-predictive-commoning")))
 
 /* out[j*PX + i] = sum over (cb, r, s, c) of x(pixel i) * w(block j), for NKB blocks of 16 output
- * channels and PX output pixels: NKB*PX zmm accumulators, each broadcast input feeds NKB vpdpbusd */
+ * channels and PX output pixels: NKB*PX zmm accumulators, each broadcast input feeds NKB vpdpbusd
+ */
 T512 INL void tile_body(const uint8_t *x, const int8_t *w, const tile_geom *g, const int NKB,
-                        const int PX, const int ST1, __m512i *out)
-{
+                        const int PX, const int ST1, __m512i *out) {
     __m512i a[2][TILE];
 #pragma GCC unroll 4
     for (int j = 0; j < NKB; ++j)
@@ -138,9 +214,11 @@ T512 INL void tile_body(const uint8_t *x, const int8_t *w, const tile_geom *g, c
                         wv[j] = _mm512_load_si512((const void *)(ws + j * g->wkb + c4 * 64));
 #pragma GCC unroll 16
                     for (int i = 0; i < PX; ++i) {
-                        __m512i b = _mm512_set1_epi32(*(const i32u *)(xs + (ST1 ? i * 16 : i * g->sw16) + c4 * 4));
+                        __m512i b = _mm512_set1_epi32(
+                            *(const i32u *)(xs + (ST1 ? i * 16 : i * g->sw16) + c4 * 4));
 #pragma GCC unroll 4
-                        for (int j = 0; j < NKB; ++j) a[j][i] = _mm512_dpbusd_epi32(a[j][i], b, wv[j]);
+                        for (int j = 0; j < NKB; ++j)
+                            a[j][i] = _mm512_dpbusd_epi32(a[j][i], b, wv[j]);
                     }
                 }
             }
@@ -152,9 +230,11 @@ T512 INL void tile_body(const uint8_t *x, const int8_t *w, const tile_geom *g, c
         for (int i = 0; i < PX; ++i) _mm512_storeu_si512(out + j * TILE + i, a[j][i]);
 }
 
-#define TILE_FN(name, NKB, PX, ST1)                                                              \
-    T512 NOPC static void name(const uint8_t *x, const int8_t *w, const tile_geom *g, __m512i *out) \
-    { tile_body(x, w, g, NKB, PX, ST1, out); }
+#define TILE_FN(name, NKB, PX, ST1)                                                   \
+    T512 NOPC static void name(const uint8_t *x, const int8_t *w, const tile_geom *g, \
+                               __m512i *out) {                                        \
+        tile_body(x, w, g, NKB, PX, ST1, out);                                        \
+    }
 TILE_FN(tile_k2_s1, 2, 14, 1)
 TILE_FN(tile_k1_s1, 1, 14, 1)
 TILE_FN(tile_k2_sn, 2, 14, 0)
@@ -165,33 +245,44 @@ TILE_FN(tile_k1_p1, 1, 1, 1)
 TILE_FN(tile_k2_p4, 2, 4, 0)
 TILE_FN(tile_k1_p4, 1, 4, 0)
 
-
 FXQ_T static void isa_tile(const fxq_conv_plan *p, const tile_geom *g, int64_t xoff, int64_t kb,
-                           int nkb, int P, VI *acc)
-{
+                           int nkb, int P, VI *acc) {
     const uint8_t *x = p->xpack + xoff;
     const int8_t *w = p->wpack + kb * g->wkb;
     const int st1 = p->d->stride_w == 1;
     if (P == 1) {
-        if (nkb == 2) tile_k2_p1(x, w, g, acc); else tile_k1_p1(x, w, g, acc);
+        if (nkb == 2)
+            tile_k2_p1(x, w, g, acc);
+        else
+            tile_k1_p1(x, w, g, acc);
     } else if (P <= 4) {
-        if (nkb == 2) tile_k2_p4(x, w, g, acc); else tile_k1_p4(x, w, g, acc);
+        if (nkb == 2)
+            tile_k2_p4(x, w, g, acc);
+        else
+            tile_k1_p4(x, w, g, acc);
     } else if (nkb == 2) {
-        if (st1) tile_k2_s1(x, w, g, acc); else tile_k2_sn(x, w, g, acc);
+        if (st1)
+            tile_k2_s1(x, w, g, acc);
+        else
+            tile_k2_sn(x, w, g, acc);
     } else {
-        if (st1) tile_k1_s1(x, w, g, acc); else tile_k1_sn(x, w, g, acc);
+        if (st1)
+            tile_k1_s1(x, w, g, acc);
+        else
+            tile_k1_sn(x, w, g, acc);
     }
 }
 
-T512 int fxq_conv2d_avx512(const fxq_conv_plan *p) { return conv_driver(p, p->corr); }
+T512 int fxq_conv2d_avx512(const fxq_conv_plan *p) {
+    return conv_driver(p, p->corr);
+}
 
 /* ------------------------------------------------------------------------------------------------
  * Peak probe: 20 independent accumulator chains (latency 5 would allow 4 per cycle), register
  * operands only -- the ceiling any AVX-512 VNNI kernel can reach on this core.
  * ---------------------------------------------------------------------------------------------- */
 #define FXQ_DP(i) "vpdpbusd %%zmm30, %%zmm31, %%zmm" #i "\n\t"
-T512 int fxq_probe_vpdpbusd_zmm(int64_t iters)
-{
+T512 int fxq_probe_vpdpbusd_zmm(int64_t iters) {
     if (!fxq_path_available(FXQ_PATH_AVX512)) return FXQ_ERR_PATH;
     if (iters <= 0) return FXQ_OK;
     __asm__ volatile(
@@ -213,8 +304,7 @@ T512 int fxq_probe_vpdpbusd_zmm(int64_t iters)
 }
 
 #define FXQ_DPY(i) "vpdpbusd %%ymm30, %%ymm31, %%ymm" #i "\n\t"
-T512 int64_t fxq_probe_vpdpbusd_ymm_avx512(int64_t iters)
-{
+T512 int64_t fxq_probe_vpdpbusd_ymm_avx512(int64_t iters) {
     const int64_t n = iters;
     if (iters <= 0) return 0;
     __asm__ volatile(
@@ -235,36 +325,33 @@ T512 int64_t fxq_probe_vpdpbusd_ymm_avx512(int64_t iters)
     return n * 20 * 32;
 }
 
-int64_t fxq_probe_macs(int kind, int64_t iters)
-{
+int64_t fxq_probe_macs(int kind, int64_t iters) {
     switch (kind) {
-    case FXQ_PROBE_VPMADDWD_YMM:
-    case FXQ_PROBE_VPMADDUBSW_TRIPLE:
-    case FXQ_PROBE_VPSIGNB_QUAD:
-        if (!fxq_path_available(FXQ_PATH_AVX2)) return FXQ_ERR_PATH;
-        return fxq_probe_avx2(kind, iters);
-    case FXQ_PROBE_VPDPBUSD_YMM:
-        if (!fxq_path_available(FXQ_PATH_AVX512)) return FXQ_ERR_PATH;
-        return fxq_probe_vpdpbusd_ymm_avx512(iters);
-    case FXQ_PROBE_VPDPBUSD_ZMM: {
-        int st = fxq_probe_vpdpbusd_zmm(iters);
-        return st < 0 ? st : (iters > 0 ? iters * 20 * 64 : 0);
-    }
-    default:
-        return FXQ_ERR_ARG;
+        case FXQ_PROBE_VPMADDWD_YMM:
+        case FXQ_PROBE_VPMADDUBSW_TRIPLE:
+        case FXQ_PROBE_VPSIGNB_QUAD:
+            if (!fxq_path_available(FXQ_PATH_AVX2)) return FXQ_ERR_PATH;
+            return fxq_probe_avx2(kind, iters);
+        case FXQ_PROBE_VPDPBUSD_YMM:
+            if (!fxq_path_available(FXQ_PATH_AVX512)) return FXQ_ERR_PATH;
+            return fxq_probe_vpdpbusd_ymm_avx512(iters);
+        case FXQ_PROBE_VPDPBUSD_ZMM: {
+            int st = fxq_probe_vpdpbusd_zmm(iters);
+            return st < 0 ? st : (iters > 0 ? iters * 20 * 64 : 0);
+        }
+        default:
+            return FXQ_ERR_ARG;
     }
 }
 
 #else
-int64_t fxq_probe_macs(int kind, int64_t iters)
-{
+int64_t fxq_probe_macs(int kind, int64_t iters) {
     (void)kind;
     (void)iters;
     return FXQ_ERR_PATH;
 }
 
-int fxq_probe_vpdpbusd_zmm(int64_t iters)
-{
+int fxq_probe_vpdpbusd_zmm(int64_t iters) {
     (void)iters;
     return FXQ_ERR_PATH;
 }

@@ -16,19 +16,21 @@
  * Sizes and workspace layout
  * ---------------------------------------------------------------------------------------------- */
 
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-static int64_t align_up(int64_t a) { return (a + FXQ_ALIGN - 1) / FXQ_ALIGN * FXQ_ALIGN; }
+static int64_t ceil_div(int64_t a, int64_t b) {
+    return (a + b - 1) / b;
+}
+static int64_t align_up(int64_t a) {
+    return (a + FXQ_ALIGN - 1) / FXQ_ALIGN * FXQ_ALIGN;
+}
 
 /* a*b with overflow check; returns -1 on overflow (all our sizes are non-negative). */
-static int64_t mul_chk(int64_t a, int64_t b)
-{
+static int64_t mul_chk(int64_t a, int64_t b) {
     int64_t r;
     if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &r)) return -1;
     return r;
 }
 
-static int64_t mul_chk4(int64_t a, int64_t b, int64_t c, int64_t e)
-{
+static int64_t mul_chk4(int64_t a, int64_t b, int64_t c, int64_t e) {
     int64_t r = mul_chk(a, b);
     if (r >= 0) r = mul_chk(r, c);
     if (r >= 0) r = mul_chk(r, e);
@@ -38,13 +40,12 @@ static int64_t mul_chk4(int64_t a, int64_t b, int64_t c, int64_t e)
 typedef struct {
     int64_t cb, kb, kpad, hp, wp, wpa, groups;
     int kind; /* FXQ_KIND_* */
-    int64_t off_xpack, off_wpack, off_corr, off_corr2, off_prep, off_xscratch, off_wpack16, off_rowbuf,
-        total;
+    int64_t off_xpack, off_wpack, off_corr, off_corr2, off_prep, off_xscratch, off_wpack16,
+        off_rowbuf, total;
     int64_t xpack_bytes, wpack_bytes;
 } conv_layout;
 
-static int64_t prepared_bytes(int64_t kpad)
-{
+static int64_t prepared_bytes(int64_t kpad) {
     /* the largest member of the union: pow2's 5 int32 arrays, or tflite_single's int32 array,
      * 2 int64 arrays and 4 half-length int64 arrays (each aligned) */
     int64_t pow2 = 5 * align_up(kpad * 4);
@@ -52,8 +53,7 @@ static int64_t prepared_bytes(int64_t kpad)
     return pow2 > single ? pow2 : single;
 }
 
-static int plan_layout(const fxq_conv_dims *d, conv_layout *L)
-{
+static int plan_layout(const fxq_conv_dims *d, conv_layout *L) {
     const int64_t lim = (int64_t)1 << 31;
     if (!d) return FXQ_ERR_ARG;
     if (d->n < 1 || d->c < 1 || d->h < 1 || d->w < 1 || d->k < 1 || d->r < 1 || d->s < 1)
@@ -71,8 +71,9 @@ static int plan_layout(const fxq_conv_dims *d, conv_layout *L)
         return FXQ_ERR_ARG;
     L->groups = d->groups == 0 ? 1 : d->groups;
     if (L->groups < 1 || d->c % L->groups != 0 || d->k % L->groups != 0) return FXQ_ERR_ARG;
-    L->kind = L->groups == 1 ? FXQ_KIND_DENSE
-              : (L->groups == d->c && L->groups == d->k) ? FXQ_KIND_DEPTHWISE : FXQ_KIND_GROUPED;
+    L->kind = L->groups == 1                             ? FXQ_KIND_DENSE
+              : (L->groups == d->c && L->groups == d->k) ? FXQ_KIND_DEPTHWISE
+                                                         : FXQ_KIND_GROUPED;
     L->cb = ceil_div(d->c, 16);
     L->kb = ceil_div(d->k, 16);
     L->kpad = L->kb * 16;
@@ -94,7 +95,8 @@ static int plan_layout(const fxq_conv_dims *d, conv_layout *L)
     else /* the OIHW weights as they are */
         L->wpack_bytes = mul_chk4(d->k, d->c / L->groups, d->r, d->s);
     if (L->xpack_bytes < 0 || L->wpack_bytes < 0) return FXQ_ERR_ARG;
-    if (L->xpack_bytes > ((int64_t)1 << 40) || L->wpack_bytes > ((int64_t)1 << 40)) return FXQ_ERR_ARG;
+    if (L->xpack_bytes > ((int64_t)1 << 40) || L->wpack_bytes > ((int64_t)1 << 40))
+        return FXQ_ERR_ARG;
     L->off_xpack = 0;
     L->off_wpack = L->off_xpack + align_up(L->xpack_bytes);
     L->off_corr = L->off_wpack + align_up(L->wpack_bytes);
@@ -108,21 +110,18 @@ static int plan_layout(const fxq_conv_dims *d, conv_layout *L)
     return FXQ_OK;
 }
 
-int64_t fxq_conv2d_workspace_size(const fxq_conv_dims *d)
-{
+int64_t fxq_conv2d_workspace_size(const fxq_conv_dims *d) {
     conv_layout L;
     int st = plan_layout(d, &L);
     return st == FXQ_OK ? L.total : (int64_t)st;
 }
 
-int64_t fxq_requantize_workspace_size(int64_t channels)
-{
+int64_t fxq_requantize_workspace_size(int64_t channels) {
     if (channels < 1 || channels >= ((int64_t)1 << 31)) return FXQ_ERR_ARG;
     return prepared_bytes(ceil_div(channels, 16) * 16) + FXQ_ALIGN;
 }
 
-static uint8_t *align_ptr(void *p)
-{
+static uint8_t *align_ptr(void *p) {
     uintptr_t u = (uintptr_t)p;
     return (uint8_t *)((u + FXQ_ALIGN - 1) / FXQ_ALIGN * FXQ_ALIGN);
 }
@@ -131,16 +130,22 @@ static uint8_t *align_ptr(void *p)
  * Requantization parameters
  * ---------------------------------------------------------------------------------------------- */
 
-static int dtype_range(int32_t dt, int32_t *qmin, int32_t *qmax)
-{
-    if (dt == FXQ_DTYPE_UINT8) { *qmin = 0; *qmax = 255; return FXQ_OK; }
-    if (dt == FXQ_DTYPE_INT8) { *qmin = -128; *qmax = 127; return FXQ_OK; }
+static int dtype_range(int32_t dt, int32_t *qmin, int32_t *qmax) {
+    if (dt == FXQ_DTYPE_UINT8) {
+        *qmin = 0;
+        *qmax = 255;
+        return FXQ_OK;
+    }
+    if (dt == FXQ_DTYPE_INT8) {
+        *qmin = -128;
+        *qmax = 127;
+        return FXQ_OK;
+    }
     return FXQ_ERR_ARG;
 }
 
 static int prepare_params(const fxq_quant_params *q, int64_t channels, int64_t kpad, uint8_t *mem,
-                          fxq_prepared *P)
-{
+                          fxq_prepared *P) {
     const int64_t a4 = align_up(kpad * 4), a8 = align_up(kpad * 8), h8 = align_up(kpad / 2 * 8);
     if (!q) return FXQ_ERR_ARG;
     memset(P, 0, sizeof(*P));
@@ -148,7 +153,8 @@ static int prepare_params(const fxq_quant_params *q, int64_t channels, int64_t k
     P->out_dtype = q->out_dtype;
     P->kpad = kpad;
     if (q->scheme == FXQ_SCHEME_NONE) return q->out_dtype == FXQ_DTYPE_INT32 ? FXQ_OK : FXQ_ERR_ARG;
-    if (q->scheme < FXQ_SCHEME_FLOAT32_RNE || q->scheme > FXQ_SCHEME_TFLITE_SINGLE) return FXQ_ERR_ARG;
+    if (q->scheme < FXQ_SCHEME_FLOAT32_RNE || q->scheme > FXQ_SCHEME_TFLITE_SINGLE)
+        return FXQ_ERR_ARG;
     if (dtype_range(q->out_dtype, &P->qmin, &P->qmax) != FXQ_OK) return FXQ_ERR_ARG;
     if (q->zero_point < P->qmin || q->zero_point > P->qmax) return FXQ_ERR_ARG;
     if (q->n_channels != 1 && q->n_channels != channels) return FXQ_ERR_ARG;
@@ -157,134 +163,154 @@ static int prepare_params(const fxq_quant_params *q, int64_t channels, int64_t k
     P->hi = P->qmax - q->zero_point;
 
     switch (q->scheme) {
-    case FXQ_SCHEME_FLOAT32_RNE: {
-        float *scale = (float *)mem;
-        if (!q->scale_f32) return FXQ_ERR_ARG;
-        for (int64_t k = 0; k < kpad; ++k) {
-            const float s = q->scale_f32[(q->n_channels == 1 || k >= q->n_channels) ? 0 : k];
-            if (!(s > 0.0f) || !isfinite(s)) return FXQ_ERR_ARG;
-            scale[k] = s;
-        }
-        P->u.f32.scale = scale;
-        return FXQ_OK;
-    }
-    case FXQ_SCHEME_POW2: {
-        int32_t *lsh = (int32_t *)mem, *rsh = (int32_t *)(mem + a4), *rbsh = (int32_t *)(mem + 2 * a4);
-        int32_t *rbmask = (int32_t *)(mem + 3 * a4), *clampv = (int32_t *)(mem + 4 * a4);
-        if (!q->exponent) return FXQ_ERR_ARG;
-        for (int64_t k = 0; k < kpad; ++k) {
-            const int64_t e = q->exponent[(q->n_channels == 1 || k >= q->n_channels) ? 0 : k];
-            lsh[k] = rsh[k] = rbsh[k] = rbmask[k] = 0;
-            clampv[k] = INT32_MAX;
-            if (e >= 0) {
-                /* acc * 2^e saturates outside [-512, 512] * 2^e for e > 0: pre-clamp, then shift */
-                lsh[k] = (int32_t)(e < 20 ? e : 20);
-                clampv[k] = e > 0 ? 512 : INT32_MAX;
-            } else {
-                const int64_t n = -e;
-                rsh[k] = (int32_t)(n < 31 ? n : 31);
-                rbsh[k] = (int32_t)(n - 1 < 31 ? n - 1 : 31);
-                rbmask[k] = 1;
+        case FXQ_SCHEME_FLOAT32_RNE: {
+            float *scale = (float *)mem;
+            if (!q->scale_f32) return FXQ_ERR_ARG;
+            for (int64_t k = 0; k < kpad; ++k) {
+                const float s = q->scale_f32[(q->n_channels == 1 || k >= q->n_channels) ? 0 : k];
+                if (!(s > 0.0f) || !isfinite(s)) return FXQ_ERR_ARG;
+                scale[k] = s;
             }
+            P->u.f32.scale = scale;
+            return FXQ_OK;
         }
-        P->u.pow2.lsh = lsh; P->u.pow2.rsh = rsh; P->u.pow2.rbsh = rbsh;
-        P->u.pow2.rbmask = rbmask; P->u.pow2.clampv = clampv;
-        return FXQ_OK;
-    }
-    case FXQ_SCHEME_TFLITE: {
-        int32_t *mult = (int32_t *)mem, *lsh = (int32_t *)(mem + a4), *rsh = (int32_t *)(mem + 2 * a4);
-        int32_t *mask = (int32_t *)(mem + 3 * a4);
-        if (!q->multiplier || !q->shift) return FXQ_ERR_ARG;
-        for (int64_t k = 0; k < kpad; ++k) {
-            const int64_t src = (q->n_channels == 1 || k >= q->n_channels) ? 0 : k;
-            const int32_t m = q->multiplier[src], sh = q->shift[src];
-            if (m < 0 || (m != 0 && m < (1 << 30)) || sh < -31 || sh > 31) return FXQ_ERR_ARG;
-            mult[k] = m;
-            lsh[k] = sh > 0 ? sh : 0;
-            rsh[k] = sh < 0 ? -sh : 0;
-            mask[k] = (int32_t)(((int64_t)1 << rsh[k]) - 1);
+        case FXQ_SCHEME_POW2: {
+            int32_t *lsh = (int32_t *)mem, *rsh = (int32_t *)(mem + a4),
+                    *rbsh = (int32_t *)(mem + 2 * a4);
+            int32_t *rbmask = (int32_t *)(mem + 3 * a4), *clampv = (int32_t *)(mem + 4 * a4);
+            if (!q->exponent) return FXQ_ERR_ARG;
+            for (int64_t k = 0; k < kpad; ++k) {
+                const int64_t e = q->exponent[(q->n_channels == 1 || k >= q->n_channels) ? 0 : k];
+                lsh[k] = rsh[k] = rbsh[k] = rbmask[k] = 0;
+                clampv[k] = INT32_MAX;
+                if (e >= 0) {
+                    /* acc * 2^e saturates outside [-512, 512] * 2^e for e > 0: pre-clamp, then
+                     * shift */
+                    lsh[k] = (int32_t)(e < 20 ? e : 20);
+                    clampv[k] = e > 0 ? 512 : INT32_MAX;
+                } else {
+                    const int64_t n = -e;
+                    rsh[k] = (int32_t)(n < 31 ? n : 31);
+                    rbsh[k] = (int32_t)(n - 1 < 31 ? n - 1 : 31);
+                    rbmask[k] = 1;
+                }
+            }
+            P->u.pow2.lsh = lsh;
+            P->u.pow2.rsh = rsh;
+            P->u.pow2.rbsh = rbsh;
+            P->u.pow2.rbmask = rbmask;
+            P->u.pow2.clampv = clampv;
+            return FXQ_OK;
         }
-        P->u.tfl.mult = mult; P->u.tfl.lsh = lsh; P->u.tfl.rsh = rsh; P->u.tfl.mask = mask;
-        return FXQ_OK;
-    }
-    default: { /* FXQ_SCHEME_TFLITE_SINGLE */
-        int32_t *mult = (int32_t *)mem;
-        int64_t *rnd = (int64_t *)(mem + a4), *rsh = (int64_t *)(mem + a4 + a8);
-        int64_t *rnd_e = (int64_t *)(mem + a4 + 2 * a8), *rnd_o = (int64_t *)(mem + a4 + 2 * a8 + h8);
-        int64_t *rsh_e = (int64_t *)(mem + a4 + 2 * a8 + 2 * h8);
-        int64_t *rsh_o = (int64_t *)(mem + a4 + 2 * a8 + 3 * h8);
-        if (!q->multiplier || !q->shift) return FXQ_ERR_ARG;
-        for (int64_t k = 0; k < kpad; ++k) {
-            const int64_t src = (q->n_channels == 1 || k >= q->n_channels) ? 0 : k;
-            const int32_t m = q->multiplier[src], sh = q->shift[src];
-            if (m < 0 || (m != 0 && m < (1 << 30)) || sh < -31 || sh > 30) return FXQ_ERR_ARG;
-            mult[k] = m;
-            rnd[k] = (int64_t)1 << (30 - sh);
-            rsh[k] = 31 - sh;
+        case FXQ_SCHEME_TFLITE: {
+            int32_t *mult = (int32_t *)mem, *lsh = (int32_t *)(mem + a4),
+                    *rsh = (int32_t *)(mem + 2 * a4);
+            int32_t *mask = (int32_t *)(mem + 3 * a4);
+            if (!q->multiplier || !q->shift) return FXQ_ERR_ARG;
+            for (int64_t k = 0; k < kpad; ++k) {
+                const int64_t src = (q->n_channels == 1 || k >= q->n_channels) ? 0 : k;
+                const int32_t m = q->multiplier[src], sh = q->shift[src];
+                if (m < 0 || (m != 0 && m < (1 << 30)) || sh < -31 || sh > 31) return FXQ_ERR_ARG;
+                mult[k] = m;
+                lsh[k] = sh > 0 ? sh : 0;
+                rsh[k] = sh < 0 ? -sh : 0;
+                mask[k] = (int32_t)(((int64_t)1 << rsh[k]) - 1);
+            }
+            P->u.tfl.mult = mult;
+            P->u.tfl.lsh = lsh;
+            P->u.tfl.rsh = rsh;
+            P->u.tfl.mask = mask;
+            return FXQ_OK;
         }
-        for (int64_t k = 0; k < kpad / 2; ++k) {
-            rnd_e[k] = rnd[2 * k]; rnd_o[k] = rnd[2 * k + 1];
-            rsh_e[k] = rsh[2 * k]; rsh_o[k] = rsh[2 * k + 1];
+        default: { /* FXQ_SCHEME_TFLITE_SINGLE */
+            int32_t *mult = (int32_t *)mem;
+            int64_t *rnd = (int64_t *)(mem + a4), *rsh = (int64_t *)(mem + a4 + a8);
+            int64_t *rnd_e = (int64_t *)(mem + a4 + 2 * a8),
+                    *rnd_o = (int64_t *)(mem + a4 + 2 * a8 + h8);
+            int64_t *rsh_e = (int64_t *)(mem + a4 + 2 * a8 + 2 * h8);
+            int64_t *rsh_o = (int64_t *)(mem + a4 + 2 * a8 + 3 * h8);
+            if (!q->multiplier || !q->shift) return FXQ_ERR_ARG;
+            for (int64_t k = 0; k < kpad; ++k) {
+                const int64_t src = (q->n_channels == 1 || k >= q->n_channels) ? 0 : k;
+                const int32_t m = q->multiplier[src], sh = q->shift[src];
+                if (m < 0 || (m != 0 && m < (1 << 30)) || sh < -31 || sh > 30) return FXQ_ERR_ARG;
+                mult[k] = m;
+                rnd[k] = (int64_t)1 << (30 - sh);
+                rsh[k] = 31 - sh;
+            }
+            for (int64_t k = 0; k < kpad / 2; ++k) {
+                rnd_e[k] = rnd[2 * k];
+                rnd_o[k] = rnd[2 * k + 1];
+                rsh_e[k] = rsh[2 * k];
+                rsh_o[k] = rsh[2 * k + 1];
+            }
+            P->u.single.mult = mult;
+            P->u.single.rnd = rnd;
+            P->u.single.rsh = rsh;
+            P->u.single.rnd_e = rnd_e;
+            P->u.single.rnd_o = rnd_o;
+            P->u.single.rsh_e = rsh_e;
+            P->u.single.rsh_o = rsh_o;
+            return FXQ_OK;
         }
-        P->u.single.mult = mult; P->u.single.rnd = rnd; P->u.single.rsh = rsh;
-        P->u.single.rnd_e = rnd_e; P->u.single.rnd_o = rnd_o;
-        P->u.single.rsh_e = rsh_e; P->u.single.rsh_o = rsh_o;
-        return FXQ_OK;
-    }
     }
 }
 
-static int32_t clamp32(int64_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : (int32_t)v); }
+static int32_t clamp32(int64_t v, int32_t lo, int32_t hi) {
+    return v < lo ? lo : (v > hi ? hi : (int32_t)v);
+}
 
 /* The scalar requantization of one accumulator: the definition every SIMD path must reproduce. */
-int32_t fxq_requant_scalar(int32_t acc, const fxq_prepared *q, int64_t k)
-{
+int32_t fxq_requant_scalar(int32_t acc, const fxq_prepared *q, int64_t k) {
     int32_t r;
     switch (q->scheme) {
-    case FXQ_SCHEME_FLOAT32_RNE: {
-        float v = (float)acc * q->u.f32.scale[k];   /* binary32 convert (RNE) and multiply */
-        if (v < (float)q->lo) v = (float)q->lo;     /* clamping first keeps nearbyintf in range */
-        if (v > (float)q->hi) v = (float)q->hi;
-        r = (int32_t)nearbyintf(v);                  /* default rounding mode: half to even */
-        break;
-    }
-    case FXQ_SCHEME_POW2: {
-        const fxq_prep_pow2 *p = &q->u.pow2;
-        int32_t c = p->clampv[k];
-        int32_t a = acc < -c ? -c : (acc > c ? c : acc);
-        a = (int32_t)((uint32_t)a << p->lsh[k]);
-        /* floor((a + 2^(n-1)) / 2^n) == (a >> n) + bit n-1 of a: no int64 needed */
-        r = (a >> p->rsh[k]) + ((a >> p->rbsh[k]) & p->rbmask[k]);
-        break;
-    }
-    case FXQ_SCHEME_TFLITE: {
-        const fxq_prep_tflite *p = &q->u.tfl;
-        int32_t x = (int32_t)((uint32_t)acc << p->lsh[k]);  /* caller guarantees no overflow */
-        int32_t y = (int32_t)(((int64_t)x * p->mult[k] + ((int64_t)1 << 30)) >> 31); /* SRDHM, M >= 0 */
-        int32_t R = p->rsh[k], mask = p->mask[k];
-        int32_t rem = y & mask, thr = (mask >> 1) + (y < 0);
-        r = (y >> R) + (rem > thr);                  /* RoundingDivideByPOT: ties away from zero */
-        break;
-    }
-    case FXQ_SCHEME_TFLITE_SINGLE: {
-        const fxq_prep_tflite_single *p = &q->u.single;
-        int64_t v = ((int64_t)acc * p->mult[k] + p->rnd[k]) >> p->rsh[k];
-        r = clamp32(v, q->lo, q->hi);                /* saturating to int32 first gives the same */
-        break;
-    }
-    default:
-        r = acc;
-        break;
+        case FXQ_SCHEME_FLOAT32_RNE: {
+            float v = (float)acc * q->u.f32.scale[k]; /* binary32 convert (RNE) and multiply */
+            if (v < (float)q->lo) v = (float)q->lo;   /* clamping first keeps nearbyintf in range */
+            if (v > (float)q->hi) v = (float)q->hi;
+            r = (int32_t)nearbyintf(v); /* default rounding mode: half to even */
+            break;
+        }
+        case FXQ_SCHEME_POW2: {
+            const fxq_prep_pow2 *p = &q->u.pow2;
+            int32_t c = p->clampv[k];
+            int32_t a = acc < -c ? -c : (acc > c ? c : acc);
+            a = (int32_t)((uint32_t)a << p->lsh[k]);
+            /* floor((a + 2^(n-1)) / 2^n) == (a >> n) + bit n-1 of a: no int64 needed */
+            r = (a >> p->rsh[k]) + ((a >> p->rbsh[k]) & p->rbmask[k]);
+            break;
+        }
+        case FXQ_SCHEME_TFLITE: {
+            const fxq_prep_tflite *p = &q->u.tfl;
+            int32_t x = (int32_t)((uint32_t)acc << p->lsh[k]); /* caller guarantees no overflow */
+            int32_t y =
+                (int32_t)(((int64_t)x * p->mult[k] + ((int64_t)1 << 30)) >> 31); /* SRDHM, M >= 0 */
+            int32_t R = p->rsh[k], mask = p->mask[k];
+            int32_t rem = y & mask, thr = (mask >> 1) + (y < 0);
+            r = (y >> R) + (rem > thr); /* RoundingDivideByPOT: ties away from zero */
+            break;
+        }
+        case FXQ_SCHEME_TFLITE_SINGLE: {
+            const fxq_prep_tflite_single *p = &q->u.single;
+            int64_t v = ((int64_t)acc * p->mult[k] + p->rnd[k]) >> p->rsh[k];
+            r = clamp32(v, q->lo, q->hi); /* saturating to int32 first gives the same */
+            break;
+        }
+        default:
+            r = acc;
+            break;
     }
     r = r < q->lo ? q->lo : (r > q->hi ? q->hi : r);
     return r + q->zero_point;
 }
 
-void fxq_store_scalar(void *out, int32_t out_dtype, int64_t index, int32_t v)
-{
-    if (out_dtype == FXQ_DTYPE_INT32) ((int32_t *)out)[index] = v;
-    else if (out_dtype == FXQ_DTYPE_UINT8) ((uint8_t *)out)[index] = (uint8_t)v;
-    else ((int8_t *)out)[index] = (int8_t)v;
+void fxq_store_scalar(void *out, int32_t out_dtype, int64_t index, int32_t v) {
+    if (out_dtype == FXQ_DTYPE_INT32)
+        ((int32_t *)out)[index] = v;
+    else if (out_dtype == FXQ_DTYPE_UINT8)
+        ((uint8_t *)out)[index] = (uint8_t)v;
+    else
+        ((int8_t *)out)[index] = (int8_t)v;
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -292,10 +318,9 @@ void fxq_store_scalar(void *out, int32_t out_dtype, int64_t index, int32_t v)
  * ---------------------------------------------------------------------------------------------- */
 
 static void pack_input(const fxq_conv_dims *d, const fxq_conv_tensors *t, const conv_layout *L,
-                       uint8_t *xpack, int path)
-{
+                       uint8_t *xpack, int path) {
     const uint8_t flip = t->x_dtype == FXQ_DTYPE_INT8 ? 0x80 : 0x00;
-    const uint8_t zp_u = (uint8_t)(t->x_zero_point ^ flip);  /* int8 zp + 128 == zp ^ 0x80 */
+    const uint8_t zp_u = (uint8_t)(t->x_zero_point ^ flip); /* int8 zp + 128 == zp ^ 0x80 */
     const uint8_t *x = (const uint8_t *)t->x;
     const int64_t rowb = L->wpa * 16;
     const int use_simd = path != FXQ_PATH_SCALAR;
@@ -310,7 +335,8 @@ static void pack_input(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
                     continue;
                 }
                 memset(dst, zp_u, (size_t)(d->pad_w * 16));
-                memset(dst + (d->pad_w + d->w) * 16, zp_u, (size_t)((L->wpa - d->pad_w - d->w) * 16));
+                memset(dst + (d->pad_w + d->w) * 16, zp_u,
+                       (size_t)((L->wpa - d->pad_w - d->w) * 16));
                 dst += d->pad_w * 16;
                 if (t->layout == FXQ_LAYOUT_NCHW16C) {
                     const uint8_t *src = x + ((n * L->cb + cb) * d->h + h) * d->w * 16;
@@ -330,7 +356,7 @@ static void pack_input(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
                     }
                 } else {
 #ifdef FXQ_HAVE_X86
-                    if (use_simd) continue;  /* done below, row by row, with 16x16 transposes */
+                    if (use_simd) continue; /* done below, row by row, with 16x16 transposes */
 #endif
                     for (int64_t c16 = 0; c16 < 16; ++c16) {
                         int64_t c = cb * 16 + c16;
@@ -356,8 +382,7 @@ static void pack_input(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
 }
 
 static void pack_weights(const fxq_conv_dims *d, const fxq_conv_tensors *t, const conv_layout *L,
-                         int8_t *wpack, int32_t *wsum)
-{
+                         int8_t *wpack, int32_t *wsum) {
     const int64_t R = d->r, S = d->s;
     const uint8_t flip = t->x_dtype == FXQ_DTYPE_INT8 ? 0x80 : 0x00;
     const int64_t zp_u = (uint8_t)(t->x_zero_point ^ flip);
@@ -404,7 +429,8 @@ static void pack_weights(const fxq_conv_dims *d, const fxq_conv_tensors *t, cons
                             for (int c4i = 0; c4i < 4; ++c4i) {
                                 const int64_t k = kb * 16 + k16, c = cb * 16 + c4 * 4 + c4i;
                                 *dst++ = (full || (k < d->k && c < d->c))
-                                             ? t->w[base + k16 * CRS + (c4 * 4 + c4i) * RS] : 0;
+                                             ? t->w[base + k16 * CRS + (c4 * 4 + c4i) * RS]
+                                             : 0;
                             }
                 }
     }
@@ -436,8 +462,7 @@ static void pack_weights(const fxq_conv_dims *d, const fxq_conv_tensors *t, cons
  * Scalar kernels
  * ---------------------------------------------------------------------------------------------- */
 
-int fxq_conv2d_scalar(const fxq_conv_plan *p)
-{
+int fxq_conv2d_scalar(const fxq_conv_plan *p) {
     const fxq_conv_dims *d = p->d;
     const int64_t R = d->r, S = d->s, OH = d->oh, OW = d->ow;
     for (int64_t n = 0; n < d->n; ++n)
@@ -448,14 +473,18 @@ int fxq_conv2d_scalar(const fxq_conv_plan *p)
                     for (int64_t cb = 0; cb < p->cb; ++cb)
                         for (int64_t r = 0; r < R; ++r)
                             for (int64_t s = 0; s < S; ++s) {
-                                const uint8_t *xp = p->xpack +
+                                const uint8_t *xp =
+                                    p->xpack +
                                     (((n * p->cb + cb) * p->hp + oh * d->stride_h + r) * p->wpa +
-                                     ow * d->stride_w + s) * 16;
-                                const int8_t *wp = p->wpack + (((kb * p->cb + cb) * R + r) * S + s) * 256;
+                                     ow * d->stride_w + s) *
+                                        16;
+                                const int8_t *wp =
+                                    p->wpack + (((kb * p->cb + cb) * R + r) * S + s) * 256;
                                 for (int c4 = 0; c4 < 4; ++c4)
                                     for (int k16 = 0; k16 < 16; ++k16)
                                         for (int c4i = 0; c4i < 4; ++c4i)
-                                            acc[k16] += (int32_t)xp[c4 * 4 + c4i] * wp[(c4 * 16 + k16) * 4 + c4i];
+                                            acc[k16] += (int32_t)xp[c4 * 4 + c4i] *
+                                                        wp[(c4 * 16 + k16) * 4 + c4i];
                             }
                     for (int k16 = 0; k16 < 16; ++k16) {
                         int64_t k = kb * 16 + k16, idx;
@@ -471,8 +500,7 @@ int fxq_conv2d_scalar(const fxq_conv_plan *p)
     return FXQ_OK;
 }
 
-int64_t fxq_out_index(const fxq_conv_plan *p, int64_t n, int64_t k, int64_t oh, int64_t ow)
-{
+int64_t fxq_out_index(const fxq_conv_plan *p, int64_t n, int64_t k, int64_t oh, int64_t ow) {
     const fxq_conv_dims *d = p->d;
     if (p->layout == FXQ_LAYOUT_NCHW) return ((n * d->k + k) * d->oh + oh) * d->ow + ow;
     if (p->layout == FXQ_LAYOUT_NHWC) return ((n * d->oh + oh) * d->ow + ow) * d->k + k;
@@ -480,16 +508,14 @@ int64_t fxq_out_index(const fxq_conv_plan *p, int64_t n, int64_t k, int64_t oh, 
 }
 
 static void finish_scalar(const fxq_conv_plan *p, int64_t n, int64_t k, int64_t oh, int64_t ow,
-                          int32_t acc)
-{
+                          int32_t acc) {
     int32_t v = (int32_t)((uint32_t)acc + (uint32_t)p->corr[k]);
     if (p->scheme != FXQ_SCHEME_NONE) v = fxq_requant_scalar(v, p->q, k);
     fxq_store_scalar(p->out, p->out_dtype, fxq_out_index(p, n, k, oh, ow), v);
 }
 
 /* depthwise: wpack int16 [kb][r][ceil(S/2)][16][2] */
-int fxq_dwconv_scalar(const fxq_conv_plan *p)
-{
+int fxq_dwconv_scalar(const fxq_conv_plan *p) {
     const fxq_conv_dims *d = p->d;
     const int64_t R = d->r, S = d->s, SP = ceil_div(S, 2);
     const int16_t *w16 = (const int16_t *)(const void *)p->wpack;
@@ -500,11 +526,14 @@ int fxq_dwconv_scalar(const fxq_conv_plan *p)
                     int32_t acc[16] = {0};
                     for (int64_t r = 0; r < R; ++r)
                         for (int64_t s = 0; s < S; ++s) {
-                            const uint8_t *xp = p->xpack +
+                            const uint8_t *xp =
+                                p->xpack +
                                 (((n * p->cb + kb) * p->hp + oh * d->stride_h + r) * p->wpa +
-                                 ow * d->stride_w + s) * 16;
+                                 ow * d->stride_w + s) *
+                                    16;
                             const int16_t *wp = w16 + ((kb * R + r) * SP + s / 2) * 32 + (s & 1);
-                            for (int c16 = 0; c16 < 16; ++c16) acc[c16] += (int32_t)xp[c16] * wp[2 * c16];
+                            for (int c16 = 0; c16 < 16; ++c16)
+                                acc[c16] += (int32_t)xp[c16] * wp[2 * c16];
                         }
                     for (int64_t c16 = 0; c16 < 16 && kb * 16 + c16 < d->k; ++c16)
                         finish_scalar(p, n, kb * 16 + c16, oh, ow, acc[c16]);
@@ -513,8 +542,7 @@ int fxq_dwconv_scalar(const fxq_conv_plan *p)
 }
 
 /* any groups: wpack = OIHW (K, C/groups, R, S) */
-int fxq_grouped_scalar(const fxq_conv_plan *p)
-{
+int fxq_grouped_scalar(const fxq_conv_plan *p) {
     const fxq_conv_dims *d = p->d;
     const int64_t R = d->r, S = d->s, CG = d->c / p->groups, KG = d->k / p->groups;
     for (int64_t n = 0; n < d->n; ++n)
@@ -526,10 +554,13 @@ int fxq_grouped_scalar(const fxq_conv_plan *p)
                     int32_t acc = 0;
                     for (int64_t cl = 0; cl < CG; ++cl) {
                         const int64_t c = c0 + cl;
-                        const uint8_t *xc = p->xpack + ((n * p->cb + c / 16) * p->hp) * p->wpa * 16 + c % 16;
+                        const uint8_t *xc =
+                            p->xpack + ((n * p->cb + c / 16) * p->hp) * p->wpa * 16 + c % 16;
                         for (int64_t r = 0; r < R; ++r)
                             for (int64_t s = 0; s < S; ++s)
-                                acc += (int32_t)xc[((oh * d->stride_h + r) * p->wpa + ow * d->stride_w + s) * 16] *
+                                acc += (int32_t)xc[((oh * d->stride_h + r) * p->wpa +
+                                                    ow * d->stride_w + s) *
+                                                   16] *
                                        wk[(cl * R + r) * S + s];
                     }
                     finish_scalar(p, n, k, oh, ow, acc);
@@ -539,13 +570,13 @@ int fxq_grouped_scalar(const fxq_conv_plan *p)
 }
 
 int fxq_requantize_scalar(const int32_t *acc, void *out, int64_t outer, int64_t channels,
-                          int64_t inner, const fxq_prepared *q)
-{
+                          int64_t inner, const fxq_prepared *q) {
     for (int64_t o = 0; o < outer; ++o)
         for (int64_t c = 0; c < channels; ++c) {
             int64_t base = (o * channels + c) * inner;
             for (int64_t i = 0; i < inner; ++i)
-                fxq_store_scalar(out, q->out_dtype, base + i, fxq_requant_scalar(acc[base + i], q, c));
+                fxq_store_scalar(out, q->out_dtype, base + i,
+                                 fxq_requant_scalar(acc[base + i], q, c));
         }
     return FXQ_OK;
 }
@@ -556,8 +587,7 @@ int fxq_requantize_scalar(const int32_t *acc, void *out, int64_t outer, int64_t 
 
 static int cpu_features_cache = -1; /* idempotent: a race writes the same value */
 
-int fxq_cpu_features(void)
-{
+int fxq_cpu_features(void) {
     int f = 0;
     if (cpu_features_cache >= 0) return cpu_features_cache;
 #ifdef FXQ_HAVE_X86
@@ -574,50 +604,59 @@ int fxq_cpu_features(void)
     return f;
 }
 
-int fxq_path_available(int path)
-{
+int fxq_path_available(int path) {
     int f = fxq_cpu_features();
     const int need512 = FXQ_CPU_AVX512F | FXQ_CPU_AVX512BW | FXQ_CPU_AVX512VL | FXQ_CPU_AVX512VNNI;
     switch (path) {
-    case FXQ_PATH_SCALAR: return 1;
+        case FXQ_PATH_SCALAR:
+            return 1;
 #ifdef FXQ_HAVE_X86
-    case FXQ_PATH_AVX2: return (f & (FXQ_CPU_AVX2 | FXQ_CPU_FMA)) == (FXQ_CPU_AVX2 | FXQ_CPU_FMA);
-    case FXQ_PATH_AVX512: return (f & need512) == need512;
+        case FXQ_PATH_AVX2:
+            return (f & (FXQ_CPU_AVX2 | FXQ_CPU_FMA)) == (FXQ_CPU_AVX2 | FXQ_CPU_FMA);
+        case FXQ_PATH_AVX512:
+            return (f & need512) == need512;
 #endif
-    default: (void)f; (void)need512; return 0;
+        default:
+            (void)f;
+            (void)need512;
+            return 0;
     }
 }
 
-int fxq_best_path(void)
-{
+int fxq_best_path(void) {
     if (fxq_path_available(FXQ_PATH_AVX512)) return FXQ_PATH_AVX512;
     if (fxq_path_available(FXQ_PATH_AVX2)) return FXQ_PATH_AVX2;
     return FXQ_PATH_SCALAR;
 }
 
-const char *fxq_path_name(int path)
-{
+const char *fxq_path_name(int path) {
     switch (path) {
-    case FXQ_PATH_AUTO: return "auto";
-    case FXQ_PATH_SCALAR: return "scalar";
-    case FXQ_PATH_AVX2: return "avx2";
-    case FXQ_PATH_AVX512: return "avx512";
-    default: return "invalid";
+        case FXQ_PATH_AUTO:
+            return "auto";
+        case FXQ_PATH_SCALAR:
+            return "scalar";
+        case FXQ_PATH_AVX2:
+            return "avx2";
+        case FXQ_PATH_AVX512:
+            return "avx512";
+        default:
+            return "invalid";
     }
 }
 
-const char *fxq_compile_flags(void) { return FXQ_COMPILE_FLAGS; }
+const char *fxq_compile_flags(void) {
+    return FXQ_COMPILE_FLAGS;
+}
 
-static int resolve_path(int path)
-{
+static int resolve_path(int path) {
     if (path == FXQ_PATH_AUTO) return fxq_best_path();
     if (path < FXQ_PATH_SCALAR || path > FXQ_PATH_AVX512) return FXQ_ERR_ARG;
     return fxq_path_available(path) ? path : FXQ_ERR_PATH;
 }
 
-static int check_tensors(const fxq_conv_dims *d, const fxq_conv_tensors *t)
-{
-    if (t->layout != FXQ_LAYOUT_NCHW && t->layout != FXQ_LAYOUT_NCHW16C && t->layout != FXQ_LAYOUT_NHWC)
+static int check_tensors(const fxq_conv_dims *d, const fxq_conv_tensors *t) {
+    if (t->layout != FXQ_LAYOUT_NCHW && t->layout != FXQ_LAYOUT_NCHW16C &&
+        t->layout != FXQ_LAYOUT_NHWC)
         return FXQ_ERR_ARG;
     if (t->layout == FXQ_LAYOUT_NCHW16C &&
         (d->c % 16 != 0 || d->k % 16 != 0 || (d->groups != 0 && d->groups != 1)))
@@ -632,23 +671,20 @@ static int check_tensors(const fxq_conv_dims *d, const fxq_conv_tensors *t)
     return FXQ_OK;
 }
 
-int64_t fxq_conv2d_weight_summary_len(const fxq_conv_dims *d)
-{
+int64_t fxq_conv2d_weight_summary_len(const fxq_conv_dims *d) {
     conv_layout L;
     int st = plan_layout(d, &L);
     return st == FXQ_OK ? FXQ_WSUM_LEN(L.kpad) : (int64_t)st;
 }
 
-int64_t fxq_conv2d_packed_weight_size(const fxq_conv_dims *d)
-{
+int64_t fxq_conv2d_packed_weight_size(const fxq_conv_dims *d) {
     conv_layout L;
     int st = plan_layout(d, &L);
     return st == FXQ_OK ? L.wpack_bytes : (int64_t)st;
 }
 
 int fxq_conv2d_pack_weights(const fxq_conv_dims *d, const fxq_conv_tensors *t, void *wpack,
-                            int64_t wpack_bytes, int32_t *corr, int64_t corr_len)
-{
+                            int64_t wpack_bytes, int32_t *corr, int64_t corr_len) {
     conv_layout L;
     int st;
     if (!d || !t || !t->w || !wpack || !corr) return FXQ_ERR_ARG;
@@ -664,8 +700,7 @@ int fxq_conv2d_pack_weights(const fxq_conv_dims *d, const fxq_conv_tensors *t, v
 
 static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const fxq_quant_params *q,
                        const void *wpack_in, int64_t wpack_bytes, const int32_t *corr_in,
-                       int64_t corr_len, void *workspace, int64_t workspace_bytes, int path)
-{
+                       int64_t corr_len, void *workspace, int64_t workspace_bytes, int path) {
     conv_layout L;
     fxq_conv_plan p;
     fxq_prepared P;
@@ -694,9 +729,17 @@ static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
 
     memset(&p, 0, sizeof(p));
     p.d = d;
-    p.cb = L.cb; p.kb = L.kb; p.kpad = L.kpad; p.hp = L.hp; p.wp = L.wp; p.wpa = L.wpa;
-    p.groups = L.groups; p.kind = L.kind;
-    p.layout = t->layout; p.out_dtype = q->out_dtype; p.scheme = q->scheme;
+    p.cb = L.cb;
+    p.kb = L.kb;
+    p.kpad = L.kpad;
+    p.hp = L.hp;
+    p.wp = L.wp;
+    p.wpa = L.wpa;
+    p.groups = L.groups;
+    p.kind = L.kind;
+    p.layout = t->layout;
+    p.out_dtype = q->out_dtype;
+    p.scheme = q->scheme;
     p.xpack = base + L.off_xpack;
     p.q = &P;
     p.out = t->out;
@@ -721,24 +764,29 @@ static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
     if (L.kind == FXQ_KIND_DEPTHWISE) {
         switch (path) {
 #ifdef FXQ_HAVE_X86
-        case FXQ_PATH_AVX512: return fxq_dwconv_avx512(&p);
-        case FXQ_PATH_AVX2: return fxq_dwconv_avx2(&p);
+            case FXQ_PATH_AVX512:
+                return fxq_dwconv_avx512(&p);
+            case FXQ_PATH_AVX2:
+                return fxq_dwconv_avx2(&p);
 #endif
-        default: return fxq_dwconv_scalar(&p);
+            default:
+                return fxq_dwconv_scalar(&p);
         }
     }
     switch (path) {
 #ifdef FXQ_HAVE_X86
-    case FXQ_PATH_AVX512: return fxq_conv2d_avx512(&p);
-    case FXQ_PATH_AVX2: return fxq_conv2d_avx2(&p);
+        case FXQ_PATH_AVX512:
+            return fxq_conv2d_avx512(&p);
+        case FXQ_PATH_AVX2:
+            return fxq_conv2d_avx2(&p);
 #endif
-    default: return fxq_conv2d_scalar(&p);
+        default:
+            return fxq_conv2d_scalar(&p);
     }
 }
 
 int fxq_conv2d(const fxq_conv_dims *d, const fxq_conv_tensors *t, const fxq_quant_params *q,
-               void *workspace, int64_t workspace_bytes, int path)
-{
+               void *workspace, int64_t workspace_bytes, int path) {
     if (!t || !t->w) return FXQ_ERR_ARG;
     return conv2d_core(d, t, q, NULL, 0, NULL, 0, workspace, workspace_bytes, path);
 }
@@ -746,16 +794,14 @@ int fxq_conv2d(const fxq_conv_dims *d, const fxq_conv_tensors *t, const fxq_quan
 int fxq_conv2d_prepacked(const fxq_conv_dims *d, const fxq_conv_tensors *t,
                          const fxq_quant_params *q, const void *wpack, int64_t wpack_bytes,
                          const int32_t *corr, int64_t corr_len, void *workspace,
-                         int64_t workspace_bytes, int path)
-{
+                         int64_t workspace_bytes, int path) {
     if (!wpack || !corr) return FXQ_ERR_ARG;
     return conv2d_core(d, t, q, wpack, wpack_bytes, corr, corr_len, workspace, workspace_bytes,
                        path);
 }
 
 int fxq_requantize(const int32_t *acc, void *out, int64_t outer, int64_t channels, int64_t inner,
-                   const fxq_quant_params *q, void *workspace, int64_t workspace_bytes, int path)
-{
+                   const fxq_quant_params *q, void *workspace, int64_t workspace_bytes, int path) {
     fxq_prepared P;
     int64_t need, kpad;
     int st;
@@ -765,7 +811,7 @@ int fxq_requantize(const int32_t *acc, void *out, int64_t outer, int64_t channel
     if (q->n_channels != 1 && q->n_channels != channels) return FXQ_ERR_ARG;
     path = resolve_path(path);
     if (path < 0) return path;
-    if (q->n_channels == 1 && channels > 1) {  /* per-tensor: one long run */
+    if (q->n_channels == 1 && channels > 1) { /* per-tensor: one long run */
         if (__builtin_mul_overflow(inner, channels, &inner)) return FXQ_ERR_ARG;
         channels = 1;
     }
@@ -778,14 +824,16 @@ int fxq_requantize(const int32_t *acc, void *out, int64_t outer, int64_t channel
     if (outer == 0 || inner == 0) return FXQ_OK;
     switch (path) {
 #ifdef FXQ_HAVE_X86
-    case FXQ_PATH_AVX512: return fxq_requantize_avx512(acc, out, outer, channels, inner, &P);
-    case FXQ_PATH_AVX2: return fxq_requantize_avx2(acc, out, outer, channels, inner, &P);
+        case FXQ_PATH_AVX512:
+            return fxq_requantize_avx512(acc, out, outer, channels, inner, &P);
+        case FXQ_PATH_AVX2:
+            return fxq_requantize_avx2(acc, out, outer, channels, inner, &P);
 #endif
-    default: return fxq_requantize_scalar(acc, out, outer, channels, inner, &P);
+        default:
+            return fxq_requantize_scalar(acc, out, outer, channels, inner, &P);
     }
 }
 
-void fxq_copy_bytes(void *dst, const void *src, int64_t nbytes)
-{
+void fxq_copy_bytes(void *dst, const void *src, int64_t nbytes) {
     if (nbytes > 0) memcpy(dst, src, (size_t)nbytes);
 }

@@ -1,13 +1,13 @@
-/* fxq_internal.h -- shared between the portable file and the ISA-specific files; not part of the API.
+/* fxq_internal.h -- shared between the portable file and the ISA-specific files; not part of the
+ * API.
  *
  * All kernels work on the same packed operands, built by fxq_common.c:
- *   xpack  uint8 [N][Cb][Hp][Wpa][16]  input, zero-point padded, int8 input shifted by +128 so it is
- *                                      unsigned (vpdpbusd multiplies unsigned x signed); channels >= C
- *                                      hold 0 (their weights are 0).  Wpa >= Wp covers whole tiles.
- *   wpack  int8  [Kb][Cb][R][S][4][16][4] weights (OIHW4i16o4i), padded channels 0.
- *   wsum   int32 [FXQ_WSUM_LEN(kpad)]  the weight summary (see below)
- * so acc[k] = sum w * xpack + corr[k] equals sum w * (x - x_zp) + bias exactly (mod 2^32, and the
- * caller has bounded the true value inside int32).
+ *   xpack  uint8 [N][Cb][Hp][Wpa][16]  input, zero-point padded, int8 input shifted by +128 so it
+ * is unsigned (vpdpbusd multiplies unsigned x signed); channels >= C hold 0 (their weights are 0).
+ * Wpa >= Wp covers whole tiles. wpack  int8  [Kb][Cb][R][S][4][16][4] weights (OIHW4i16o4i), padded
+ * channels 0. wsum   int32 [FXQ_WSUM_LEN(kpad)]  the weight summary (see below) so acc[k] = sum w *
+ * xpack + corr[k] equals sum w * (x - x_zp) + bias exactly (mod 2^32, and the caller has bounded
+ * the true value inside int32).
  *
  * The weight summary: wsum[0 .. kpad)        corr[k] = bias[k] - xzp_u * sum_{c,r,s} w[k,c,r,s]
  *                     wsum[kpad .. 2 kpad)   sum_{c,r,s} w[k,c,r,s]
@@ -20,8 +20,8 @@
 #include <stdint.h>
 #include "fxq_kernels.h"
 
-#define FXQ_TILE_AVX512 14   /* output pixels per register tile */
-#define FXQ_TILE_AVX2 5      /* the vpmaddubsw tile (the int16 fallback uses it too) */
+#define FXQ_TILE_AVX512 14 /* output pixels per register tile */
+#define FXQ_TILE_AVX2 5    /* the vpmaddubsw tile (the int16 fallback uses it too) */
 #define FXQ_ALIGN 64
 #define FXQ_WSUM_LEN(kpad) (2 * (kpad) + 16)
 
@@ -40,32 +40,32 @@
  * dropped).  The 64-bit arrays of tflite_single also come split into even / odd channels (the
  * layout of _mm*_mul_epi32's 64-bit products). */
 typedef struct {
-    const float *scale;          /* binary32 scale, finite and > 0 */
+    const float *scale; /* binary32 scale, finite and > 0 */
 } fxq_prep_float32_rne;
 
 typedef struct {
-    const int32_t *lsh;          /* min(max(e,0),20) */
-    const int32_t *rsh;          /* min(max(-e,0),31) */
-    const int32_t *rbsh;         /* min(max(-e-1,0),31): the rounding bit */
-    const int32_t *rbmask;       /* 1 if e < 0 else 0 */
-    const int32_t *clampv;       /* 512 if e > 0 else INT32_MAX (pre-shift clamp, exact) */
+    const int32_t *lsh;    /* min(max(e,0),20) */
+    const int32_t *rsh;    /* min(max(-e,0),31) */
+    const int32_t *rbsh;   /* min(max(-e-1,0),31): the rounding bit */
+    const int32_t *rbmask; /* 1 if e < 0 else 0 */
+    const int32_t *clampv; /* 512 if e > 0 else INT32_MAX (pre-shift clamp, exact) */
 } fxq_prep_pow2;
 
 typedef struct {
-    const int32_t *mult;         /* {0} U [2^30, 2^31) */
-    const int32_t *lsh;          /* max(shift, 0) */
-    const int32_t *rsh;          /* max(-shift, 0) = R */
-    const int32_t *mask;         /* 2^R - 1 */
+    const int32_t *mult; /* {0} U [2^30, 2^31) */
+    const int32_t *lsh;  /* max(shift, 0) */
+    const int32_t *rsh;  /* max(-shift, 0) = R */
+    const int32_t *mask; /* 2^R - 1 */
 } fxq_prep_tflite;
 
 typedef struct {
-    const int32_t *mult;         /* {0} U [2^30, 2^31) */
-    const int64_t *rnd, *rsh;    /* 2^(30-shift), 31-shift */
-    const int64_t *rnd_e, *rnd_o, *rsh_e, *rsh_o;  /* kpad/2 each */
+    const int32_t *mult;                          /* {0} U [2^30, 2^31) */
+    const int64_t *rnd, *rsh;                     /* 2^(30-shift), 31-shift */
+    const int64_t *rnd_e, *rnd_o, *rsh_e, *rsh_o; /* kpad/2 each */
 } fxq_prep_tflite_single;
 
 typedef struct {
-    int32_t scheme, out_dtype, zero_point, qmin, qmax, lo, hi;  /* lo = qmin - zp, hi = qmax - zp */
+    int32_t scheme, out_dtype, zero_point, qmin, qmax, lo, hi; /* lo = qmin - zp, hi = qmax - zp */
     int64_t kpad;
     union {
         fxq_prep_float32_rne f32;
@@ -77,13 +77,22 @@ typedef struct {
 
 /* One switch over the fused schemes, shared by every path: BODY(S) is instantiated with S a
  * compile-time constant, so each kernel is specialised per scheme. */
-#define FXQ_SCHEME_SWITCH(scheme, BODY)                  \
-    switch (scheme) {                                    \
-    case FXQ_SCHEME_FLOAT32_RNE: BODY(FXQ_SCHEME_FLOAT32_RNE); break; \
-    case FXQ_SCHEME_POW2: BODY(FXQ_SCHEME_POW2); break;               \
-    case FXQ_SCHEME_TFLITE: BODY(FXQ_SCHEME_TFLITE); break;           \
-    case FXQ_SCHEME_TFLITE_SINGLE: BODY(FXQ_SCHEME_TFLITE_SINGLE); break; \
-    default: break;                                      \
+#define FXQ_SCHEME_SWITCH(scheme, BODY)     \
+    switch (scheme) {                       \
+        case FXQ_SCHEME_FLOAT32_RNE:        \
+            BODY(FXQ_SCHEME_FLOAT32_RNE);   \
+            break;                          \
+        case FXQ_SCHEME_POW2:               \
+            BODY(FXQ_SCHEME_POW2);          \
+            break;                          \
+        case FXQ_SCHEME_TFLITE:             \
+            BODY(FXQ_SCHEME_TFLITE);        \
+            break;                          \
+        case FXQ_SCHEME_TFLITE_SINGLE:      \
+            BODY(FXQ_SCHEME_TFLITE_SINGLE); \
+            break;                          \
+        default:                            \
+            break;                          \
     }
 
 typedef struct {
@@ -93,16 +102,16 @@ typedef struct {
     int32_t layout, out_dtype, scheme;
     const uint8_t *xpack;
     const int8_t *wpack;
-    const int32_t *corr;     /* wsum[0 .. kpad) */
-    const int32_t *wsum;     /* the whole weight summary */
+    const int32_t *corr; /* wsum[0 .. kpad) */
+    const int32_t *wsum; /* the whole weight summary */
     const fxq_prepared *q;
     void *out;
     /* AVX2 path scratch: 2 * xpack bytes (vpmaddubsw: x' = xpack - 128 and |x'|; int16
      * fallback: int16 copy of xpack), and the fallback's int16 weights */
     uint8_t *xscratch;
     int64_t xpack_bytes;
-    int16_t *wpack16;    /* [Kb][Cb][R][S][8 pairs][16 o][2] */
-    int32_t *corr2;      /* kpad entries: corr + 128 * sum(w) (vpmaddubsw kernel) */
+    int16_t *wpack16; /* [Kb][Cb][R][S][8 pairs][16 o][2] */
+    int32_t *corr2;   /* kpad entries: corr + 128 * sum(w) (vpmaddubsw kernel) */
     /* NCHW epilogue: requantized rows [2][ceil(OW/64)*64][16] before the transpose */
     uint8_t *rowbuf;
     int64_t rowbuf_stride;

@@ -19,38 +19,34 @@
 
 enum fxq_status {
     FXQ_OK = 0,
-    FXQ_ERR_ARG = -1,        /* a size, pointer or enum is invalid */
-    FXQ_ERR_PATH = -2,       /* the requested SIMD path is not compiled in or the CPU lacks it */
-    FXQ_ERR_WORKSPACE = -3   /* workspace too small */
+    FXQ_ERR_ARG = -1,      /* a size, pointer or enum is invalid */
+    FXQ_ERR_PATH = -2,     /* the requested SIMD path is not compiled in or the CPU lacks it */
+    FXQ_ERR_WORKSPACE = -3 /* workspace too small */
 };
 
 enum fxq_scheme {
-    FXQ_SCHEME_NONE = 0,          /* int32 accumulators, no requantization */
-    FXQ_SCHEME_FLOAT32_RNE = 1,   /* f32(f32(acc) * scale_f32), round half to even */
-    FXQ_SCHEME_POW2 = 2,          /* acc * 2^exponent, round half up (int64 semantics) */
-    FXQ_SCHEME_TFLITE = 3,        /* TFLite/gemmlowp double rounding: SRDHM then RoundingDivideByPOT */
-    FXQ_SCHEME_TFLITE_SINGLE = 4  /* TFLITE_SINGLE_ROUNDING: (acc*M + 2^(30-shift)) >> (31-shift) */
+    FXQ_SCHEME_NONE = 0,        /* int32 accumulators, no requantization */
+    FXQ_SCHEME_FLOAT32_RNE = 1, /* f32(f32(acc) * scale_f32), round half to even */
+    FXQ_SCHEME_POW2 = 2,        /* acc * 2^exponent, round half up (int64 semantics) */
+    FXQ_SCHEME_TFLITE = 3, /* TFLite/gemmlowp double rounding: SRDHM then RoundingDivideByPOT */
+    FXQ_SCHEME_TFLITE_SINGLE = 4 /* TFLITE_SINGLE_ROUNDING: (acc*M + 2^(30-shift)) >> (31-shift) */
 };
 
-enum fxq_dtype {
-    FXQ_DTYPE_INT32 = 0,
-    FXQ_DTYPE_UINT8 = 1,
-    FXQ_DTYPE_INT8 = 2
-};
+enum fxq_dtype { FXQ_DTYPE_INT32 = 0, FXQ_DTYPE_UINT8 = 1, FXQ_DTYPE_INT8 = 2 };
 
 enum fxq_layout {
-    FXQ_LAYOUT_NCHW = 0,     /* x (N,C,H,W), w (K,C/groups,R,S), out (N,K,OH,OW) */
-    FXQ_LAYOUT_NCHW16C = 1,  /* x (N,C/16,H,W,16), w (K/16,C/16,R,S,4,16,4), out (N,K/16,OH,OW,16);
-                              * groups = 1 only */
-    FXQ_LAYOUT_NHWC = 2      /* x (N,H,W,C), w (K,C/groups,R,S), out (N,OH,OW,K); a fully connected
-                              * layer is NHWC with H = 1, W = batch, R = S = 1 */
+    FXQ_LAYOUT_NCHW = 0,    /* x (N,C,H,W), w (K,C/groups,R,S), out (N,K,OH,OW) */
+    FXQ_LAYOUT_NCHW16C = 1, /* x (N,C/16,H,W,16), w (K/16,C/16,R,S,4,16,4), out (N,K/16,OH,OW,16);
+                             * groups = 1 only */
+    FXQ_LAYOUT_NHWC = 2     /* x (N,H,W,C), w (K,C/groups,R,S), out (N,OH,OW,K); a fully connected
+                             * layer is NHWC with H = 1, W = batch, R = S = 1 */
 };
 
 enum fxq_path {
     FXQ_PATH_AUTO = 0,
     FXQ_PATH_SCALAR = 1,
-    FXQ_PATH_AVX2 = 2,       /* AVX2 (+FMA): exact vpmaddubsw(|x-128|, sign(x-128)*w) MACs */
-    FXQ_PATH_AVX512 = 3      /* AVX-512 F/BW/VL + VNNI: vpdpbusd zmm */
+    FXQ_PATH_AVX2 = 2,  /* AVX2 (+FMA): exact vpmaddubsw(|x-128|, sign(x-128)*w) MACs */
+    FXQ_PATH_AVX512 = 3 /* AVX-512 F/BW/VL + VNNI: vpdpbusd zmm */
 };
 
 enum fxq_cpu_feature {
@@ -67,12 +63,12 @@ enum fxq_cpu_feature {
  * depthwise convolution (its own SIMD kernel), other groups > 1 run a portable grouped loop.
  * oh = (h + 2*pad_h - r) / stride_h + 1, ow likewise; both must be >= 1. */
 typedef struct {
-    int64_t n, c, h, w;          /* input batch, channels, height, width */
-    int64_t k, r, s;             /* output channels, kernel height, kernel width */
-    int64_t stride_h, stride_w;  /* >= 1 */
-    int64_t pad_h, pad_w;        /* >= 0; padded pixels hold the input zero point */
-    int64_t oh, ow;              /* output height, width (checked against the formula) */
-    int64_t groups;              /* >= 1 (0: 1) */
+    int64_t n, c, h, w;         /* input batch, channels, height, width */
+    int64_t k, r, s;            /* output channels, kernel height, kernel width */
+    int64_t stride_h, stride_w; /* >= 1 */
+    int64_t pad_h, pad_w;       /* >= 0; padded pixels hold the input zero point */
+    int64_t oh, ow;             /* output height, width (checked against the formula) */
+    int64_t groups;             /* >= 1 (0: 1) */
 } fxq_conv_dims;
 
 /* Requantization parameters, one entry per channel (n_channels == 1: per-tensor).
@@ -84,10 +80,10 @@ typedef struct {
  *   TFLITE_SINGLE: multiplier[i] in {0} U [2^30, 2^31), shift[i] in [-31, 30]
  * out = clamp(q(acc) + zero_point, qmin, qmax) with [qmin, qmax] the range of out_dtype. */
 typedef struct {
-    int32_t scheme;              /* enum fxq_scheme */
-    int32_t out_dtype;           /* FXQ_DTYPE_UINT8 or FXQ_DTYPE_INT8 (INT32 only with SCHEME_NONE) */
-    int32_t zero_point;          /* in the range of out_dtype */
-    int32_t n_channels;          /* 1 or the channel count */
+    int32_t scheme;     /* enum fxq_scheme */
+    int32_t out_dtype;  /* FXQ_DTYPE_UINT8 or FXQ_DTYPE_INT8 (INT32 only with SCHEME_NONE) */
+    int32_t zero_point; /* in the range of out_dtype */
+    int32_t n_channels; /* 1 or the channel count */
     const int32_t *multiplier;
     const int32_t *shift;
     const int32_t *exponent;
@@ -96,13 +92,13 @@ typedef struct {
 
 /* Tensors of one convolution call.  All arrays C-contiguous in the layout given. */
 typedef struct {
-    int32_t layout;              /* enum fxq_layout */
-    int32_t x_dtype;             /* FXQ_DTYPE_UINT8 or FXQ_DTYPE_INT8 */
-    int32_t x_zero_point;        /* in the range of x_dtype */
+    int32_t layout;       /* enum fxq_layout */
+    int32_t x_dtype;      /* FXQ_DTYPE_UINT8 or FXQ_DTYPE_INT8 */
+    int32_t x_zero_point; /* in the range of x_dtype */
     const void *x;
     const int8_t *w;
-    const int32_t *bias;         /* K entries or NULL */
-    void *out;                   /* int32 (SCHEME_NONE) or out_dtype */
+    const int32_t *bias; /* K entries or NULL */
+    void *out;           /* int32 (SCHEME_NONE) or out_dtype */
 } fxq_conv_tensors;
 
 /* Bytes of workspace fxq_conv2d needs for these dims (negative: invalid dims). */
@@ -148,17 +144,18 @@ int fxq_probe_vpdpbusd_zmm(int64_t iters);
  * kernel can be built on.  fxq_probe_macs(kind, iters) runs it and returns the number of
  * multiply-accumulates executed, or FXQ_ERR_PATH where the CPU lacks the instructions. */
 enum fxq_probe {
-    FXQ_PROBE_VPMADDWD_YMM = 1,       /* vpmaddwd + vpaddd: int16 x int16 pairs, exact (AVX2) */
-    FXQ_PROBE_VPMADDUBSW_TRIPLE = 2,  /* vpmaddubsw + vpmaddwd(1) + vpaddd: u8 x s8, int16-saturating (AVX2) */
-    FXQ_PROBE_VPSIGNB_QUAD = 3,       /* vpsignb + the triple: fxq's exact AVX2 kernel */
-    FXQ_PROBE_VPDPBUSD_YMM = 4,       /* vpdpbusd ymm (AVX-512 VL + VNNI, EVEX) */
-    FXQ_PROBE_VPDPBUSD_ZMM = 5        /* vpdpbusd zmm (AVX-512 VNNI) */
+    FXQ_PROBE_VPMADDWD_YMM = 1, /* vpmaddwd + vpaddd: int16 x int16 pairs, exact (AVX2) */
+    FXQ_PROBE_VPMADDUBSW_TRIPLE =
+        2, /* vpmaddubsw + vpmaddwd(1) + vpaddd: u8 x s8, int16-saturating (AVX2) */
+    FXQ_PROBE_VPSIGNB_QUAD = 3, /* vpsignb + the triple: fxq's exact AVX2 kernel */
+    FXQ_PROBE_VPDPBUSD_YMM = 4, /* vpdpbusd ymm (AVX-512 VL + VNNI, EVEX) */
+    FXQ_PROBE_VPDPBUSD_ZMM = 5  /* vpdpbusd zmm (AVX-512 VNNI) */
 };
 int64_t fxq_probe_macs(int kind, int64_t iters);
 
-int fxq_cpu_features(void);          /* bitmask of enum fxq_cpu_feature */
-int fxq_path_available(int path);    /* 1 if compiled in and supported by this CPU */
-int fxq_best_path(void);             /* what FXQ_PATH_AUTO resolves to */
+int fxq_cpu_features(void);       /* bitmask of enum fxq_cpu_feature */
+int fxq_path_available(int path); /* 1 if compiled in and supported by this CPU */
+int fxq_best_path(void);          /* what FXQ_PATH_AUTO resolves to */
 const char *fxq_path_name(int path);
 const char *fxq_compile_flags(void);
 

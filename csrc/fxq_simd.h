@@ -28,7 +28,8 @@
  *   vi_store_bytes(dst, r)        VL bytes: the low byte of each lane (values in range)
  *   byte vectors (VL*4 bytes, FXQ_PXB 128-bit lanes): vb_unpacklo8 / vb_unpackhi8 (in-lane),
  *   vb_loadu_n(p, n) (n <= VL*4 bytes, zero-filled, never reads past p + n), vb_storeu_n(p, v, n),
- *   vb_store_lane(p, v, L) (16 bytes of lane L), vb_load_lanes(p, stride) (lane L from p + L*stride)
+ *   vb_store_lane(p, v, L) (16 bytes of lane L), vb_load_lanes(p, stride) (lane L from p +
+ * L*stride)
  */
 #include <string.h>
 
@@ -41,15 +42,14 @@
 
 typedef struct {
     VF scale, flo, fhi;
-    VI a, b, c, d, e, f;  /* scheme-specific, see qv_load */
+    VI a, b, c, d, e, f; /* scheme-specific, see qv_load */
     VI rnd_e, rnd_o, rsh_e, rsh_o;
     VI lo, hi, lo64, hi64, zp;
 } qv;
 
 /* bcast == 0: channels k .. k+VL-1 (k a multiple of VL, arrays padded to kpad);
  * bcast == 1: channel k in every lane */
-FXQ_T FXQ_INL void qv_load(const fxq_prepared *q, int64_t k, int bcast, qv *v)
-{
+FXQ_T FXQ_INL void qv_load(const fxq_prepared *q, int64_t k, int bcast, qv *v) {
     memset(v, 0, sizeof(*v)); /* the members another scheme uses stay defined */
     v->flo = vf_set1((float)q->lo);
     v->fhi = vf_set1((float)q->hi);
@@ -59,36 +59,37 @@ FXQ_T FXQ_INL void qv_load(const fxq_prepared *q, int64_t k, int bcast, qv *v)
     v->hi64 = vi_set1_64(q->hi);
     v->zp = vi_set1(q->zero_point);
 #define LD32(arr) (bcast ? vi_set1((arr)[k]) : vi_load((arr) + k))
-#define LD64(arr, half) (bcast ? vi_set1_64(q->u.single.arr[k]) : vi_load64(q->u.single.half + k / 2))
+#define LD64(arr, half) \
+    (bcast ? vi_set1_64(q->u.single.arr[k]) : vi_load64(q->u.single.half + k / 2))
     switch (q->scheme) {
-    case FXQ_SCHEME_FLOAT32_RNE:
-        v->scale = bcast ? vf_set1(q->u.f32.scale[k]) : vf_load(q->u.f32.scale + k);
-        break;
-    case FXQ_SCHEME_POW2:
-        v->a = LD32(q->u.pow2.lsh);
-        v->b = LD32(q->u.pow2.rsh);
-        v->c = LD32(q->u.pow2.rbsh);
-        v->d = LD32(q->u.pow2.rbmask);
-        v->e = LD32(q->u.pow2.clampv);
-        break;
-    case FXQ_SCHEME_TFLITE:
-        v->a = LD32(q->u.tfl.mult);
-        v->b = LD32(q->u.tfl.lsh);
-        v->c = LD32(q->u.tfl.rsh);
-        v->d = LD32(q->u.tfl.mask);
-        v->e = vi_srai1(v->d);
-        v->f = vi_odd_to_even(v->a);
-        break;
-    case FXQ_SCHEME_TFLITE_SINGLE:
-        v->a = LD32(q->u.single.mult);
-        v->f = vi_odd_to_even(v->a);
-        v->rnd_e = LD64(rnd, rnd_e);
-        v->rnd_o = LD64(rnd, rnd_o);
-        v->rsh_e = LD64(rsh, rsh_e);
-        v->rsh_o = LD64(rsh, rsh_o);
-        break;
-    default:
-        break;
+        case FXQ_SCHEME_FLOAT32_RNE:
+            v->scale = bcast ? vf_set1(q->u.f32.scale[k]) : vf_load(q->u.f32.scale + k);
+            break;
+        case FXQ_SCHEME_POW2:
+            v->a = LD32(q->u.pow2.lsh);
+            v->b = LD32(q->u.pow2.rsh);
+            v->c = LD32(q->u.pow2.rbsh);
+            v->d = LD32(q->u.pow2.rbmask);
+            v->e = LD32(q->u.pow2.clampv);
+            break;
+        case FXQ_SCHEME_TFLITE:
+            v->a = LD32(q->u.tfl.mult);
+            v->b = LD32(q->u.tfl.lsh);
+            v->c = LD32(q->u.tfl.rsh);
+            v->d = LD32(q->u.tfl.mask);
+            v->e = vi_srai1(v->d);
+            v->f = vi_odd_to_even(v->a);
+            break;
+        case FXQ_SCHEME_TFLITE_SINGLE:
+            v->a = LD32(q->u.single.mult);
+            v->f = vi_odd_to_even(v->a);
+            v->rnd_e = LD64(rnd, rnd_e);
+            v->rnd_o = LD64(rnd, rnd_o);
+            v->rsh_e = LD64(rsh, rsh_e);
+            v->rsh_o = LD64(rsh, rsh_o);
+            break;
+        default:
+            break;
     }
 #undef LD32
 #undef LD64
@@ -96,41 +97,40 @@ FXQ_T FXQ_INL void qv_load(const fxq_prepared *q, int64_t k, int bcast, qv *v)
 
 /* The requantization epilogue, written once: the SIMD twin of fxq_requant_scalar(); result in
  * [qmin, qmax] as int32 lanes. */
-FXQ_T FXQ_INL VI rq_vec(VI acc, const int scheme, const qv *v)
-{
+FXQ_T FXQ_INL VI rq_vec(VI acc, const int scheme, const qv *v) {
     VI r;
     switch (scheme) {
-    case FXQ_SCHEME_FLOAT32_RNE: { /* f32(acc) * scale, clamp in float, round half to even */
-        VF f = vf_mul(vf_from_vi(acc), v->scale);
-        f = vf_min(vf_max(f, v->flo), v->fhi);
-        return vi_add(vi_from_vf(f), v->zp);
-    }
-    case FXQ_SCHEME_POW2: { /* pre-clamp, shift left, then (a >> n) + bit n-1 of a */
-        VI a = vi_min(vi_max(acc, vi_sub(vi_zero(), v->e)), v->e);
-        a = vi_sllv(a, v->a);
-        r = vi_add(vi_srav(a, v->b), vi_and(vi_srav(a, v->c), v->d));
-        break;
-    }
-    case FXQ_SCHEME_TFLITE: { /* SRDHM (M >= 0: no saturation case), then RoundingDivideByPOT */
-        const VI half = vi_set1_64((int64_t)1 << 30);
-        VI x = vi_sllv(acc, v->b);
-        VI pe = vi_add64(vi_mul_even(x, v->a), half);
-        VI po = vi_add64(vi_mul_even(vi_odd_to_even(x), v->f), half);
-        VI y = vi_blend_odd(vi_even_hi31(pe), vi_odd_from_hi31(po));
-        VI rem = vi_and(y, v->d);
-        VI thr = vi_sub(v->e, vi_srai31(y)); /* + 1 where y < 0: ties away from zero */
-        r = vi_inc_gt(vi_srav(y, v->c), rem, thr);
-        break;
-    }
-    case FXQ_SCHEME_TFLITE_SINGLE: { /* (acc * M + 2^(30-shift)) >> (31-shift), 64-bit lanes */
-        VI pe = vi_add64(vi_mul_even(acc, v->a), v->rnd_e);
-        VI po = vi_add64(vi_mul_even(vi_odd_to_even(acc), v->f), v->rnd_o);
-        pe = vi_sra64_clamp(pe, v->rsh_e, v->lo64, v->hi64);
-        po = vi_sra64_clamp(po, v->rsh_o, v->lo64, v->hi64);
-        return vi_add(vi_blend_odd(pe, vi_odd_from_lo(po)), v->zp);
-    }
-    default:
-        return acc;
+        case FXQ_SCHEME_FLOAT32_RNE: { /* f32(acc) * scale, clamp in float, round half to even */
+            VF f = vf_mul(vf_from_vi(acc), v->scale);
+            f = vf_min(vf_max(f, v->flo), v->fhi);
+            return vi_add(vi_from_vf(f), v->zp);
+        }
+        case FXQ_SCHEME_POW2: { /* pre-clamp, shift left, then (a >> n) + bit n-1 of a */
+            VI a = vi_min(vi_max(acc, vi_sub(vi_zero(), v->e)), v->e);
+            a = vi_sllv(a, v->a);
+            r = vi_add(vi_srav(a, v->b), vi_and(vi_srav(a, v->c), v->d));
+            break;
+        }
+        case FXQ_SCHEME_TFLITE: { /* SRDHM (M >= 0: no saturation case), then RoundingDivideByPOT */
+            const VI half = vi_set1_64((int64_t)1 << 30);
+            VI x = vi_sllv(acc, v->b);
+            VI pe = vi_add64(vi_mul_even(x, v->a), half);
+            VI po = vi_add64(vi_mul_even(vi_odd_to_even(x), v->f), half);
+            VI y = vi_blend_odd(vi_even_hi31(pe), vi_odd_from_hi31(po));
+            VI rem = vi_and(y, v->d);
+            VI thr = vi_sub(v->e, vi_srai31(y)); /* + 1 where y < 0: ties away from zero */
+            r = vi_inc_gt(vi_srav(y, v->c), rem, thr);
+            break;
+        }
+        case FXQ_SCHEME_TFLITE_SINGLE: { /* (acc * M + 2^(30-shift)) >> (31-shift), 64-bit lanes */
+            VI pe = vi_add64(vi_mul_even(acc, v->a), v->rnd_e);
+            VI po = vi_add64(vi_mul_even(vi_odd_to_even(acc), v->f), v->rnd_o);
+            pe = vi_sra64_clamp(pe, v->rsh_e, v->lo64, v->hi64);
+            po = vi_sra64_clamp(po, v->rsh_o, v->lo64, v->hi64);
+            return vi_add(vi_blend_odd(pe, vi_odd_from_lo(po)), v->zp);
+        }
+        default:
+            return acc;
     }
     r = vi_min(vi_max(r, v->lo), v->hi);
     return vi_add(r, v->zp);
@@ -138,8 +138,7 @@ FXQ_T FXQ_INL VI rq_vec(VI acc, const int scheme, const qv *v)
 
 /* n < VL accumulators (a row tail), through a zero-padded buffer */
 FXQ_T FXQ_INL void rq_tail(const int32_t *acc, uint8_t *out, int64_t n, const int scheme,
-                           const qv *v)
-{
+                           const qv *v) {
     int32_t a[VL];
     uint8_t b[VL];
     memset(a, 0, sizeof(a));
@@ -154,8 +153,7 @@ FXQ_T FXQ_INL void rq_tail(const int32_t *acc, uint8_t *out, int64_t n, const in
  * Row i's byte j (of each lane) ends up as row j's byte i.
  * ---------------------------------------------------------------------------------------------- */
 
-FXQ_T FXQ_INL void transpose16x16(VI r[16])
-{
+FXQ_T FXQ_INL void transpose16x16(VI r[16]) {
     VI t[16];
     for (int round = 0; round < 4; ++round) {
         for (int i = 0; i < 8; ++i) {
@@ -172,26 +170,30 @@ FXQ_T FXQ_INL void transpose16x16(VI r[16])
  * time: one load per channel (partial loads never read past the row), the in-lane transpose,
  * then lane L of register i is pixel 16L + i's 16 channels. */
 FXQ_T void FXQ_ISA(fxq_pack_input_nchw)(const fxq_conv_dims *d, const uint8_t *x, uint8_t flip,
-                                         uint8_t *xpack, int64_t ncb, int64_t hp, int64_t wpa)
-{
+                                        uint8_t *xpack, int64_t ncb, int64_t hp, int64_t wpa) {
     const int64_t PXS = 16 * FXQ_PXB;
     const VI vflip = vi_set1((int32_t)(0x01010101u * flip));
     for (int64_t n = 0; n < d->n; ++n)
         for (int64_t cb = 0; cb < ncb; ++cb)
             for (int64_t h = 0; h < d->h; ++h) {
-                uint8_t *dst = xpack + ((n * ncb + cb) * hp + h + d->pad_h) * wpa * 16 + d->pad_w * 16;
+                uint8_t *dst =
+                    xpack + ((n * ncb + cb) * hp + h + d->pad_h) * wpa * 16 + d->pad_w * 16;
                 for (int64_t w = 0; w < d->w; w += PXS) {
                     const int64_t np = d->w - w < PXS ? d->w - w : PXS;
                     VI r[16];
                     for (int c16 = 0; c16 < 16; ++c16) {
                         const int64_t c = cb * 16 + c16;
-                        r[c16] = c < d->c ? vi_xor(vb_loadu_n(x + ((n * d->c + c) * d->h + h) * d->w + w, np), vflip)
-                                          : vi_zero();
+                        r[c16] =
+                            c < d->c
+                                ? vi_xor(vb_loadu_n(x + ((n * d->c + c) * d->h + h) * d->w + w, np),
+                                         vflip)
+                                : vi_zero();
                     }
                     transpose16x16(r);
                     for (int i = 0; i < 16; ++i)
                         for (int L = 0; L < FXQ_PXB; ++L)
-                            if (16 * L + i < np) vb_store_lane(dst + (w + 16 * L + i) * 16, r[i], L);
+                            if (16 * L + i < np)
+                                vb_store_lane(dst + (w + 16 * L + i) * 16, r[i], L);
                 }
             }
 }
@@ -199,8 +201,7 @@ FXQ_T void FXQ_ISA(fxq_pack_input_nchw)(const fxq_conv_dims *d, const uint8_t *x
 /* rows[ow][16] (one output row of a 16-channel block, 8-bit) -> out[k16][ow] (NCHW): the same
  * transpose backwards, 16*FXQ_PXB pixels at a time. */
 FXQ_T static void row_to_nchw(const uint8_t *rows, int64_t ow_total, uint8_t *out,
-                              int64_t chan_stride, int64_t kvalid)
-{
+                              int64_t chan_stride, int64_t kvalid) {
     const int64_t PXS = 16 * FXQ_PXB;
     for (int64_t ow0 = 0; ow0 < ow_total; ow0 += PXS) {
         const int64_t np = ow_total - ow0 < PXS ? ow_total - ow0 : PXS;
@@ -218,8 +219,7 @@ FXQ_T static void row_to_nchw(const uint8_t *rows, int64_t ow_total, uint8_t *ou
 
 FXQ_T FXQ_INL void requantize_body(const int32_t *acc, uint8_t *out, int64_t outer,
                                    int64_t channels, int64_t inner, const int scheme,
-                                   const fxq_prepared *q)
-{
+                                   const fxq_prepared *q) {
     if (inner == 1 && channels > 1) { /* channels innermost: one lane per channel */
         for (int64_t o = 0; o < outer; ++o) {
             const int32_t *a = acc + o * channels;
@@ -227,8 +227,10 @@ FXQ_T FXQ_INL void requantize_body(const int32_t *acc, uint8_t *out, int64_t out
             for (int64_t c0 = 0; c0 < channels; c0 += VL) {
                 qv v;
                 qv_load(q, c0, 0, &v);
-                if (channels - c0 >= VL) vi_store_bytes(b + c0, rq_vec(vi_load(a + c0), scheme, &v));
-                else rq_tail(a + c0, b + c0, channels - c0, scheme, &v);
+                if (channels - c0 >= VL)
+                    vi_store_bytes(b + c0, rq_vec(vi_load(a + c0), scheme, &v));
+                else
+                    rq_tail(a + c0, b + c0, channels - c0, scheme, &v);
             }
         }
         return;
@@ -252,10 +254,10 @@ FXQ_T FXQ_INL void requantize_body(const int32_t *acc, uint8_t *out, int64_t out
 }
 
 FXQ_T int FXQ_ISA(fxq_requantize)(const int32_t *acc, void *out, int64_t outer, int64_t channels,
-                                  int64_t inner, const fxq_prepared *q)
-{
+                                  int64_t inner, const fxq_prepared *q) {
     uint8_t *o = (uint8_t *)out;
-    if (q->scheme < FXQ_SCHEME_FLOAT32_RNE || q->scheme > FXQ_SCHEME_TFLITE_SINGLE) return FXQ_ERR_ARG;
+    if (q->scheme < FXQ_SCHEME_FLOAT32_RNE || q->scheme > FXQ_SCHEME_TFLITE_SINGLE)
+        return FXQ_ERR_ARG;
 #define FXQ_RQ_BODY(S) requantize_body(acc, o, outer, channels, inner, S, q)
     FXQ_SCHEME_SWITCH(q->scheme, FXQ_RQ_BODY)
 #undef FXQ_RQ_BODY
@@ -276,7 +278,7 @@ typedef struct {
     int64_t rows; /* elements between input rows: wpa * 16 */
     int64_t sw16; /* elements between neighbouring output pixels: stride_w * 16 */
     int64_t ncb, R, S;
-    int64_t wkb;  /* weight bytes between blocks of 16 output channels: cb * R * S * 256 */
+    int64_t wkb; /* weight bytes between blocks of 16 output channels: cb * R * S * 256 */
     const int32_t *corr;
 } tile_geom;
 
@@ -285,8 +287,7 @@ FXQ_T static void isa_tile(const fxq_conv_plan *p, const tile_geom *g, int64_t x
 
 /* requantize and store P <= FXQ_TILE pixels of one 16-channel block (qv: FXQ_NV of them) */
 FXQ_T static void epilogue(const fxq_conv_plan *p, const tile_geom *g, VI *acc, int64_t n,
-                           int64_t kb, int64_t oh, int64_t ow0, int P, const qv *qvs)
-{
+                           int64_t kb, int64_t oh, int64_t ow0, int P, const qv *qvs) {
     const fxq_conv_dims *d = p->d;
     const int64_t OH = d->oh, OW = d->ow;
     const int64_t kvalid = d->k - kb * 16 < 16 ? d->k - kb * 16 : 16;
@@ -334,9 +335,9 @@ FXQ_T static void epilogue(const fxq_conv_plan *p, const tile_geom *g, VI *acc, 
         } else {
             o = &tmp[0][0];
         }
-#define FXQ_EPI_BODY(S)                                                                   \
-    for (int i = 0; i < P; ++i)                                                           \
-        for (int h = 0; h < FXQ_NV; ++h)                                                  \
+#define FXQ_EPI_BODY(S)                  \
+    for (int i = 0; i < P; ++i)          \
+        for (int h = 0; h < FXQ_NV; ++h) \
             vi_store_bytes(o + i * ostride + h * VL, rq_vec(acc[i * FXQ_NV + h], S, &qvs[h]));
         FXQ_SCHEME_SWITCH(p->scheme, FXQ_EPI_BODY)
 #undef FXQ_EPI_BODY
@@ -349,8 +350,7 @@ FXQ_T static void epilogue(const fxq_conv_plan *p, const tile_geom *g, VI *acc, 
 
 /* Blocks of FXQ_NKB 16-channel output blocks outside the rows: their weights (cb*R*S*256*FXQ_NKB
  * bytes, 18 KiB for the seed layer on AVX-512) stay in L1 while the input rows stream through. */
-FXQ_T static int conv_driver(const fxq_conv_plan *p, const int32_t *corr)
-{
+FXQ_T static int conv_driver(const fxq_conv_plan *p, const int32_t *corr) {
     const fxq_conv_dims *d = p->d;
     tile_geom g;
     VI acc[FXQ_NKB * FXQ_TILE * FXQ_NV];
@@ -370,21 +370,25 @@ FXQ_T static int conv_driver(const fxq_conv_plan *p, const int32_t *corr)
             qv qvs[FXQ_NKB][FXQ_NV]; /* the blocks' requantization parameters, loaded once */
             if (p->scheme != FXQ_SCHEME_NONE)
                 for (int j = 0; j < nkb; ++j)
-                    for (int h = 0; h < FXQ_NV; ++h) qv_load(p->q, (kb + j) * 16 + h * VL, 0, &qvs[j][h]);
+                    for (int h = 0; h < FXQ_NV; ++h)
+                        qv_load(p->q, (kb + j) * 16 + h * VL, 0, &qvs[j][h]);
             for (int64_t oh = 0; oh < d->oh; ++oh) {
                 for (int64_t ow0 = 0; ow0 < d->ow; ow0 += FXQ_TILE) {
                     const int P = d->ow - ow0 < FXQ_TILE ? (int)(d->ow - ow0) : FXQ_TILE;
-                    const int64_t xoff = (n * p->cb * p->hp + oh * d->stride_h) * g.rows + ow0 * g.sw16;
+                    const int64_t xoff =
+                        (n * p->cb * p->hp + oh * d->stride_h) * g.rows + ow0 * g.sw16;
                     isa_tile(p, &g, xoff, kb, nkb, P, acc);
                     for (int j = 0; j < nkb; ++j)
                         epilogue(p, &g, acc + j * FXQ_TILE * FXQ_NV, n, kb + j, oh, ow0, P, qvs[j]);
                 }
                 if (p->scheme != FXQ_SCHEME_NONE && p->layout == FXQ_LAYOUT_NCHW)
                     for (int j = 0; j < nkb; ++j) {
-                        const int64_t kvalid = d->k - (kb + j) * 16 < 16 ? d->k - (kb + j) * 16 : 16;
-                        row_to_nchw(p->rowbuf + ((kb + j) & 1) * p->rowbuf_stride, d->ow,
-                                    (uint8_t *)p->out + ((n * d->k + (kb + j) * 16) * d->oh + oh) * d->ow,
-                                    d->oh * d->ow, kvalid);
+                        const int64_t kvalid =
+                            d->k - (kb + j) * 16 < 16 ? d->k - (kb + j) * 16 : 16;
+                        row_to_nchw(
+                            p->rowbuf + ((kb + j) & 1) * p->rowbuf_stride, d->ow,
+                            (uint8_t *)p->out + ((n * d->k + (kb + j) * 16) * d->oh + oh) * d->ow,
+                            d->oh * d->ow, kvalid);
                     }
             }
             kb += nkb;
@@ -398,20 +402,19 @@ FXQ_T static int conv_driver(const fxq_conv_plan *p, const int32_t *corr)
  * ---------------------------------------------------------------------------------------------- */
 
 FXQ_T FXQ_INL void dw_pixels(const uint8_t *x0, int64_t sw16, int64_t rows, const int16_t *wk,
-                             const int64_t R, const int64_t SP, int P, VI *acc)
-{
+                             const int64_t R, const int64_t SP, int P, VI *acc) {
     for (int i = 0; i < P; ++i) {
         VI a[FXQ_NV];
         const uint8_t *xp = x0 + i * sw16;
         for (int h = 0; h < FXQ_NV; ++h) a[h] = vi_zero();
         for (int64_t r = 0; r < R; ++r)
-            for (int64_t sp = 0; sp < SP; ++sp) dw_pair(xp + r * rows + sp * 32, wk + (r * SP + sp) * 32, a);
+            for (int64_t sp = 0; sp < SP; ++sp)
+                dw_pair(xp + r * rows + sp * 32, wk + (r * SP + sp) * 32, a);
         for (int h = 0; h < FXQ_NV; ++h) acc[i * FXQ_NV + h] = a[h];
     }
 }
 
-FXQ_T int FXQ_ISA(fxq_dwconv)(const fxq_conv_plan *p)
-{
+FXQ_T int FXQ_ISA(fxq_dwconv)(const fxq_conv_plan *p) {
     const fxq_conv_dims *d = p->d;
     const int64_t R = d->r, SP = (d->s + 1) / 2, rows = p->wpa * 16, sw16 = d->stride_w * 16;
     const int16_t *w16 = (const int16_t *)(const void *)p->wpack;
@@ -428,7 +431,8 @@ FXQ_T int FXQ_ISA(fxq_dwconv)(const fxq_conv_plan *p)
             if (p->scheme != FXQ_SCHEME_NONE)
                 for (int h = 0; h < FXQ_NV; ++h) qv_load(p->q, kb * 16 + h * VL, 0, &qvs[h]);
             for (int64_t oh = 0; oh < d->oh; ++oh) {
-                const uint8_t *xrow = p->xpack + ((n * p->cb + kb) * p->hp + oh * d->stride_h) * rows;
+                const uint8_t *xrow =
+                    p->xpack + ((n * p->cb + kb) * p->hp + oh * d->stride_h) * rows;
                 for (int64_t ow0 = 0; ow0 < d->ow; ow0 += FXQ_TILE) {
                     const int P = d->ow - ow0 < FXQ_TILE ? (int)(d->ow - ow0) : FXQ_TILE;
                     if (R == 3 && SP == 2) /* 3x3: the taps unrolled */
