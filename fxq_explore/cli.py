@@ -7,17 +7,16 @@ message.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 
 from . import engines
 from .analysis.explain import compare, explain
 from .analysis.verify import verify
+from .bench import main as bench_main
 from .core import validate
 from .core.multiplier import decompose
 from .engines import saturation
@@ -226,15 +225,6 @@ def _cmd_verify(a):
     return "\n".join(lines)
 
 
-def _run_script(path: Path, argv):
-    if not path.exists():
-        raise CLIError(f"{path} not found (run from a source checkout)")
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main(argv)
-
-
 def build_parser():
     p = _Parser(prog="fxq-explore", description="See and measure fixed-point requantization.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -306,7 +296,7 @@ def build_parser():
     # listed for --help; main() hands their arguments to their own parsers
     sub.add_parser(
         "bench",
-        help="time the seed layer per scheme (benchmarks/seed_layer.py)",
+        help="the kernel benchmark: fxq vs ONNX Runtime, LiteRT, torch on this CPU",
         add_help=False,
     )
     sub.add_parser("e2e", help="the integer-only digits network table", add_help=False)
@@ -316,24 +306,14 @@ def build_parser():
 
 
 def _bench_args(argv):
-    """Check the ``bench`` options the script takes before running it (its own parser would
-    accept ``--rounds -5`` or an unknown layout and fail later with a traceback)."""
-    from .kernels.conv import LAYOUTS
-
+    """Check the ``bench`` options before running it (its own parser would accept
+    ``--rounds -5`` and fail later with a traceback)."""
     ap = _Parser(prog="fxq-explore bench", add_help=False)
     ap.add_argument("--rounds", type=_bounded(1, MAX_BENCH_ROUNDS, "--rounds"))
     ap.add_argument("--block", type=_bounded(1, MAX_BENCH_BLOCK, "--block"))
-    ap.add_argument("--layouts")
-    known, _ = ap.parse_known_args(argv)
-    if known.layouts is not None:
-        names = [t.strip() for t in known.layouts.split(",") if t.strip()]
-        if not names:
-            raise CLIError("--layouts must name at least one layout")
-        for n in names:
-            if n not in LAYOUTS:
-                raise CLIError(
-                    f"unknown layout {n!r} in --layouts; valid: {', '.join(map(repr, LAYOUTS))}"
-                )
+    for flag in ("--quick", "--json", "--no-compare", "-h", "--help"):
+        ap.add_argument(flag, action="store_true")
+    ap.parse_args(argv)  # an unknown option is one clear line, not the benchmark's usage dump
 
 
 def _fail(message, as_json):
@@ -372,11 +352,7 @@ def _main(argv):
         return _exit_code(e2e_main(argv[1:]))
     if argv and argv[0] == "bench":
         _bench_args(argv[1:])
-        return _exit_code(
-            _run_script(
-                Path(__file__).resolve().parent.parent / "benchmarks" / "seed_layer.py", argv[1:]
-            )
-        )
+        return _exit_code(bench_main(argv[1:]))
     if argv and argv[0] == "requantize" or argv and argv[0] == "compare":
         if len(argv) > MAX_ACC_ARGS:
             raise CLIError(f"at most {MAX_ACC_ARGS} accumulators on the command line")

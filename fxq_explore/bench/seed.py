@@ -282,8 +282,13 @@ def time_blocks(cands, rounds, block):
     return {n: statistics.median(v) for n, v in times.items()}
 
 
-def run(rounds: int = 10, block: int = 10, quick: bool = False, out=sys.stdout) -> dict:
-    """Run everything and print the tables; returns the numbers (for :func:`plot`)."""
+def run(
+    rounds: int = 10, block: int = 10, quick: bool = False, out=sys.stdout, compare: bool = True
+) -> dict:
+    """Run everything and print the tables; returns the numbers (for :func:`plot`).
+
+    ``compare=False`` times fxq_explore's own kernels only (no ONNX Runtime, torch or LiteRT
+    peers, so no ratio to them and no engine target)."""
 
     if quick:
         rounds, block = 1, 3
@@ -330,11 +335,14 @@ def run(rounds: int = 10, block: int = 10, quick: bool = False, out=sys.stdout) 
         f"fxq Conv2d tflite [{timed_paths[0]}]"
     )
     peers = {}
-    peers.update(ort_candidates(x, w, bias, w_scale, notes))
-    peers.update(torch_candidates(x, w, bias, w_scale, notes))
-    lr = litert_candidate("conv", x, w, bias, w_scale, [1, 56, 56, 64], notes)
-    if lr is not None:
-        peers["LiteRT XNNPACK CONV_2D (int8)"] = (lambda: lr().transpose(0, 3, 1, 2), 0)
+    if compare:
+        peers.update(ort_candidates(x, w, bias, w_scale, notes))
+        peers.update(torch_candidates(x, w, bias, w_scale, notes))
+        lr = litert_candidate("conv", x, w, bias, w_scale, [1, 56, 56, 64], notes)
+        if lr is not None:
+            peers["LiteRT XNNPACK CONV_2D (int8)"] = (lambda: lr().transpose(0, 3, 1, 2), 0)
+    else:
+        notes.append("peers not run (compare=False): no engine ratios or engine targets")
     for name, (f, _shift) in peers.items():
         y = np.asarray(f())
         if (
@@ -440,7 +448,11 @@ def run(rounds: int = 10, block: int = 10, quick: bool = False, out=sys.stdout) 
                     layer(dx), requantize(dacc, dscale, "tflite", dtype="uint8", axis=1)
                 )
                 group[f"fxq Conv2d(groups=64) tflite [{p}]"] = lambda layer=layer: layer(dx)
-            f = litert_candidate("depthwise", dx, dw, db, dws, [1, 56, 56, 64], notes)
+            f = (
+                litert_candidate("depthwise", dx, dw, db, dws, [1, 56, 56, 64], notes)
+                if compare
+                else None
+            )
         else:
             n, c, k = fc
             fx_, fw, fb, fws, fsc = fc_data(n, c, k)
@@ -453,7 +465,7 @@ def run(rounds: int = 10, block: int = 10, quick: bool = False, out=sys.stdout) 
                     layer(fx_), requantize(facc, fsc, "tflite", dtype="uint8", axis=1)
                 )
                 group[f"fxq FullyConnected tflite [{p}]"] = lambda layer=layer, fx_=fx_: layer(fx_)
-            f = litert_candidate("fc", fx_, fw, fb, fws, [n, k], notes)
+            f = litert_candidate("fc", fx_, fw, fb, fws, [n, k], notes) if compare else None
         if f is not None:
             group["LiteRT XNNPACK"] = f
         gm = time_blocks(group, rounds, block * 5)
@@ -549,6 +561,9 @@ def run(rounds: int = 10, block: int = 10, quick: bool = False, out=sys.stdout) 
             pr(f"  - {n_}")
     return dict(
         cpu=cpu_name(),
+        rounds=rounds,
+        block=block,
+        bit_exact={k: bool(v[0]) for k, v in exact.items() if v is not None},
         info=info,
         peaks=peaks,
         rows=rows,
@@ -566,9 +581,22 @@ def main(argv=None) -> dict:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--block", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 round of 3")
-    ap.add_argument("--json", action="store_true", help="also print the numbers as JSON")
+    ap.add_argument(
+        "--json", action="store_true", help="the numbers as JSON on stdout (the tables on stderr)"
+    )
+    ap.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="fxq_explore's kernels only: skip the ONNX Runtime, torch and LiteRT peers",
+    )
     args = ap.parse_args(argv)
-    result = run(args.rounds, args.block, args.quick)
+    result = run(
+        args.rounds,
+        args.block,
+        args.quick,
+        out=sys.stderr if args.json else sys.stdout,
+        compare=not args.no_compare,
+    )
     if args.json:
         import json
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import grimp  # in the test extra: the architecture tests run in CI
 import pytest
 
 import fxq_explore as fx
-
-grimp = pytest.importorskip("grimp")
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "fxq_explore"

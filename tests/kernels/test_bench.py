@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from fxq_explore.kernels import _ffi as kernels
 from fxq_explore.bench import measure_peaks, plot
+from fxq_explore.kernels import _ffi as kernels
 
 
 def test_probes_follow_the_cpu():
@@ -30,9 +30,8 @@ NOT_UNDER_ASAN = pytest.mark.skipif(
 def test_litert_fc_model_matches_exact_reference():
     pytest.importorskip("ai_edge_litert")
     pytest.importorskip("tflite")
-    from fxq_explore.kernels.reference import fully_connected_reference
-
     from fxq_explore.bench.seed import X_SCALE, Y_SCALE, exactness, fc_data, litert_candidate
+    from fxq_explore.kernels.reference import fully_connected_reference
 
     x, w, b, ws, scale = fc_data(3, 40, 12)
     f = litert_candidate("fc", x, w, b, ws, [3, 12], [])

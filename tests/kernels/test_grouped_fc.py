@@ -3,13 +3,13 @@ oracles (reference conv / fully connected, then numpy requantize), on every SIMD
 
 import numpy as np
 import pytest
-from fxq_explore.kernels.reference import conv2d_reference, fully_connected_reference
-from fxq_explore import requantize
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fxq_explore import requantize
 from fxq_explore.kernels import _ffi as kernels
 from fxq_explore.kernels import conv
+from fxq_explore.kernels.reference import conv2d_reference, fully_connected_reference
 
 SCHEMES = kernels.FUSED_SCHEMES + (None, "tflite_optimized")
 

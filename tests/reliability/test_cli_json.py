@@ -54,7 +54,7 @@ def test_float32_scale_beyond_range_is_an_error(capsys):
     [
         (["bench", "--rounds", "-5"], "--rounds"),
         (["bench", "--block", "0"], "--block"),
-        (["bench", "--layouts", "foo"], "--layouts"),
+        (["bench", "--layouts", "foo"], "unrecognized arguments: --layouts"),
         (["verify", "--scales", "-1"], "--scales"),
         (["verify", "--scales", "1000000000"], "--scales"),
         (["verify", "--accs", "1000000000"], "--accs"),
