@@ -130,6 +130,25 @@ def exactness(out, acc_exact, scale, zero_point=0, dtype="uint8", int8_shift=0):
     return dmax <= 1, nbad, dmax
 
 
+def preset_match(peer: str, y, x, w, bias, w_scale) -> tuple[str, int] | None:
+    """(the fxq engine preset this CPU resolves for ``peer``, outputs where it differs from the
+    peer's output) -- ``None`` for a peer without a preset here (LiteRT: int8 activations)."""
+    from ..engines import presets
+
+    if peer.startswith("ORT"):
+        engine = "onnxruntime-u8u8" if peer.endswith("u8u8") else "onnxruntime"
+    elif peer.startswith("torch"):
+        engine = "torch-" + peer.rsplit(" ", 1)[1]
+    else:
+        return None
+    kw = dict(x_scale=X_SCALE, w_scale=w_scale, y_scale=Y_SCALE, x_zero_point=128, padding=1)
+    if engine.endswith("u8u8"):  # the peer's uint8 weights, zero point 128
+        w, kw["w_zero_point"] = (w.astype(np.int16) + 128).astype(np.uint8), 128
+    preset = presets.resolve(engine, w_dtype=w.dtype)
+    got = presets.conv2d(x, w, bias, engine=preset.name, **kw)
+    return preset.name, int((got != np.asarray(y)).sum())
+
+
 # ---------------------------------------------------------------------------------------------
 # peers (each returns {name: (run, output-as-NCHW-uint8-getter, note)} or notes why not)
 
@@ -335,6 +354,7 @@ def run(
         f"fxq Conv2d tflite [{timed_paths[0]}]"
     )
     peers = {}
+    matches: dict[str, tuple[str, int]] = {}
     if compare:
         peers.update(ort_candidates(x, w, bias, w_scale, notes))
         peers.update(torch_candidates(x, w, bias, w_scale, notes))
@@ -352,6 +372,9 @@ def run(
         else:
             want_dtype, zp = "uint8", 0
         exact[name] = exactness(y, acc, scale, zero_point=zp, dtype=want_dtype)
+        m = preset_match(name, y, x, w, bias, w_scale)
+        if m is not None:
+            matches[name] = m
         cands[name] = f
     med = time_blocks(cands, rounds, block)
     ort = next((v for k, v in med.items() if "u8s8" in k), None)
@@ -398,6 +421,14 @@ def run(
             f"{name:<44} {ms:9.3f} {g:7.1f} {100 * g / peak if peak else float('nan'):6.1f}% "
             f"{(ms / (ort * 1e3)) if ort else float('nan'):11.3f}  {ex_s}"
         )
+
+    if matches:
+        pr(
+            "\nEach engine's output against fxq_explore's preset for it on this CPU (fx.conv2d(engine=...)):"
+        )
+        for name, (preset, ndiff) in matches.items():
+            verdict = "bit-exact" if ndiff == 0 else f"{ndiff} outputs differ"
+            pr(f"  {name:<44} == fxq preset {preset:<20} {verdict}")
 
     # ---- requantization alone
     acc32 = acc.astype(np.int32)
@@ -564,6 +595,7 @@ def run(
         rounds=rounds,
         block=block,
         bit_exact={k: bool(v[0]) for k, v in exact.items() if v is not None},
+        preset_match={k: {"preset": p, "differ": n} for k, (p, n) in matches.items()},
         info=info,
         peaks=peaks,
         rows=rows,

@@ -55,3 +55,24 @@ def test_plot_returns_axes():
     ax = plot(result)
     assert len(ax.patches) == 2
     assert np.isclose(ax.lines[0].get_xdata()[0], 64 * 64 * 9 * 56 * 56 / 400.0 / 1e6)
+
+
+@NOT_UNDER_ASAN
+def test_preset_match_names_the_preset_and_counts_differences():
+    pytest.importorskip("onnxruntime")
+    from fxq_explore.bench.seed import make_data, ort_candidates, preset_match
+    from fxq_explore.engines import presets
+
+    x, w, bias, ws, _ = make_data(c=16, k=8)  # 56x56: the shape ort_candidates declares
+    peers = ort_candidates(x, w, bias, ws, [])
+    assert peers
+    for name, (run, _shift) in peers.items():
+        y = np.asarray(run())
+        want = "onnxruntime-u8u8" if name.endswith("u8u8") else presets.resolve("onnxruntime").name
+        preset, ndiff = preset_match(name, y, x, w, bias, ws)
+        assert preset == want
+        assert ndiff == 0  # the detected preset is bit-exact with ORT on this CPU (tests/engines)
+        flipped = y.copy()
+        flipped[0, 0, 0, :3] ^= 1
+        assert preset_match(name, flipped, x, w, bias, ws)[1] == 3
+    assert preset_match("LiteRT XNNPACK CONV_2D (int8)", y, x, w, bias, ws) is None
