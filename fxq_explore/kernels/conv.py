@@ -166,6 +166,14 @@ class _Static:
     )
 
 
+def _frozen_copy(a):
+    """A private read-only copy of a checked array: later changes to the caller's array must not
+    reach a layer (or the conv2d memo) that was built from it."""
+    a = np.array(a, order="C", copy=True)
+    a.flags.writeable = False
+    return a
+
+
 def _check_static(
     w,
     bias,
@@ -237,7 +245,8 @@ def _check_static(
         )
     if scheme is None:
         if scale is not None:
-            _validate.scales("scale", scale)
+            scales, scalar = _validate.scales("scale", scale)
+            scale = float(scales) if scalar else _frozen_copy(scales)
         out_dtype = "int32"
     else:
         if scale is None:
@@ -251,8 +260,10 @@ def _check_static(
                     f"scale must be a float or have shape ({k},) (per output "
                     f"channel); got shape {scales.shape}"
                 )
-            if not scalar and scales.size == 1:
-                scale = float(scales[0])  # one value: per tensor (axis=1 needs K of them)
+            if scalar or scales.size == 1:
+                scale = float(scales.flat[0])  # one value: per tensor (axis=1 needs K of them)
+            else:
+                scale = _frozen_copy(scales)
         if out_dtype == "uint8":
             qmin, qmax = 0, 255
         elif out_dtype == "int8":
@@ -517,9 +528,10 @@ def conv2d(
     return layer(x)
 
 
-# conv2d memo: the packed weights of the last few weight tensors.  A hit needs equal arguments
-# *and* weights/bias equal, element by element, to the layer's private copies, so changing the
-# caller's arrays in place is always seen; the check costs far less than re-packing.
+# conv2d memo: the packed weights of the last few weight tensors.  A hit needs equal arguments of
+# the same types (see _typed), the scale's exact bytes, *and* weights/bias equal, element by
+# element, to the layer's private copies, so changing the caller's arrays in place is always seen;
+# the check costs far less than re-packing.  Each layer holds copies of w, bias and the scale.
 _LAYERS: dict = {}
 _LAYERS_MAX = 8
 
@@ -559,22 +571,32 @@ def _layer_key(
         None if bias is None else (bias.shape, bias.dtype.str),
         skey,
         x.dtype.str,
-        x_zero_point,
-        out_zero_point,
-        stride,
-        padding,
-        scheme,
-        out_dtype,
-        layout,
-        pow2_mode,
-        path,
-        groups,
+        _typed(x_zero_point),
+        _typed(out_zero_point),
+        _typed(stride),
+        _typed(padding),
+        _typed(scheme),
+        _typed(out_dtype),
+        _typed(layout),
+        _typed(pow2_mode),
+        _typed(path),
+        _typed(groups),
     )
     try:
         hash(key)
     except TypeError:
         return None
     return key
+
+
+def _typed(v):
+    """``v`` with the type of every scalar in it, for the memo key: ``1``, ``1.0``, ``True`` and
+    ``np.dtype("uint8") == "uint8"`` compare (and hash) equal, yet the checks accept some and
+    refuse others -- so a hit only ever stands for a call with the same types as the miss that
+    was checked (and a hit is then validated exactly like that miss)."""
+    if type(v) is tuple:
+        return tuple(_typed(e) for e in v)
+    return (type(v), v)
 
 
 def _same_weights(layer, w, bias):
@@ -679,9 +701,10 @@ class Conv2d:
     ):
         if x_dtype not in ("uint8", "int8"):
             raise ValueError(f"x_dtype must be 'uint8' or 'int8'; got {x_dtype!r}")
-        # copies: later changes to the caller's arrays must not change the layer
-        w = w.copy() if isinstance(w, np.ndarray) else w
-        bias = bias.copy() if isinstance(bias, np.ndarray) else bias
+        # copies: later changes to the caller's arrays must not change the layer (the scale is
+        # copied by _check_static)
+        w = _frozen_copy(w) if isinstance(w, np.ndarray) else w
+        bias = _frozen_copy(bias) if isinstance(bias, np.ndarray) else bias
         self._st = _check_static(
             w,
             bias,

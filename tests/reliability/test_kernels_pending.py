@@ -30,7 +30,6 @@ def _expected(x, scale):
     return [min(255, max(0, round(30 * scale)))] * n_out
 
 
-@PENDING
 def test_conv2d_memo_cache_not_stale_after_scale_mutation():
     s = np.array([0.01, 0.01])
     fx.conv2d(X, W, scale=s, scheme=FIXED_POINT)
@@ -39,7 +38,6 @@ def test_conv2d_memo_cache_not_stale_after_scale_mutation():
     assert got.ravel().tolist() == _expected(X[:, :, :, :2], 0.01)
 
 
-@PENDING
 def test_conv2d_layer_keeps_a_copy_of_the_scale():
     s = np.array([0.01, 0.01])
     layer = fx.Conv2d(W, scale=s, scheme=FIXED_POINT)
@@ -48,7 +46,6 @@ def test_conv2d_layer_keeps_a_copy_of_the_scale():
     assert layer(X[:, :, :, :2]).ravel().tolist() == _expected(X[:, :, :, :2], 0.01)
 
 
-@PENDING
 @pytest.mark.parametrize(
     "kw,name", [({"x_zero_point": 1.0}, "x_zero_point"), ({"stride": True}, "stride")]
 )
