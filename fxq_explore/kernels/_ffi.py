@@ -594,6 +594,12 @@ def _x_geometry(layout, x_shape):
 
 def _conv_dims(ffi, n, c, h, wd, k, r, s, stride, padding, groups=1):
     (sh, sw), (ph, pw) = stride, padding
+    # A stride beyond the padded extent leaves one output row (column) whatever its value, but
+    # the C kernel sizes its tile reads by the stride (2**20 would ask for ~600 MiB): pass the
+    # smallest stride with the same single output position, so the working set stays bounded.
+    # Exact: output row 0 reads rows 0..r-1 for any stride.
+    sh = min(sh, max(1, h + 2 * ph - r + 1))
+    sw = min(sw, max(1, wd + 2 * pw - s + 1))
     d = ffi.new("fxq_conv_dims *")
     d.groups = groups
     d.n, d.c, d.h, d.w, d.k, d.r, d.s = n, c, h, wd, k, r, s

@@ -330,10 +330,51 @@ def _check_input(x, st):
         )
     oh = (h + 2 * ph - st.r) // sh + 1
     ow = (wd + 2 * pw - st.s) // sw + 1
+    if ph or pw:
+        _check_padding_memory(n, c, h, wd, st)
     out_shape = (n, st.k, oh, ow) if st.layout == "NCHW" else (n, st.k // 16, oh, ow, 16)
     if not x.flags.c_contiguous:
         x = np.ascontiguousarray(x)
     return x, out_shape
+
+
+#: What padding may add to one call's working memory (bytes): the padded input the C kernel
+#: builds (and its two scratch copies) and the output that the padding enlarges.
+PADDING_MAX_BYTES = _validate.MAX_BYTES
+
+
+def _padded_bytes(n, c, h, wd, st, ph, pw):
+    """Working memory of a call with padding ``(ph, pw)``, as the C kernel lays it out: the input
+    padded to 16-channel blocks, held three times (packed + two scratch), and the output at up
+    to 5 bytes per value (int32 accumulators, then the 8-bit result when not fused)."""
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    oh = (hp - st.r) // st.stride[0] + 1
+    ow = (wp - st.s) // st.stride[1] + 1
+    return 3 * n * -(-c // 16) * 16 * hp * wp + 5 * n * st.k * oh * ow
+
+
+def _check_padding_memory(n, c, h, wd, st):
+    """Refuse, before anything is allocated, a padding that alone adds more than
+    :data:`PADDING_MAX_BYTES` to the working memory (padding=2**16 on a 1x1 input would ask for
+    tens of GiB of padding pixels); the message gives the padding range that fits."""
+    ph, pw = st.padding
+    base = _padded_bytes(n, c, h, wd, st, 0, 0)
+    extra = _padded_bytes(n, c, h, wd, st, ph, pw) - base
+    if extra <= PADDING_MAX_BYTES:
+        return
+    lo, hi = 0, max(ph, pw)  # the largest p with (p, p) within the limit: extra grows with p
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _padded_bytes(n, c, h, wd, st, mid, mid) - base <= PADDING_MAX_BYTES:
+            lo = mid
+        else:
+            hi = mid - 1
+    raise ValueError(
+        f"padding={st.padding} would add {extra / 2**30:.1f} GiB of working memory (a padded "
+        f"{h + 2 * ph}x{wd + 2 * pw} input for a {st.r}x{st.s} kernel), above the limit of "
+        f"{PADDING_MAX_BYTES / 2**30:.1f} GiB; for this input padding must be in [0, {lo}] "
+        f"in each dimension"
+    )
 
 
 def _check_args(

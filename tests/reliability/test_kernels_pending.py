@@ -63,7 +63,6 @@ def test_conv2d_fresh_call_validates(kw, name):
     raises_naming(TypeError, name, fx.conv2d, X, W[:1], **{**base, **kw})
 
 
-@PENDING
 def test_conv2d_huge_padding_refused_before_allocating():
     with memory_cap(512 * MiB):
         raises_naming(
@@ -82,7 +81,6 @@ def _huge_stride():
     return fx.conv2d(X[:, :, :1, :1], W, scale=0.01, scheme=FIXED_POINT, stride=2**20)
 
 
-@PENDING
 def test_conv2d_huge_stride_within_a_bounded_working_set():
     with memory_cap(512 * MiB):
         try:
