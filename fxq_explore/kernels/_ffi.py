@@ -544,8 +544,15 @@ def copy_bytes(dst, src):
         or dst.nbytes != src.nbytes
     ):
         raise ValueError("dst and src must be C-contiguous arrays with the same nbytes")
+    if not dst.flags.writeable:
+        raise ValueError("dst must be a writeable array; got a read-only one")
+    if np.shares_memory(dst, src):  # exact (and cheap) for two contiguous arrays
+        raise ValueError("dst and src must not overlap (memcpy of overlapping memory)")
     ext = _ext()
-    ext.lib.fxq_copy_bytes(ext.ffi.from_buffer(dst), ext.ffi.from_buffer(src), src.nbytes)
+    ffi = ext.ffi
+    ext.lib.fxq_copy_bytes(
+        ffi.from_buffer(dst, require_writable=True), ffi.from_buffer(src), src.nbytes
+    )
 
 
 # ---------------------------------------------------------------------------------------------
