@@ -68,7 +68,18 @@ def _path_ids() -> dict[str, int]:
     return hit
 
 
-def _dtype_id(name: str) -> int:
+def dtype_name(dtype):
+    """``dtype`` as its name when it is a numpy dtype or scalar type (``np.dtype("uint8")``,
+    ``np.uint8`` -> ``"uint8"``); anything else is returned unchanged for the caller to check."""
+    if isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic)):
+        return np.dtype(dtype).name
+    return dtype
+
+
+def _dtype_id(name) -> int:
+    name = dtype_name(name)
+    if name not in ("int8", "uint8", "int32"):
+        raise ValueError(f"dtype {name!r} has no C kernel; valid: 'int8', 'uint8', 'int32'")
     return getattr(_ext().lib, "FXQ_DTYPE_" + name.upper())
 
 
@@ -456,6 +467,8 @@ def requantize(
             f"scheme {scheme!r} has no C kernel; valid for backend='c': "
             f"{', '.join(map(repr, C_SCHEMES))}"
         )
+    if type(dtype) is not str:
+        dtype = dtype_name(dtype)  # np.dtype("uint8") and np.uint8 name the same dtype
     if dtype not in C_OUT_DTYPES:
         raise ValueError(f"dtype {dtype!r} has no C kernel; valid for backend='c': 'int8', 'uint8'")
     qmin, qmax = (-128, 127) if dtype == "int8" else (0, 255)

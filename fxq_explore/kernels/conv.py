@@ -192,6 +192,8 @@ def _check_static(
 ):
 
     st = _Static()
+    if type(out_dtype) is not str:
+        out_dtype = kernels.dtype_name(out_dtype)  # np.dtype("uint8") and np.uint8 too
     if layout not in LAYOUTS:
         _validate.choice("layout", layout, LAYOUTS)
     if backend not in BACKENDS:
@@ -740,6 +742,7 @@ class Conv2d:
         path=None,
         groups=1,
     ):
+        x_dtype = kernels.dtype_name(x_dtype)
         if x_dtype not in ("uint8", "int8"):
             raise ValueError(f"x_dtype must be 'uint8' or 'int8'; got {x_dtype!r}")
         # copies: later changes to the caller's arrays must not change the layer (the scale is
@@ -886,6 +889,7 @@ class FullyConnected:
         pow2_mode="nearest",
         path=None,
     ):
+        x_dtype = kernels.dtype_name(x_dtype)
         if x_dtype not in ("uint8", "int8"):
             raise ValueError(f"x_dtype must be 'uint8' or 'int8'; got {x_dtype!r}")
         w = _array("w", w, ("int8",))

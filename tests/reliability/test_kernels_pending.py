@@ -1,10 +1,5 @@
 """Kernel-layer reproducers of issue 13 (``fxq_explore/kernels/_ffi.py``, ``kernels/conv.py``,
 ``csrc/``): the correct behaviour, asserted.
-
-Those files are being rewritten on the ``ckernels`` branch, so this branch does not touch them.
-A test that fails today is marked ``xfail(strict=True)``: after the merge, each one that the
-rewrite fixes turns into an XPASS failure -- drop its mark -- and each that still fails shows
-exactly what remains.
 """
 
 from __future__ import annotations
@@ -16,8 +11,6 @@ import fxq_explore as fx
 from fxq_explore.kernels import _ffi
 
 from .conftest import MiB, memory_cap, raises_naming
-
-PENDING = pytest.mark.xfail(strict=True, reason="kernel layer: fixed in the ckernels branch merge")
 
 X = np.full((1, 3, 1, 4), 10, np.uint8)  # acc = 3 * 10 = 30 per output
 W = np.ones((2, 3, 1, 1), np.int8)
@@ -113,14 +106,12 @@ def test_c_float32_rne_scale_beyond_float32(scale):
     raises_naming(ValueError, "scale", fx.requantize, [1], scale, name, backend="c")
 
 
-@PENDING
 def test_c_requantize_accepts_numpy_dtype_objects():
     got = fx.requantize([100, 1000], 0.5, FIXED_POINT, backend="c", dtype=np.dtype("uint8"))
     want = fx.requantize([100, 1000], 0.5, FIXED_POINT, dtype="uint8")
     assert got.dtype == want.dtype and got.tolist() == want.tolist()
 
 
-@PENDING
 def test_c_conv2d_accepts_numpy_dtype_objects():
     got = fx.conv2d(X, W, scale=0.01, scheme=FIXED_POINT, out_dtype=np.dtype("uint8"))
     assert got.dtype == np.uint8 and got.ravel().tolist() == _expected(X, 0.01)
