@@ -211,6 +211,7 @@ def quant_arrays(scale, scheme, pow2_mode="nearest"):
     scale's bytes (``scheme_parameters`` takes tens of microseconds, as long as the seed layer's
     requantization); a hit returns the same read-only arrays a miss computed.
     """
+    key: tuple[object, ...]
     if type(scale) is float:
         key = (scheme, pow2_mode, scale)
     else:
@@ -763,7 +764,7 @@ class ConvCall:
         self._d = d
         if scheme is None:
             self._qp = _QParams(None, "int32", 0, None, 1)
-            self.out_dtype = np.dtype(np.int32)
+            self.out_dtype: np.dtype = np.dtype(np.int32)
         else:
             if out_dtype not in C_OUT_DTYPES:
                 raise ValueError(f"out_dtype {out_dtype!r} has no C kernel")

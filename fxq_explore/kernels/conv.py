@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numbers
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -141,29 +142,28 @@ def _array(name, a, dtypes):
     return a
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class _Static:
-    """Checked arguments that do not depend on the input tensor."""
+    """Checked arguments that do not depend on the input tensor (made once by _check_static)."""
 
-    __slots__ = (
-        "w",
-        "bias",
-        "scale",
-        "x_dtype",
-        "x_zero_point",
-        "out_zero_point",
-        "stride",
-        "padding",
-        "scheme",
-        "out_dtype",
-        "layout",
-        "backend",
-        "pow2_mode",
-        "k",
-        "c",
-        "r",
-        "s",
-        "groups",
-    )
+    w: np.ndarray  # int8, C-contiguous
+    bias: np.ndarray | None  # int32 (K,), C-contiguous
+    scale: float | np.ndarray | None  # a float, or a read-only float64 copy (K,)
+    x_dtype: str  # "uint8" or "int8"
+    x_zero_point: int
+    out_zero_point: int
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    scheme: str | None
+    out_dtype: str
+    layout: str
+    backend: str
+    pow2_mode: str
+    k: int  # output channels
+    c: int  # all input channels (w holds c // groups per output)
+    r: int
+    s: int
+    groups: int
 
 
 def _frozen_copy(a):
@@ -191,7 +191,6 @@ def _check_static(
     groups=1,
 ):
 
-    st = _Static()
     if type(out_dtype) is not str:
         out_dtype = kernels.dtype_name(out_dtype)  # np.dtype("uint8") and np.uint8 too
     if layout not in LAYOUTS:
@@ -229,8 +228,8 @@ def _check_static(
     xlo, xhi = (0, 255) if x_dtype == "uint8" else (-128, 127)
     if type(x_zero_point) is not int or not xlo <= x_zero_point <= xhi:
         x_zero_point = _validate.int_in_range("x_zero_point", x_zero_point, xlo, xhi)
-    st.stride = _pair("stride", stride, 1)
-    st.padding = _pair("padding", padding, 0)
+    stride = _pair("stride", stride, 1)
+    padding = _pair("padding", padding, 0)
     bmax = 0
     if bias is not None:
         bias = _array("bias", bias, ("int32",))
@@ -275,24 +274,27 @@ def _check_static(
         if type(out_zero_point) is not int or not qmin <= out_zero_point <= qmax:
             out_zero_point = _validate.int_in_range("out_zero_point", out_zero_point, qmin, qmax)
     # contiguity: C needs C-contiguous arrays; anything else is copied here (documented)
-    st.w = w if w.flags.c_contiguous else np.ascontiguousarray(w)
-    st.bias = bias if bias is None or bias.flags.c_contiguous else np.ascontiguousarray(bias)
-    st.scale, st.x_dtype, st.x_zero_point, st.out_zero_point = (
-        scale,
-        x_dtype,
-        x_zero_point,
-        out_zero_point,
+    return _Static(
+        w=w if w.flags.c_contiguous else np.ascontiguousarray(w),
+        bias=bias if bias is None or bias.flags.c_contiguous else np.ascontiguousarray(bias),
+        scale=scale,
+        x_dtype=x_dtype,
+        x_zero_point=x_zero_point,
+        out_zero_point=out_zero_point,
+        stride=stride,
+        padding=padding,
+        scheme=scheme,
+        out_dtype=out_dtype,
+        layout=layout,
+        backend=backend,
+        pow2_mode=pow2_mode,
+        # c: input channels per group (what one output sums over); the field: all of them
+        k=k,
+        c=c * groups,
+        r=r,
+        s=s,
+        groups=groups,
     )
-    st.scheme, st.out_dtype, st.layout, st.backend, st.pow2_mode = (
-        scheme,
-        out_dtype,
-        layout,
-        backend,
-        pow2_mode,
-    )
-    # c: input channels per group (what one output sums over); st.c: all input channels
-    st.k, st.c, st.r, st.s, st.groups = k, c * groups, r, s, groups
-    return st
 
 
 def _x_dtype(x):
@@ -600,6 +602,7 @@ def _layer_key(
         return None
     if bias is not None and type(bias) is not np.ndarray:
         return None
+    skey: object
     if scale is None:
         skey = None
     elif isinstance(scale, float):  # float and numpy.float64
