@@ -112,6 +112,19 @@ def _workspace(nbytes):
     return buf
 
 
+def _workspace_ptr(nbytes):
+    """:func:`_workspace` and a cffi pointer to it, both reused while the buffer is (the pointer
+    keeps the buffer alive; a larger request replaces both)."""
+    if _EXACT_WORKSPACE:
+        buf = _workspace(nbytes)
+        return buf, _ext().ffi.from_buffer(buf)
+    hit = getattr(_tls, "ws_ptr", None)
+    if hit is None or hit[0].nbytes < nbytes or hit[0] is not getattr(_tls, "buf", None):
+        buf = _workspace(nbytes)
+        hit = _tls.ws_ptr = (buf, _ext().ffi.from_buffer(buf))
+    return hit
+
+
 _PATH_CACHE: dict = {}
 
 
@@ -382,22 +395,55 @@ def _c_buf(ffi, name, a, dtype, nbytes):
     return ffi.from_buffer(ctype, a) if ctype else ffi.from_buffer(a)
 
 
+_I32 = np.dtype(np.int32)
+_OUT8 = (np.dtype(np.int8), np.dtype(np.uint8))
+_RQ_WS: dict[int, int] = {}  # channels -> fxq_requantize_workspace_size (a pure function of it)
+
+
 def _c_requantize(acc, out, outer, channels, inner, qp, pid):
     ext = _ext()
     ffi, lib = ext.ffi, ext.lib
     count = outer * channels * inner
     if qp.n_channels not in (1, channels):
         raise ValueError(f"{qp.n_channels} channel parameters for {channels} channels")
-    a = _c_buf(ffi, "acc", acc, np.int32, 4 * count)
-    if out.dtype not in (np.int8, np.uint8):
-        raise TypeError("out must be int8 or uint8")
-    o = _c_buf(ffi, "out", out, out.dtype, count)
-    ws_size = lib.fxq_requantize_workspace_size(channels)
-    if ws_size < 0:
-        raise ValueError(f"invalid channel count {channels}")
-    ws = _workspace(ws_size)
-    st = lib.fxq_requantize(a, o, outer, channels, inner, qp.q, ffi.from_buffer(ws), ws.nbytes, pid)
-    _check(st, "fxq_requantize")
+    # the checks of _c_buf, inline (this is the per-call path); _c_buf raises the message
+    if not (
+        type(acc) is np.ndarray
+        and acc.dtype == _I32
+        and acc.flags.c_contiguous
+        and acc.size == count
+    ):
+        _c_buf(ffi, "acc", acc, np.int32, 4 * count)
+        raise AssertionError("unreachable: _c_buf refuses what the inline check refuses")
+    if not (type(out) is np.ndarray and out.dtype in _OUT8):
+        raise TypeError("out must be an int8 or uint8 ndarray")
+    if not (out.flags.c_contiguous and out.size == count):
+        _c_buf(ffi, "out", out, out.dtype, count)
+        raise AssertionError("unreachable: _c_buf refuses what the inline check refuses")
+    if not out.flags.writeable:
+        raise ValueError("out must be a writeable array; got a read-only one")
+    ws_size = _RQ_WS.get(channels)
+    if ws_size is None:
+        ws_size = lib.fxq_requantize_workspace_size(channels)
+        if ws_size < 0:
+            raise ValueError(f"invalid channel count {channels}")
+        if len(_RQ_WS) > 256:
+            _RQ_WS.clear()
+        _RQ_WS[channels] = ws_size
+    ws, ws_ptr = _workspace_ptr(ws_size)
+    st = lib.fxq_requantize(
+        ffi.from_buffer("int32_t[]", acc),
+        ffi.from_buffer(out),
+        outer,
+        channels,
+        inner,
+        qp.q,
+        ws_ptr,
+        ws.nbytes,
+        pid,
+    )
+    if st != 0:
+        _check(st, "fxq_requantize")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,10 +522,10 @@ def requantize(
     if type(zero_point) is not int or not qmin <= zero_point <= qmax:
         zero_point = _validate.int_in_range("zero_point", zero_point, qmin, qmax)
     pid = resolve_path(path)
-    if type(acc) is np.ndarray and acc.dtype == np.int32:
+    if type(acc) is np.ndarray and acc.dtype == _I32:
         a32 = acc if acc.flags.c_contiguous else np.ascontiguousarray(acc)  # int32: in range
     else:
-        a32 = _validate.accumulators("acc", acc).astype(np.int32)  # checked: fits int32
+        a32 = _as_int32(acc)
     if type(scale) is float and 0.0 < scale < float("inf"):
         scales, scalar = None, True
         arrays, n = quant_arrays(scale, scheme, pow2_mode)
@@ -510,7 +556,7 @@ def requantize(
         n_channels = n
     if a32.size and _left_shifts(scheme, arrays):
         _check_left_shift(a32, arrays["shift"], n_channels, axis)
-    out = np.empty(shape, dtype=np.uint8 if dtype == "uint8" else np.int8)
+    out = np.empty(shape, dtype=_OUT8[dtype == "uint8"])
     if a32.size == 0:
         return out
     key = (scheme, dtype, zero_point, id(arrays), n_channels)
@@ -522,6 +568,23 @@ def requantize(
         _RQ_CACHE[key] = qp
     _c_requantize(a32, out, outer, channels, inner, qp, pid)
     return out
+
+
+_NARROW = tuple(np.dtype(t) for t in (np.int8, np.uint8, np.int16, np.uint16))
+
+
+def _as_int32(acc):
+    """``acc`` as a C-contiguous int32 array, range-checked in its own dtype and converted with
+    one copy (an int64 detour would cost two more passes); everything that is not an integer
+    ndarray goes through :func:`fxq_explore.core.validate.accumulators` and its messages."""
+    if type(acc) is np.ndarray and acc.dtype.kind in "iu":
+        if acc.size and acc.dtype not in _NARROW:  # narrow integers always fit int32
+            lo, hi = int(acc.min()), int(acc.max())
+            if lo < -(2**31) or hi > 2**31 - 1:
+                _validate.accumulators("acc", acc)  # raises, naming acc and the int32 range
+                raise ValueError(f"acc must be in the int32 range; got {lo if lo < 0 else hi}")
+        return np.asarray(acc, dtype=_I32, order="C")  # 0-d stays 0-d
+    return np.asarray(_validate.accumulators("acc", acc), dtype=_I32, order="C")
 
 
 def _check_left_shift(a32, shift, n_channels, axis):
