@@ -451,6 +451,9 @@ def _c_requantize(acc, out, outer, channels, inner, qp, pid):
 
 
 _RQ_CACHE: dict = {}
+#: per-tensor calls already checked: exact-typed arguments (and $FXQ_KERNEL_PATH) -> the C call's
+#: (_QParams, path id, output dtype); see the fast path at the top of :func:`requantize`
+_RQ_PLANS: dict = {}
 
 
 def requantize(
@@ -503,6 +506,38 @@ def requantize(
     shift, and the C loop. The parameter struct is cached on (scheme, dtype, zero point, a copy of
     the scale's bytes, pow2_mode, channel count); a hit is checked like a miss.
     """
+    fast_key = None
+    if (
+        type(acc) is np.ndarray
+        and type(scale) is float
+        and axis is None
+        and type(zero_point) is int
+        and type(multiplier_bits) is int
+        and type(scheme) is str
+        and type(dtype) is str
+        and type(pow2_mode) is str
+        and (path is None or type(path) is str)
+    ):
+        # exact types only, so equal keys mean identical arguments (1.0 == 1 == True would
+        # otherwise let one call stand for another); the environment variable is part of it
+        fast_key = (
+            scheme,
+            dtype,
+            zero_point,
+            scale,
+            pow2_mode,
+            multiplier_bits,
+            path,
+            os.environ.get("FXQ_KERNEL_PATH"),
+        )
+        plan = _RQ_PLANS.get(fast_key)
+        if plan is not None and acc.dtype == _I32 and acc.flags.c_contiguous:
+            # every argument but acc is the one a checked miss ran with; acc is checked here
+            qp, pid, out_dt = plan
+            out = np.empty(acc.shape, dtype=out_dt)
+            if acc.size:
+                _c_requantize(acc, out, 1, 1, acc.size, qp, pid)
+            return out
     if multiplier_bits != 32:
         raise ValueError(
             f"multiplier_bits={multiplier_bits!r} has no C kernel (only 32); use backend='numpy'"
@@ -567,6 +602,12 @@ def requantize(
             _RQ_CACHE.clear()
         _RQ_CACHE[key] = qp
     _c_requantize(a32, out, outer, channels, inner, qp, pid)
+    if fast_key is not None and n_channels == 1 and not _left_shifts(scheme, arrays):
+        # a per-tensor call that needs no data-dependent check: the next identical call may skip
+        # straight to the C call (tflite with a left shift keeps its overflow check per call)
+        if len(_RQ_PLANS) > 256:
+            _RQ_PLANS.clear()
+        _RQ_PLANS[fast_key] = (qp, pid, out.dtype)
     return out
 
 
