@@ -68,7 +68,18 @@ def _path_ids() -> dict[str, int]:
     return hit
 
 
-def _dtype_id(name: str) -> int:
+def dtype_name(dtype):
+    """``dtype`` as its name when it is a numpy dtype or scalar type (``np.dtype("uint8")``,
+    ``np.uint8`` -> ``"uint8"``); anything else is returned unchanged for the caller to check."""
+    if isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic)):
+        return np.dtype(dtype).name
+    return dtype
+
+
+def _dtype_id(name) -> int:
+    name = dtype_name(name)
+    if name not in ("int8", "uint8", "int32"):
+        raise ValueError(f"dtype {name!r} has no C kernel; valid: 'int8', 'uint8', 'int32'")
     return getattr(_ext().lib, "FXQ_DTYPE_" + name.upper())
 
 
@@ -99,6 +110,19 @@ def _workspace(nbytes):
         buf = np.empty(int(nbytes), dtype=np.uint8)
         _tls.buf = buf
     return buf
+
+
+def _workspace_ptr(nbytes):
+    """:func:`_workspace` and a cffi pointer to it, both reused while the buffer is (the pointer
+    keeps the buffer alive; a larger request replaces both)."""
+    if _EXACT_WORKSPACE:
+        buf = _workspace(nbytes)
+        return buf, _ext().ffi.from_buffer(buf)
+    hit = getattr(_tls, "ws_ptr", None)
+    if hit is None or hit[0].nbytes < nbytes or hit[0] is not getattr(_tls, "buf", None):
+        buf = _workspace(nbytes)
+        hit = _tls.ws_ptr = (buf, _ext().ffi.from_buffer(buf))
+    return hit
 
 
 _PATH_CACHE: dict = {}
@@ -200,6 +224,7 @@ def quant_arrays(scale, scheme, pow2_mode="nearest"):
     scale's bytes (``scheme_parameters`` takes tens of microseconds, as long as the seed layer's
     requantization); a hit returns the same read-only arrays a miss computed.
     """
+    key: tuple[object, ...]
     if type(scale) is float:
         key = (scheme, pow2_mode, scale)
     else:
@@ -370,22 +395,55 @@ def _c_buf(ffi, name, a, dtype, nbytes):
     return ffi.from_buffer(ctype, a) if ctype else ffi.from_buffer(a)
 
 
+_I32 = np.dtype(np.int32)
+_OUT8 = (np.dtype(np.int8), np.dtype(np.uint8))
+_RQ_WS: dict[int, int] = {}  # channels -> fxq_requantize_workspace_size (a pure function of it)
+
+
 def _c_requantize(acc, out, outer, channels, inner, qp, pid):
     ext = _ext()
     ffi, lib = ext.ffi, ext.lib
     count = outer * channels * inner
     if qp.n_channels not in (1, channels):
         raise ValueError(f"{qp.n_channels} channel parameters for {channels} channels")
-    a = _c_buf(ffi, "acc", acc, np.int32, 4 * count)
-    if out.dtype not in (np.int8, np.uint8):
-        raise TypeError("out must be int8 or uint8")
-    o = _c_buf(ffi, "out", out, out.dtype, count)
-    ws_size = lib.fxq_requantize_workspace_size(channels)
-    if ws_size < 0:
-        raise ValueError(f"invalid channel count {channels}")
-    ws = _workspace(ws_size)
-    st = lib.fxq_requantize(a, o, outer, channels, inner, qp.q, ffi.from_buffer(ws), ws.nbytes, pid)
-    _check(st, "fxq_requantize")
+    # the checks of _c_buf, inline (this is the per-call path); _c_buf raises the message
+    if not (
+        type(acc) is np.ndarray
+        and acc.dtype == _I32
+        and acc.flags.c_contiguous
+        and acc.size == count
+    ):
+        _c_buf(ffi, "acc", acc, np.int32, 4 * count)
+        raise AssertionError("unreachable: _c_buf refuses what the inline check refuses")
+    if not (type(out) is np.ndarray and out.dtype in _OUT8):
+        raise TypeError("out must be an int8 or uint8 ndarray")
+    if not (out.flags.c_contiguous and out.size == count):
+        _c_buf(ffi, "out", out, out.dtype, count)
+        raise AssertionError("unreachable: _c_buf refuses what the inline check refuses")
+    if not out.flags.writeable:
+        raise ValueError("out must be a writeable array; got a read-only one")
+    ws_size = _RQ_WS.get(channels)
+    if ws_size is None:
+        ws_size = lib.fxq_requantize_workspace_size(channels)
+        if ws_size < 0:
+            raise ValueError(f"invalid channel count {channels}")
+        if len(_RQ_WS) > 256:
+            _RQ_WS.clear()
+        _RQ_WS[channels] = ws_size
+    ws, ws_ptr = _workspace_ptr(ws_size)
+    st = lib.fxq_requantize(
+        ffi.from_buffer("int32_t[]", acc),
+        ffi.from_buffer(out),
+        outer,
+        channels,
+        inner,
+        qp.q,
+        ws_ptr,
+        ws.nbytes,
+        pid,
+    )
+    if st != 0:
+        _check(st, "fxq_requantize")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -393,6 +451,9 @@ def _c_requantize(acc, out, outer, channels, inner, qp, pid):
 
 
 _RQ_CACHE: dict = {}
+#: per-tensor calls already checked: exact-typed arguments (and $FXQ_KERNEL_PATH) -> the C call's
+#: (_QParams, path id, output dtype); see the fast path at the top of :func:`requantize`
+_RQ_PLANS: dict = {}
 
 
 def requantize(
@@ -445,6 +506,38 @@ def requantize(
     shift, and the C loop. The parameter struct is cached on (scheme, dtype, zero point, a copy of
     the scale's bytes, pow2_mode, channel count); a hit is checked like a miss.
     """
+    fast_key = None
+    if (
+        type(acc) is np.ndarray
+        and type(scale) is float
+        and axis is None
+        and type(zero_point) is int
+        and type(multiplier_bits) is int
+        and type(scheme) is str
+        and type(dtype) is str
+        and type(pow2_mode) is str
+        and (path is None or type(path) is str)
+    ):
+        # exact types only, so equal keys mean identical arguments (1.0 == 1 == True would
+        # otherwise let one call stand for another); the environment variable is part of it
+        fast_key = (
+            scheme,
+            dtype,
+            zero_point,
+            scale,
+            pow2_mode,
+            multiplier_bits,
+            path,
+            os.environ.get("FXQ_KERNEL_PATH"),
+        )
+        plan = _RQ_PLANS.get(fast_key)
+        if plan is not None and acc.dtype == _I32 and acc.flags.c_contiguous:
+            # every argument but acc is the one a checked miss ran with; acc is checked here
+            qp, pid, out_dt = plan
+            out = np.empty(acc.shape, dtype=out_dt)
+            if acc.size:
+                _c_requantize(acc, out, 1, 1, acc.size, qp, pid)
+            return out
     if multiplier_bits != 32:
         raise ValueError(
             f"multiplier_bits={multiplier_bits!r} has no C kernel (only 32); use backend='numpy'"
@@ -456,16 +549,18 @@ def requantize(
             f"scheme {scheme!r} has no C kernel; valid for backend='c': "
             f"{', '.join(map(repr, C_SCHEMES))}"
         )
+    if type(dtype) is not str:
+        dtype = dtype_name(dtype)  # np.dtype("uint8") and np.uint8 name the same dtype
     if dtype not in C_OUT_DTYPES:
         raise ValueError(f"dtype {dtype!r} has no C kernel; valid for backend='c': 'int8', 'uint8'")
     qmin, qmax = (-128, 127) if dtype == "int8" else (0, 255)
     if type(zero_point) is not int or not qmin <= zero_point <= qmax:
         zero_point = _validate.int_in_range("zero_point", zero_point, qmin, qmax)
     pid = resolve_path(path)
-    if type(acc) is np.ndarray and acc.dtype == np.int32:
+    if type(acc) is np.ndarray and acc.dtype == _I32:
         a32 = acc if acc.flags.c_contiguous else np.ascontiguousarray(acc)  # int32: in range
     else:
-        a32 = _validate.accumulators("acc", acc).astype(np.int32)  # checked: fits int32
+        a32 = _as_int32(acc)
     if type(scale) is float and 0.0 < scale < float("inf"):
         scales, scalar = None, True
         arrays, n = quant_arrays(scale, scheme, pow2_mode)
@@ -496,7 +591,7 @@ def requantize(
         n_channels = n
     if a32.size and _left_shifts(scheme, arrays):
         _check_left_shift(a32, arrays["shift"], n_channels, axis)
-    out = np.empty(shape, dtype=np.uint8 if dtype == "uint8" else np.int8)
+    out = np.empty(shape, dtype=_OUT8[dtype == "uint8"])
     if a32.size == 0:
         return out
     key = (scheme, dtype, zero_point, id(arrays), n_channels)
@@ -507,7 +602,30 @@ def requantize(
             _RQ_CACHE.clear()
         _RQ_CACHE[key] = qp
     _c_requantize(a32, out, outer, channels, inner, qp, pid)
+    if fast_key is not None and n_channels == 1 and not _left_shifts(scheme, arrays):
+        # a per-tensor call that needs no data-dependent check: the next identical call may skip
+        # straight to the C call (tflite with a left shift keeps its overflow check per call)
+        if len(_RQ_PLANS) > 256:
+            _RQ_PLANS.clear()
+        _RQ_PLANS[fast_key] = (qp, pid, out.dtype)
     return out
+
+
+_NARROW = tuple(np.dtype(t) for t in (np.int8, np.uint8, np.int16, np.uint16))
+
+
+def _as_int32(acc):
+    """``acc`` as a C-contiguous int32 array, range-checked in its own dtype and converted with
+    one copy (an int64 detour would cost two more passes); everything that is not an integer
+    ndarray goes through :func:`fxq_explore.core.validate.accumulators` and its messages."""
+    if type(acc) is np.ndarray and acc.dtype.kind in "iu":
+        if acc.size and acc.dtype not in _NARROW:  # narrow integers always fit int32
+            lo, hi = int(acc.min()), int(acc.max())
+            if lo < -(2**31) or hi > 2**31 - 1:
+                _validate.accumulators("acc", acc)  # raises, naming acc and the int32 range
+                raise ValueError(f"acc must be in the int32 range; got {lo if lo < 0 else hi}")
+        return np.asarray(acc, dtype=_I32, order="C")  # 0-d stays 0-d
+    return np.asarray(_validate.accumulators("acc", acc), dtype=_I32, order="C")
 
 
 def _check_left_shift(a32, shift, n_channels, axis):
@@ -544,8 +662,15 @@ def copy_bytes(dst, src):
         or dst.nbytes != src.nbytes
     ):
         raise ValueError("dst and src must be C-contiguous arrays with the same nbytes")
+    if not dst.flags.writeable:
+        raise ValueError("dst must be a writeable array; got a read-only one")
+    if np.shares_memory(dst, src):  # exact (and cheap) for two contiguous arrays
+        raise ValueError("dst and src must not overlap (memcpy of overlapping memory)")
     ext = _ext()
-    ext.lib.fxq_copy_bytes(ext.ffi.from_buffer(dst), ext.ffi.from_buffer(src), src.nbytes)
+    ffi = ext.ffi
+    ext.lib.fxq_copy_bytes(
+        ffi.from_buffer(dst, require_writable=True), ffi.from_buffer(src), src.nbytes
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -594,6 +719,12 @@ def _x_geometry(layout, x_shape):
 
 def _conv_dims(ffi, n, c, h, wd, k, r, s, stride, padding, groups=1):
     (sh, sw), (ph, pw) = stride, padding
+    # A stride beyond the padded extent leaves one output row (column) whatever its value, but
+    # the C kernel sizes its tile reads by the stride (2**20 would ask for ~600 MiB): pass the
+    # smallest stride with the same single output position, so the working set stays bounded.
+    # Exact: output row 0 reads rows 0..r-1 for any stride.
+    sh = min(sh, max(1, h + 2 * ph - r + 1))
+    sw = min(sw, max(1, wd + 2 * pw - s + 1))
     d = ffi.new("fxq_conv_dims *")
     d.groups = groups
     d.n, d.c, d.h, d.w, d.k, d.r, d.s = n, c, h, wd, k, r, s
@@ -737,7 +868,7 @@ class ConvCall:
         self._d = d
         if scheme is None:
             self._qp = _QParams(None, "int32", 0, None, 1)
-            self.out_dtype = np.dtype(np.int32)
+            self.out_dtype: np.dtype = np.dtype(np.int32)
         else:
             if out_dtype not in C_OUT_DTYPES:
                 raise ValueError(f"out_dtype {out_dtype!r} has no C kernel")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numbers
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -141,29 +142,36 @@ def _array(name, a, dtypes):
     return a
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class _Static:
-    """Checked arguments that do not depend on the input tensor."""
+    """Checked arguments that do not depend on the input tensor (made once by _check_static)."""
 
-    __slots__ = (
-        "w",
-        "bias",
-        "scale",
-        "x_dtype",
-        "x_zero_point",
-        "out_zero_point",
-        "stride",
-        "padding",
-        "scheme",
-        "out_dtype",
-        "layout",
-        "backend",
-        "pow2_mode",
-        "k",
-        "c",
-        "r",
-        "s",
-        "groups",
-    )
+    w: np.ndarray  # int8, C-contiguous
+    bias: np.ndarray | None  # int32 (K,), C-contiguous
+    scale: float | np.ndarray | None  # a float, or a read-only float64 copy (K,)
+    x_dtype: str  # "uint8" or "int8"
+    x_zero_point: int
+    out_zero_point: int
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    scheme: str | None
+    out_dtype: str
+    layout: str
+    backend: str
+    pow2_mode: str
+    k: int  # output channels
+    c: int  # all input channels (w holds c // groups per output)
+    r: int
+    s: int
+    groups: int
+
+
+def _frozen_copy(a):
+    """A private read-only copy of a checked array: later changes to the caller's array must not
+    reach a layer (or the conv2d memo) that was built from it."""
+    a = np.array(a, order="C", copy=True)
+    a.flags.writeable = False
+    return a
 
 
 def _check_static(
@@ -183,7 +191,8 @@ def _check_static(
     groups=1,
 ):
 
-    st = _Static()
+    if type(out_dtype) is not str:
+        out_dtype = kernels.dtype_name(out_dtype)  # np.dtype("uint8") and np.uint8 too
     if layout not in LAYOUTS:
         _validate.choice("layout", layout, LAYOUTS)
     if backend not in BACKENDS:
@@ -219,8 +228,8 @@ def _check_static(
     xlo, xhi = (0, 255) if x_dtype == "uint8" else (-128, 127)
     if type(x_zero_point) is not int or not xlo <= x_zero_point <= xhi:
         x_zero_point = _validate.int_in_range("x_zero_point", x_zero_point, xlo, xhi)
-    st.stride = _pair("stride", stride, 1)
-    st.padding = _pair("padding", padding, 0)
+    stride = _pair("stride", stride, 1)
+    padding = _pair("padding", padding, 0)
     bmax = 0
     if bias is not None:
         bias = _array("bias", bias, ("int32",))
@@ -237,7 +246,8 @@ def _check_static(
         )
     if scheme is None:
         if scale is not None:
-            _validate.scales("scale", scale)
+            scales, scalar = _validate.scales("scale", scale)
+            scale = float(scales) if scalar else _frozen_copy(scales)
         out_dtype = "int32"
     else:
         if scale is None:
@@ -251,8 +261,10 @@ def _check_static(
                     f"scale must be a float or have shape ({k},) (per output "
                     f"channel); got shape {scales.shape}"
                 )
-            if not scalar and scales.size == 1:
-                scale = float(scales[0])  # one value: per tensor (axis=1 needs K of them)
+            if scalar or scales.size == 1:
+                scale = float(scales.flat[0])  # one value: per tensor (axis=1 needs K of them)
+            else:
+                scale = _frozen_copy(scales)
         if out_dtype == "uint8":
             qmin, qmax = 0, 255
         elif out_dtype == "int8":
@@ -262,24 +274,27 @@ def _check_static(
         if type(out_zero_point) is not int or not qmin <= out_zero_point <= qmax:
             out_zero_point = _validate.int_in_range("out_zero_point", out_zero_point, qmin, qmax)
     # contiguity: C needs C-contiguous arrays; anything else is copied here (documented)
-    st.w = w if w.flags.c_contiguous else np.ascontiguousarray(w)
-    st.bias = bias if bias is None or bias.flags.c_contiguous else np.ascontiguousarray(bias)
-    st.scale, st.x_dtype, st.x_zero_point, st.out_zero_point = (
-        scale,
-        x_dtype,
-        x_zero_point,
-        out_zero_point,
+    return _Static(
+        w=w if w.flags.c_contiguous else np.ascontiguousarray(w),
+        bias=bias if bias is None or bias.flags.c_contiguous else np.ascontiguousarray(bias),
+        scale=scale,
+        x_dtype=x_dtype,
+        x_zero_point=x_zero_point,
+        out_zero_point=out_zero_point,
+        stride=stride,
+        padding=padding,
+        scheme=scheme,
+        out_dtype=out_dtype,
+        layout=layout,
+        backend=backend,
+        pow2_mode=pow2_mode,
+        # c: input channels per group (what one output sums over); the field: all of them
+        k=k,
+        c=c * groups,
+        r=r,
+        s=s,
+        groups=groups,
     )
-    st.scheme, st.out_dtype, st.layout, st.backend, st.pow2_mode = (
-        scheme,
-        out_dtype,
-        layout,
-        backend,
-        pow2_mode,
-    )
-    # c: input channels per group (what one output sums over); st.c: all input channels
-    st.k, st.c, st.r, st.s, st.groups = k, c * groups, r, s, groups
-    return st
 
 
 def _x_dtype(x):
@@ -319,10 +334,51 @@ def _check_input(x, st):
         )
     oh = (h + 2 * ph - st.r) // sh + 1
     ow = (wd + 2 * pw - st.s) // sw + 1
+    if ph or pw:
+        _check_padding_memory(n, c, h, wd, st)
     out_shape = (n, st.k, oh, ow) if st.layout == "NCHW" else (n, st.k // 16, oh, ow, 16)
     if not x.flags.c_contiguous:
         x = np.ascontiguousarray(x)
     return x, out_shape
+
+
+#: What padding may add to one call's working memory (bytes): the padded input the C kernel
+#: builds (and its two scratch copies) and the output that the padding enlarges.
+PADDING_MAX_BYTES = _validate.MAX_BYTES
+
+
+def _padded_bytes(n, c, h, wd, st, ph, pw):
+    """Working memory of a call with padding ``(ph, pw)``, as the C kernel lays it out: the input
+    padded to 16-channel blocks, held three times (packed + two scratch), and the output at up
+    to 5 bytes per value (int32 accumulators, then the 8-bit result when not fused)."""
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    oh = (hp - st.r) // st.stride[0] + 1
+    ow = (wp - st.s) // st.stride[1] + 1
+    return 3 * n * -(-c // 16) * 16 * hp * wp + 5 * n * st.k * oh * ow
+
+
+def _check_padding_memory(n, c, h, wd, st):
+    """Refuse, before anything is allocated, a padding that alone adds more than
+    :data:`PADDING_MAX_BYTES` to the working memory (padding=2**16 on a 1x1 input would ask for
+    tens of GiB of padding pixels); the message gives the padding range that fits."""
+    ph, pw = st.padding
+    base = _padded_bytes(n, c, h, wd, st, 0, 0)
+    extra = _padded_bytes(n, c, h, wd, st, ph, pw) - base
+    if extra <= PADDING_MAX_BYTES:
+        return
+    lo, hi = 0, max(ph, pw)  # the largest p with (p, p) within the limit: extra grows with p
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _padded_bytes(n, c, h, wd, st, mid, mid) - base <= PADDING_MAX_BYTES:
+            lo = mid
+        else:
+            hi = mid - 1
+    raise ValueError(
+        f"padding={st.padding} would add {extra / 2**30:.1f} GiB of working memory (a padded "
+        f"{h + 2 * ph}x{wd + 2 * pw} input for a {st.r}x{st.s} kernel), above the limit of "
+        f"{PADDING_MAX_BYTES / 2**30:.1f} GiB; for this input padding must be in [0, {lo}] "
+        f"in each dimension"
+    )
 
 
 def _check_args(
@@ -517,9 +573,10 @@ def conv2d(
     return layer(x)
 
 
-# conv2d memo: the packed weights of the last few weight tensors.  A hit needs equal arguments
-# *and* weights/bias equal, element by element, to the layer's private copies, so changing the
-# caller's arrays in place is always seen; the check costs far less than re-packing.
+# conv2d memo: the packed weights of the last few weight tensors.  A hit needs equal arguments of
+# the same types (see _typed), the scale's exact bytes, *and* weights/bias equal, element by
+# element, to the layer's private copies, so changing the caller's arrays in place is always seen;
+# the check costs far less than re-packing.  Each layer holds copies of w, bias and the scale.
 _LAYERS: dict = {}
 _LAYERS_MAX = 8
 
@@ -545,6 +602,7 @@ def _layer_key(
         return None
     if bias is not None and type(bias) is not np.ndarray:
         return None
+    skey: object
     if scale is None:
         skey = None
     elif isinstance(scale, float):  # float and numpy.float64
@@ -559,22 +617,32 @@ def _layer_key(
         None if bias is None else (bias.shape, bias.dtype.str),
         skey,
         x.dtype.str,
-        x_zero_point,
-        out_zero_point,
-        stride,
-        padding,
-        scheme,
-        out_dtype,
-        layout,
-        pow2_mode,
-        path,
-        groups,
+        _typed(x_zero_point),
+        _typed(out_zero_point),
+        _typed(stride),
+        _typed(padding),
+        _typed(scheme),
+        _typed(out_dtype),
+        _typed(layout),
+        _typed(pow2_mode),
+        _typed(path),
+        _typed(groups),
     )
     try:
         hash(key)
     except TypeError:
         return None
     return key
+
+
+def _typed(v):
+    """``v`` with the type of every scalar in it, for the memo key: ``1``, ``1.0``, ``True`` and
+    ``np.dtype("uint8") == "uint8"`` compare (and hash) equal, yet the checks accept some and
+    refuse others -- so a hit only ever stands for a call with the same types as the miss that
+    was checked (and a hit is then validated exactly like that miss)."""
+    if type(v) is tuple:
+        return tuple(_typed(e) for e in v)
+    return (type(v), v)
 
 
 def _same_weights(layer, w, bias):
@@ -677,11 +745,13 @@ class Conv2d:
         path=None,
         groups=1,
     ):
+        x_dtype = kernels.dtype_name(x_dtype)
         if x_dtype not in ("uint8", "int8"):
             raise ValueError(f"x_dtype must be 'uint8' or 'int8'; got {x_dtype!r}")
-        # copies: later changes to the caller's arrays must not change the layer
-        w = w.copy() if isinstance(w, np.ndarray) else w
-        bias = bias.copy() if isinstance(bias, np.ndarray) else bias
+        # copies: later changes to the caller's arrays must not change the layer (the scale is
+        # copied by _check_static)
+        w = _frozen_copy(w) if isinstance(w, np.ndarray) else w
+        bias = _frozen_copy(bias) if isinstance(bias, np.ndarray) else bias
         self._st = _check_static(
             w,
             bias,
@@ -822,6 +892,7 @@ class FullyConnected:
         pow2_mode="nearest",
         path=None,
     ):
+        x_dtype = kernels.dtype_name(x_dtype)
         if x_dtype not in ("uint8", "int8"):
             raise ValueError(f"x_dtype must be 'uint8' or 'int8'; got {x_dtype!r}")
         w = _array("w", w, ("int8",))

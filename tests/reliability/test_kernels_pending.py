@@ -1,10 +1,5 @@
 """Kernel-layer reproducers of issue 13 (``fxq_explore/kernels/_ffi.py``, ``kernels/conv.py``,
 ``csrc/``): the correct behaviour, asserted.
-
-Those files are being rewritten on the ``ckernels`` branch, so this branch does not touch them.
-A test that fails today is marked ``xfail(strict=True)``: after the merge, each one that the
-rewrite fixes turns into an XPASS failure -- drop its mark -- and each that still fails shows
-exactly what remains.
 """
 
 from __future__ import annotations
@@ -17,8 +12,6 @@ from fxq_explore.kernels import _ffi
 
 from .conftest import MiB, memory_cap, raises_naming
 
-PENDING = pytest.mark.xfail(strict=True, reason="kernel layer: fixed in the ckernels branch merge")
-
 X = np.full((1, 3, 1, 4), 10, np.uint8)  # acc = 3 * 10 = 30 per output
 W = np.ones((2, 3, 1, 1), np.int8)
 FIXED_POINT = next(n for n, s in fx.SCHEMES.items() if s.c_scheme and "Q31" in s.multiplier)
@@ -30,7 +23,6 @@ def _expected(x, scale):
     return [min(255, max(0, round(30 * scale)))] * n_out
 
 
-@PENDING
 def test_conv2d_memo_cache_not_stale_after_scale_mutation():
     s = np.array([0.01, 0.01])
     fx.conv2d(X, W, scale=s, scheme=FIXED_POINT)
@@ -39,7 +31,6 @@ def test_conv2d_memo_cache_not_stale_after_scale_mutation():
     assert got.ravel().tolist() == _expected(X[:, :, :, :2], 0.01)
 
 
-@PENDING
 def test_conv2d_layer_keeps_a_copy_of_the_scale():
     s = np.array([0.01, 0.01])
     layer = fx.Conv2d(W, scale=s, scheme=FIXED_POINT)
@@ -48,7 +39,6 @@ def test_conv2d_layer_keeps_a_copy_of_the_scale():
     assert layer(X[:, :, :, :2]).ravel().tolist() == _expected(X[:, :, :, :2], 0.01)
 
 
-@PENDING
 @pytest.mark.parametrize(
     "kw,name", [({"x_zero_point": 1.0}, "x_zero_point"), ({"stride": True}, "stride")]
 )
@@ -66,7 +56,6 @@ def test_conv2d_fresh_call_validates(kw, name):
     raises_naming(TypeError, name, fx.conv2d, X, W[:1], **{**base, **kw})
 
 
-@PENDING
 def test_conv2d_huge_padding_refused_before_allocating():
     with memory_cap(512 * MiB):
         raises_naming(
@@ -85,7 +74,6 @@ def _huge_stride():
     return fx.conv2d(X[:, :, :1, :1], W, scale=0.01, scheme=FIXED_POINT, stride=2**20)
 
 
-@PENDING
 def test_conv2d_huge_stride_within_a_bounded_working_set():
     with memory_cap(512 * MiB):
         try:
@@ -96,7 +84,6 @@ def test_conv2d_huge_stride_within_a_bounded_working_set():
     assert out.shape == (1, 2, 1, 1) and out.ravel().tolist() == _expected(X[:, :, :1, :1], 0.01)
 
 
-@PENDING
 def test_copy_bytes_refuses_overlap():
     a = np.arange(16, dtype=np.uint8)
     with pytest.raises(ValueError) as e:
@@ -104,7 +91,6 @@ def test_copy_bytes_refuses_overlap():
     assert "overlap" in str(e.value)
 
 
-@PENDING
 def test_copy_bytes_refuses_read_only_destination():
     b = bytes(8)
     dst = np.frombuffer(b, np.uint8)
@@ -120,14 +106,12 @@ def test_c_float32_rne_scale_beyond_float32(scale):
     raises_naming(ValueError, "scale", fx.requantize, [1], scale, name, backend="c")
 
 
-@PENDING
 def test_c_requantize_accepts_numpy_dtype_objects():
     got = fx.requantize([100, 1000], 0.5, FIXED_POINT, backend="c", dtype=np.dtype("uint8"))
     want = fx.requantize([100, 1000], 0.5, FIXED_POINT, dtype="uint8")
     assert got.dtype == want.dtype and got.tolist() == want.tolist()
 
 
-@PENDING
 def test_c_conv2d_accepts_numpy_dtype_objects():
     got = fx.conv2d(X, W, scale=0.01, scheme=FIXED_POINT, out_dtype=np.dtype("uint8"))
     assert got.dtype == np.uint8 and got.ravel().tolist() == _expected(X, 0.01)
