@@ -62,7 +62,7 @@ from ..core.fixedpoint import (
 )
 from ..core.multiplier import decompose as _decompose
 from ..requantization import requantize as _requantize
-from . import presets
+from . import mlas, presets
 from .ir import Graph, Node, UnsupportedOpError
 from .kernels import conv_nhwc, same_pads
 
@@ -495,8 +495,6 @@ def onnx_qlinearadd(graph, node, env, eng, sites):
     zc, dtype = int(np.asarray(zc_arr).reshape(-1)[0]), str(np.asarray(zc_arr).dtype)
     if a.shape != b.shape:
         raise UnsupportedOpError(node.op, node.name, "broadcasting QLinearAdd")
-    if node.op == "QLinearMul":
-        raise UnsupportedOpError(node.op, node.name, "not replayed yet")
     ra, rb = F32(sa / sc), F32(sb / sc)
     # fixed part: zc - (ra*za + rb*zb); GCC contracts the inner sum into one fma
     inner = F32(np.float64(ra) * za + np.float64(F32(rb * F32(zb))))
@@ -523,6 +521,123 @@ def onnx_qlgap(graph, node, env, eng, sites):
                         "axis": None, "dtype": dtype, "scheme": eng["gemm"],
                         "clamp": qrange(dtype)}  # fmt: skip
     return {node.outputs[0]: requant(acc, float(scale), presets.FLOAT32_RNE, zy, dtype)}
+
+
+def _zp_dtype(graph, name, default="uint8"):
+    """(zero point, dtype) of an optional zero-point input."""
+    if not name:
+        return 0, default
+    z = np.asarray(graph.const(name))
+    return int(z.reshape(-1)[0]), str(z.dtype)
+
+
+def onnx_qlinearmul(graph, node, env, eng, sites):
+    """QLinearMul (``mlas/lib/qlmul.cpp``, the SSE2 kernel ORT builds on x86-64): the int16
+    product ``(a - za)(b - zb)`` widened to int32, converted to float, times
+    ``f32(f32(s_a s_b) / s_c)``, plus ``f32(zp_c)`` (separate multiply and add), cvtps (RNE),
+    saturating packs. A scalar / broadcast operand gives the same per-element arithmetic."""
+    i = node.inputs
+    a, b = env[i[0]], (env[i[3]] if i[3] in env else graph.const(i[3]))
+    sa, za = F32(_scalar(graph, i[1])), int(_scalar(graph, i[2]))
+    sb, zb = F32(_scalar(graph, i[4])), int(_scalar(graph, i[5]))
+    sc = F32(_scalar(graph, i[6]))
+    zc, dtype = _zp_dtype(graph, i[7] if len(i) > 7 else "", str(a.dtype))
+    ratio = F32(F32(sa * sb) / sc)
+    prod = (a.astype(np.int32) - za) * (b.astype(np.int32) - zb)
+    v = (prod.astype(F32) * ratio).astype(F32) + F32(zc)
+    lo, hi = qrange(dtype)
+    sites[node.name] = {"kind": "mul", "recipe": "mlas_sse2 (float ratio, RNE)"}
+    return {node.outputs[0]: np.clip(np.rint(v.astype(F32)), lo, hi).astype(dtype)}
+
+
+def onnx_qlinear_avgpool(graph, node, env, eng, sites):
+    """QLinearAveragePool (``contrib_ops/cpu/quantization/qlinear_pool.cc``): a kernel
+    covering the whole image with no pads falls back to QLinearGlobalAveragePool; otherwise
+    the input is dequantized (``f32(s_x) * (x - zp_x)``), each window summed in float32 in
+    row-major order (h, then w), divided by the count (the kernel size with
+    ``count_include_pad``, else the pixels inside the image), and quantized as
+    ``saturate(nearbyintf(f32(y / s_y) + zp_y))``."""
+    i, a = node.inputs, node.attrs
+    x = env[i[0]]
+    if a.get("channels_last", 0) or a.get("ceil_mode", 0):
+        raise UnsupportedOpError(node.op, node.name, "channels_last / ceil_mode")
+    auto = a.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    k = tuple(int(v) for v in a["kernel_shape"])
+    if x.ndim != 4 or len(k) != 2 or auto not in ("NOTSET", "VALID") or a.get("dilations"):
+        raise UnsupportedOpError(node.op, node.name, "2-D, explicit pads, no dilation only")
+    strides = tuple(a.get("strides", (1, 1)))
+    p = tuple(a.get("pads", (0, 0, 0, 0))) if auto == "NOTSET" else (0, 0, 0, 0)
+    sx, zx = F32(_scalar(graph, i[1])), int(_scalar(graph, i[2]))
+    sy = F32(_scalar(graph, i[3]))
+    zy, dtype = _zp_dtype(graph, i[4] if len(i) > 4 else "", str(x.dtype))
+    h, w = x.shape[2:]
+    if k == (h, w) and not any(p):
+        g = onnx_qlgap(graph, node, env, eng, sites)
+        return g
+    ho = (h + p[0] + p[2] - k[0]) // strides[0] + 1
+    wo = (w + p[1] + p[3] - k[1]) // strides[1] + 1
+    deq = (sx * (x.astype(np.int32) - zx).astype(F32)).astype(F32)
+    xp = np.pad(deq, ((0, 0), (0, 0), (p[0], p[2] + k[0]), (p[1], p[3] + k[1])))
+    acc = np.zeros(x.shape[:2] + (ho, wo), F32)
+    hs = np.arange(ho) * strides[0]  # window starts in padded coordinates
+    ws = np.arange(wo) * strides[1]
+    for dh in range(k[0]):
+        for dw in range(k[1]):
+            acc = (acc + xp[:, :, hs[:, None] + dh, ws[None, :] + dw]).astype(F32)
+    if a.get("count_include_pad", 0):
+        count = np.full((ho, wo), k[0] * k[1])
+    else:
+        h0, w0 = hs - p[0], ws - p[1]
+        ch = np.minimum(h0 + k[0], h) - np.maximum(h0, 0)
+        cw = np.minimum(w0 + k[1], w) - np.maximum(w0, 0)
+        count = ch[:, None] * cw[None, :]
+    y = (acc / count.astype(F32)).astype(F32)
+    v = np.rint(((y / sy).astype(F32) + F32(zy)).astype(F32))
+    lo, hi = qrange(dtype)
+    sites[node.name] = {"kind": "avgpool", "recipe": "float32 window sum"}
+    return {node.outputs[0]: np.clip(v, lo, hi).astype(dtype)}
+
+
+def onnx_qlinearconcat(graph, node, env, eng, sites):
+    """QLinearConcat (``qlinear_concat.cc``): an input whose scale and zero point equal the
+    output's is copied; any other goes through a 256-entry table built with the identity
+    transform (dequantize in float32, MlasQuantizeLinear to the output's parameters)."""
+    i = node.inputs
+    sy = F32(_scalar(graph, i[0]))
+    zy, dtype = _zp_dtype(graph, i[1])
+    parts = []
+    for j in range(2, len(i), 3):
+        x = env[i[j]] if i[j] in env else graph.const(i[j])
+        sx, zx = F32(_scalar(graph, i[j + 1])), int(_scalar(graph, i[j + 2]))
+        if sx == sy and zx == zy:
+            parts.append(x)
+        else:
+            table = mlas.build_table(lambda v: v, sx, zx, sy, zy, dtype)
+            parts.append(mlas.apply_table(table, x))
+    sites[node.name] = {"kind": "concat", "recipe": "copy / identity lookup table"}
+    return {node.outputs[0]: np.concatenate(parts, axis=int(node.attrs["axis"]))}
+
+
+def onnx_qlinear_lookup(graph, node, env, eng, sites):
+    """QLinearLeakyRelu / QLinearSigmoid (``qlinear_activations.cc``): a 256-entry table built
+    in float32 -- LeakyRelu ``v >= 0 ? v : f32(alpha) * v``; Sigmoid MlasComputeLogistic (the
+    FMA3 kernel on x86-64) -- then a byte lookup."""
+    i = node.inputs
+    x = env[i[0]]
+    sx, zx = F32(_scalar(graph, i[1])), int(_scalar(graph, i[2])) if i[2] else 0
+    sy = F32(_scalar(graph, i[3]))
+    zy, dtype = _zp_dtype(graph, i[4] if len(i) > 4 else "", str(x.dtype))
+    if node.op == "QLinearLeakyRelu":
+        alpha = F32(node.attrs.get("alpha", 0.01))
+
+        def fn(v):
+            return np.where(v >= 0, v, (alpha * v).astype(F32)).astype(F32)
+    else:
+        fn = mlas.logistic_fma3
+    table = mlas.build_table(fn, sx, zx, sy, zy, dtype)
+    sites[node.name] = {"kind": "lookup", "recipe": "mlas float32 table"}
+    return {node.outputs[0]: mlas.apply_table(table, x)}
 
 
 def onnx_flatten(graph, node, env, eng, sites):
@@ -624,6 +739,11 @@ ONNX_OPS = {
     "QLinearMatMul": onnx_qgemm,
     "QLinearAdd": onnx_qlinearadd,
     "QLinearGlobalAveragePool": onnx_qlgap,
+    "QLinearMul": onnx_qlinearmul,
+    "QLinearAveragePool": onnx_qlinear_avgpool,
+    "QLinearConcat": onnx_qlinearconcat,
+    "QLinearLeakyRelu": onnx_qlinear_lookup,
+    "QLinearSigmoid": onnx_qlinear_lookup,
     "Flatten": onnx_flatten,
     "Reshape": onnx_reshape,
     "Transpose": onnx_transpose,
