@@ -336,6 +336,113 @@ def tfl_max_pool(graph, node, env, eng, sites):
     return {y_t.name: np.clip(y, lo_a, hi_a).astype(y_t.dtype)}
 
 
+def _bcast(graph, env, name):
+    return env[name] if name in env else graph.const(name)
+
+
+def tfl_mul(graph, node, env, eng, sites):
+    """MUL int8. TFLite (``mul.cc`` Prepare; ``reference/integer_ops/mul.h``): multiplier =
+    QuantizeMultiplier(double(s1) * double(s2) / double(s_out)); ``out = zp_out + MBQM((x1 -
+    zp1)(x2 - zp2))``, clamped to the fused activation range (the broadcast path is the same
+    per element). XNNPACK (``xnn_init_qs8_mul_minmax_scalar_params`` / fp32 requantization):
+    ``f32(f32(s1 * s2) / s_out)`` times the int32 product converted to float, clamped in
+    float, round to nearest even, + zp_out."""
+    a_t, b_t, y_t = _t(graph, node.inputs[0]), _t(graph, node.inputs[1]), _t(graph, node.outputs[0])
+    if y_t.dtype != "int8" or a_t.dtype != "int8" or b_t.dtype != "int8":
+        raise UnsupportedOpError(node.op, node.name, f"{a_t.dtype} x {b_t.dtype} (int8 only)")
+    a, b = _bcast(graph, env, a_t.name), _bcast(graph, env, b_t.name)
+    za, zb, zy = int(a_t.zero_point[0]), int(b_t.zero_point[0]), int(y_t.zero_point[0])
+    sa, sb, sy = float(a_t.scale[0]), float(b_t.scale[0]), float(y_t.scale[0])
+    lo, hi = activation_range(node.attrs.get("activation", "NONE"), sy, zy, "int8")
+    prod = (a.astype(np.int64) - za) * (b.astype(np.int64) - zb)
+    recipe = eng.get("mul", "tflite_reference")
+    if recipe == "tflite_reference":
+        q, e = qmul(sa * sb / sy)
+        y = mbqm(prod, q, e) + zy
+    elif recipe == "xnnpack":
+        scale = F32(F32(F32(sa) * F32(sb)) / F32(sy))
+        v = (prod.astype(F32) * scale).astype(F32)
+        v = np.clip(v, F32(lo - zy), F32(hi - zy))
+        y = np.rint(v) + zy
+    else:
+        raise ValueError(f"mul recipe {recipe!r}")
+    sites[node.name] = {"kind": "mul", "recipe": recipe}
+    return {y_t.name: np.clip(y, lo, hi).astype(np.int8)}
+
+
+def tfl_avg_pool(graph, node, env, eng, sites):
+    """AVERAGE_POOL_2D int8 (``reference/integer_ops/pooling.h`` AveragePool): the raw int8
+    values summed over the window's pixels inside the image, ``count`` = their number;
+    ``(sum + count/2) / count`` for sum > 0, ``(sum - count/2) / count`` otherwise (C
+    division, truncating: rounds half away from zero), clamped to the activation range."""
+    x_t, y_t = _t(graph, node.inputs[0]), _t(graph, node.outputs[0])
+    if x_t.dtype != "int8":
+        raise UnsupportedOpError(node.op, node.name, f"{x_t.dtype} input (int8 only)")
+    x = env[x_t.name].astype(np.int64)
+    a = node.attrs
+    kh, kw = a["filter"]
+    sh, sw = a["stride"]
+    n, h, w, c = x.shape
+    if a["padding"] == "SAME":
+        t, left, _, _ = same_pads((h, w), (kh, kw), (sh, sw), (1, 1))
+        ho, wo = -(-h // sh), -(-w // sw)
+    else:
+        t = left = 0
+        ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    total = np.zeros((n, ho, wo, c), np.int64)
+    count = np.zeros((ho, wo), np.int64)
+    for i in range(ho):
+        h0 = i * sh - t
+        hs, he = max(h0, 0), min(h0 + kh, h)
+        for j in range(wo):
+            w0 = j * sw - left
+            ws, we = max(w0, 0), min(w0 + kw, w)
+            total[:, i, j] = x[:, hs:he, ws:we].sum(axis=(1, 2))
+            count[i, j] = (he - hs) * (we - ws)
+    cnt = count[None, :, :, None]
+    half = cnt // 2
+    num = np.where(total > 0, total + half, total - half)
+    avg = np.sign(num) * (np.abs(num) // cnt)  # C division truncates toward zero
+    zy = int(y_t.zero_point[0])
+    lo, hi = activation_range(a["activation"], y_t.scale[0], zy, "int8")
+    sites[node.name] = {"kind": "avgpool", "recipe": "tflite_reference"}
+    return {y_t.name: np.clip(avg, lo, hi).astype(np.int8)}
+
+
+def tfl_pad(graph, node, env, eng, sites):
+    """PAD: the padding value of a quantized tensor is its zero point (``pad.cc``)."""
+    x_t, y_t = _t(graph, node.inputs[0]), _t(graph, node.outputs[0])
+    pads = np.asarray(graph.const(node.inputs[1]), dtype=np.int64).reshape(-1, 2)
+    zp = int(y_t.zero_point[0]) if y_t.zero_point is not None else 0
+    if x_t.zero_point is not None and int(x_t.zero_point[0]) != zp:
+        raise UnsupportedOpError(node.op, node.name, "input and output zero points differ")
+    x = env[x_t.name]
+    return {y_t.name: np.pad(x, [tuple(p) for p in pads], constant_values=zp)}
+
+
+def tfl_concat(graph, node, env, eng, sites):
+    """CONCATENATION int8: ``concatenation.cc`` Prepare requires every int8 input to have the
+    output's scale and zero point (no rescaling in the int8 kernel), so it is a copy."""
+    y_t = _t(graph, node.outputs[0])
+    parts = []
+    for name in node.inputs:
+        t = _t(graph, name)
+        same = (
+            t.scale is not None
+            and y_t.scale is not None
+            and F32(t.scale[0]) == F32(y_t.scale[0])
+            and int(t.zero_point[0]) == int(y_t.zero_point[0])
+        )
+        if t.dtype != "int8" or not same:
+            raise UnsupportedOpError(
+                node.op, node.name, "int8 inputs with the output's scale and zero point only"
+            )
+        parts.append(_bcast(graph, env, name))
+    if node.attrs.get("activation", "NONE") != "NONE":
+        raise UnsupportedOpError(node.op, node.name, "fused activation")
+    return {y_t.name: np.concatenate(parts, axis=int(node.attrs["axis"]))}
+
+
 TFLITE_OPS = {
     "CONV_2D": tfl_conv,
     "DEPTHWISE_CONV_2D": tfl_conv,
@@ -346,6 +453,10 @@ TFLITE_OPS = {
     "QUANTIZE": tfl_quantize,
     "DEQUANTIZE": tfl_dequantize,
     "MAX_POOL_2D": tfl_max_pool,
+    "MUL": tfl_mul,
+    "AVERAGE_POOL_2D": tfl_avg_pool,
+    "PAD": tfl_pad,
+    "CONCATENATION": tfl_concat,
 }
 
 # ---------------------------------------------------------------------------------------------
