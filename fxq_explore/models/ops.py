@@ -443,6 +443,25 @@ def tfl_concat(graph, node, env, eng, sites):
     return {y_t.name: np.concatenate(parts, axis=int(node.attrs["axis"]))}
 
 
+def tfl_logistic(graph, node, env, eng, sites):
+    """LOGISTIC int8 -> int8: a 256-entry table built in float at Prepare (``activations.cc``
+    PopulateLookupTable, used by the reference and the optimized kernels alike): for each
+    ``q``, ``d = f32(s_in) * (q - zp_in)``, ``t = 1.0f / (1.0f + expf(-d))``, ``round(t *
+    f32(1 / s_out))`` (half away from zero) ``+ zp_out``, clamped. The XNNPACK delegate gives
+    the same table on this CPU (checked against LiteRT on every byte)."""
+    x_t, y_t = _t(graph, node.inputs[0]), _t(graph, node.outputs[0])
+    if x_t.dtype != "int8" or y_t.dtype != "int8":
+        raise UnsupportedOpError(node.op, node.name, f"{x_t.dtype} -> {y_t.dtype} (int8 only)")
+    q = np.arange(-128, 128)
+    d = (F32(x_t.scale[0]) * (q - int(x_t.zero_point[0])).astype(F32)).astype(F32)
+    t = (F32(1.0) / (F32(1.0) + np.exp(-d))).astype(F32)
+    inv = F32(F32(1.0) / F32(y_t.scale[0]))
+    v = tflite_round((t * inv).astype(F32)) + int(y_t.zero_point[0])
+    table = np.clip(v, -128, 127).astype(np.int8)
+    sites[node.name] = {"kind": "lookup", "recipe": "tflite float table"}
+    return {y_t.name: table[env[x_t.name].astype(np.int64) + 128]}
+
+
 TFLITE_OPS = {
     "CONV_2D": tfl_conv,
     "DEPTHWISE_CONV_2D": tfl_conv,
@@ -457,6 +476,7 @@ TFLITE_OPS = {
     "AVERAGE_POOL_2D": tfl_avg_pool,
     "PAD": tfl_pad,
     "CONCATENATION": tfl_concat,
+    "LOGISTIC": tfl_logistic,
 }
 
 # ---------------------------------------------------------------------------------------------

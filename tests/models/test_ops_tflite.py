@@ -17,7 +17,7 @@ PAIRS = [
     ("tflite-optimized", "litert-optimized"),
     ("litert-xnnpack", "litert-xnnpack"),
 ]
-REPLAYED = ["op_mul", "op_avgpool", "op_pad", "op_concat"]
+REPLAYED = ["op_mul", "op_avgpool", "op_pad", "op_concat", "op_logistic"]
 
 
 def _inputs(g, n=48, seed=0):
@@ -59,6 +59,7 @@ def test_the_op_models_hold_the_ops():
         "op_avgpool": ["AVERAGE_POOL_2D", "AVERAGE_POOL_2D"],
         "op_pad": ["PAD", "CONV_2D"],
         "op_concat": ["CONCATENATION"],
+        "op_logistic": ["FULLY_CONNECTED", "LOGISTIC"],
     }
     g = models.load(DATA / "op_mul.tflite")
     assert g.tensor(g.nodes[1].inputs[1]).is_const  # the broadcast constant operand
@@ -88,8 +89,20 @@ def test_avgpool_inputs_hit_rounding_ties():
     assert ((s % 4 == 2) & (s > 0)).sum() > 20 and ((s % 4 == 2) & (s < 0)).sum() > 20
 
 
-@pytest.mark.parametrize(("name", "op", "node"), [("op_softmax", "SOFTMAX", "1:SOFTMAX"),
-                                                  ("op_logistic", "LOGISTIC", "1:LOGISTIC")])  # fmt: skip
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize(("engine", "runtime"), PAIRS)
+def test_logistic_table_every_byte(engine, runtime):
+    """Inputs whose FC output covers all 256 int8 values: every table entry is compared."""
+    g = models.load(DATA / "op_logistic.tflite")
+    x = np.random.default_rng(3).integers(-128, 128, (4000, 12)).astype(np.int8)
+    ours = models.replay(g, x, engine)
+    mid = g.nodes[1].inputs[0]
+    assert np.unique(ours.tensors[mid]).size == 256
+    real = run_runtime(g, x, runtime, intermediates=False)[g.outputs[0]]
+    np.testing.assert_array_equal(ours.output, real)
+
+
+@pytest.mark.parametrize(("name", "op", "node"), [("op_softmax", "SOFTMAX", "1:SOFTMAX")])
 def test_ops_not_replayed_yet_raise_naming_op_and_node(name, op, node):
     g = models.load(DATA / f"{name}.tflite")
     x = np.zeros((1, 12), np.int8)
