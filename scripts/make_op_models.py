@@ -18,7 +18,9 @@ really emits it:
   (CONCATENATION; the converter decides whether the scales are unified);
 * ``op_pad.tflite``: ``ZeroPadding2D`` (PAD with the zero point) then a 3x3 VALID conv;
 * ``op_softmax.tflite``: dense 10 then softmax (SOFTMAX, output scale 1/256, zp -128);
-* ``op_logistic.tflite``: dense 6 then sigmoid (LOGISTIC).
+* ``op_logistic.tflite``: dense 6 then sigmoid (LOGISTIC);
+* ``op_tanh.tflite``: dense 6 then tanh (TANH, an op replay does not support: the tests check
+  the error names it and its node).
 
 ``op_models.json`` records the TensorFlow version and the op sequence of each file.
 """
@@ -107,6 +109,10 @@ def build(seed: int):
     x = k.Input((12,), name="x")
     y = k.layers.Dense(6, activation="sigmoid")(x)
     out["op_logistic"] = (k.Model(x, y), [rng.normal(0, 2, (n, 12)).astype(np.float32)])
+
+    x = k.Input((12,), name="x")
+    y = k.layers.Dense(6, activation="tanh")(x)
+    out["op_tanh"] = (k.Model(x, y), [rng.normal(0, 2, (n, 12)).astype(np.float32)])
     return out
 
 

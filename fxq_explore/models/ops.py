@@ -462,6 +462,32 @@ def tfl_logistic(graph, node, env, eng, sites):
     return {y_t.name: table[env[x_t.name].astype(np.int64) + 128]}
 
 
+def tfl_softmax(graph, node, env, eng, sites):
+    """SOFTMAX int8 -> int8 over the last axis, the float-table kernel (TFLite
+    ``optimized_ops`` Softmax with ``params.table``, PopulateSoftmaxLookupTable): ``table[255 -
+    v] = expf(f32(-s_in * beta) * v)`` for v = 0..255; per row, ``e_j = table[255 - max + x_j]``,
+    ``sum`` in float32 in index order, ``inv = 1.0f / (sum * s_out)``, ``round(e_j * inv)``
+    (half away from zero) ``+ zp_out``, clamped. On this CPU all three LiteRT resolvers give
+    exactly this (checked on the committed model)."""
+    x_t, y_t = _t(graph, node.inputs[0]), _t(graph, node.outputs[0])
+    if x_t.dtype != "int8" or y_t.dtype != "int8":
+        raise UnsupportedOpError(node.op, node.name, f"{x_t.dtype} -> {y_t.dtype} (int8 only)")
+    s = F32(-F32(x_t.scale[0]) * F32(node.attrs.get("beta", 1.0)))
+    v = np.arange(256)
+    table = np.empty(256, F32)
+    table[255 - v] = np.exp((s * v.astype(F32)).astype(F32))
+    x = env[x_t.name].astype(np.int64)
+    e = table[255 - x.max(axis=-1, keepdims=True) + x]
+    total = np.zeros(x.shape[:-1], F32)
+    for j in range(x.shape[-1]):
+        total = (total + e[..., j]).astype(F32)
+    inv = (F32(1.0) / (total * F32(y_t.scale[0])).astype(F32)).astype(F32)
+    p = (e * inv[..., None]).astype(F32)
+    y = tflite_round(p) + int(y_t.zero_point[0])
+    sites[node.name] = {"kind": "softmax", "recipe": "tflite float table"}
+    return {y_t.name: np.clip(y, -128, 127).astype(np.int8)}
+
+
 TFLITE_OPS = {
     "CONV_2D": tfl_conv,
     "DEPTHWISE_CONV_2D": tfl_conv,
@@ -477,6 +503,7 @@ TFLITE_OPS = {
     "PAD": tfl_pad,
     "CONCATENATION": tfl_concat,
     "LOGISTIC": tfl_logistic,
+    "SOFTMAX": tfl_softmax,
 }
 
 # ---------------------------------------------------------------------------------------------
