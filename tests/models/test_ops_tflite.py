@@ -80,6 +80,20 @@ def test_mul_xnnpack_differs_from_the_tflite_kernels():
     assert (ref != xnn).sum() == (outs["litert-reference"] != outs["litert-xnnpack"]).sum()
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize(("runtime", "expected"), [("litert-reference", "tflite-reference"),
+                                                   ("litert-xnnpack", "litert-xnnpack")])  # fmt: skip
+def test_fingerprint_names_each_resolvers_mul(runtime, expected):
+    from fxq_explore.models.fingerprint import fingerprint
+
+    g = models.load(DATA / "op_mul.tflite")
+    fp = fingerprint(g, _inputs(g), runtime)
+    assert all(expected in lay.matches for lay in fp.layers)
+    assert fp.output_differ[expected] == 0
+    other = "litert-xnnpack" if expected == "tflite-reference" else "tflite-reference"
+    assert all(other not in lay.matches for lay in fp.layers)
+
+
 def test_avgpool_inputs_hit_rounding_ties():
     """The 2x2 windows of the second pool see sums = 2 mod 4 (exact .5 means), both signs."""
     g = models.load(DATA / "op_avgpool.tflite")
