@@ -20,6 +20,7 @@ from .ir import Graph, Node, Tensor, UnsupportedOpError
 SUPPORTED = (
     "QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd",
     "QLinearMul", "QLinearGlobalAveragePool", "QLinearAveragePool", "MaxPool", "QLinearConcat",
+    "QLinearLeakyRelu", "QLinearSigmoid",
     "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze",
     # float ops left between DequantizeLinear and QuantizeLinear by ORT's QDQ fusion:
     "Conv", "Add", "Mul", "Relu", "GlobalAveragePool", "Gemm", "MatMul",

@@ -62,7 +62,7 @@ from ..core.fixedpoint import (
 )
 from ..core.multiplier import decompose as _decompose
 from ..requantization import requantize as _requantize
-from . import presets
+from . import mlas, presets
 from .ir import Graph, Node, UnsupportedOpError
 from .kernels import conv_nhwc, same_pads
 
@@ -336,6 +336,158 @@ def tfl_max_pool(graph, node, env, eng, sites):
     return {y_t.name: np.clip(y, lo_a, hi_a).astype(y_t.dtype)}
 
 
+def _bcast(graph, env, name):
+    return env[name] if name in env else graph.const(name)
+
+
+def tfl_mul(graph, node, env, eng, sites):
+    """MUL int8. TFLite (``mul.cc`` Prepare; ``reference/integer_ops/mul.h``): multiplier =
+    QuantizeMultiplier(double(s1) * double(s2) / double(s_out)); ``out = zp_out + MBQM((x1 -
+    zp1)(x2 - zp2))``, clamped to the fused activation range (the broadcast path is the same
+    per element). XNNPACK (``xnn_init_qs8_mul_minmax_scalar_params`` / fp32 requantization):
+    ``f32(f32(s1 * s2) / s_out)`` times the int32 product converted to float, clamped in
+    float, round to nearest even, + zp_out."""
+    a_t, b_t, y_t = _t(graph, node.inputs[0]), _t(graph, node.inputs[1]), _t(graph, node.outputs[0])
+    if y_t.dtype != "int8" or a_t.dtype != "int8" or b_t.dtype != "int8":
+        raise UnsupportedOpError(node.op, node.name, f"{a_t.dtype} x {b_t.dtype} (int8 only)")
+    a, b = _bcast(graph, env, a_t.name), _bcast(graph, env, b_t.name)
+    za, zb, zy = int(a_t.zero_point[0]), int(b_t.zero_point[0]), int(y_t.zero_point[0])
+    sa, sb, sy = float(a_t.scale[0]), float(b_t.scale[0]), float(y_t.scale[0])
+    lo, hi = activation_range(node.attrs.get("activation", "NONE"), sy, zy, "int8")
+    prod = (a.astype(np.int64) - za) * (b.astype(np.int64) - zb)
+    recipe = eng.get("mul", "tflite_reference")
+    if recipe == "tflite_reference":
+        q, e = qmul(sa * sb / sy)
+        y = mbqm(prod, q, e) + zy
+    elif recipe == "xnnpack":
+        scale = F32(F32(F32(sa) * F32(sb)) / F32(sy))
+        v = (prod.astype(F32) * scale).astype(F32)
+        v = np.clip(v, F32(lo - zy), F32(hi - zy))
+        y = np.rint(v) + zy
+    else:
+        raise ValueError(f"mul recipe {recipe!r}")
+    sites[node.name] = {"kind": "mul", "recipe": recipe}
+    return {y_t.name: np.clip(y, lo, hi).astype(np.int8)}
+
+
+def tfl_avg_pool(graph, node, env, eng, sites):
+    """AVERAGE_POOL_2D int8 (``reference/integer_ops/pooling.h`` AveragePool): the raw int8
+    values summed over the window's pixels inside the image, ``count`` = their number;
+    ``(sum + count/2) / count`` for sum > 0, ``(sum - count/2) / count`` otherwise (C
+    division, truncating: rounds half away from zero), clamped to the activation range."""
+    x_t, y_t = _t(graph, node.inputs[0]), _t(graph, node.outputs[0])
+    if x_t.dtype != "int8":
+        raise UnsupportedOpError(node.op, node.name, f"{x_t.dtype} input (int8 only)")
+    x = env[x_t.name].astype(np.int64)
+    a = node.attrs
+    kh, kw = a["filter"]
+    sh, sw = a["stride"]
+    n, h, w, c = x.shape
+    if a["padding"] == "SAME":
+        t, left, _, _ = same_pads((h, w), (kh, kw), (sh, sw), (1, 1))
+        ho, wo = -(-h // sh), -(-w // sw)
+    else:
+        t = left = 0
+        ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    total = np.zeros((n, ho, wo, c), np.int64)
+    count = np.zeros((ho, wo), np.int64)
+    for i in range(ho):
+        h0 = i * sh - t
+        hs, he = max(h0, 0), min(h0 + kh, h)
+        for j in range(wo):
+            w0 = j * sw - left
+            ws, we = max(w0, 0), min(w0 + kw, w)
+            total[:, i, j] = x[:, hs:he, ws:we].sum(axis=(1, 2))
+            count[i, j] = (he - hs) * (we - ws)
+    cnt = count[None, :, :, None]
+    half = cnt // 2
+    num = np.where(total > 0, total + half, total - half)
+    avg = np.sign(num) * (np.abs(num) // cnt)  # C division truncates toward zero
+    zy = int(y_t.zero_point[0])
+    lo, hi = activation_range(a["activation"], y_t.scale[0], zy, "int8")
+    sites[node.name] = {"kind": "avgpool", "recipe": "tflite_reference"}
+    return {y_t.name: np.clip(avg, lo, hi).astype(np.int8)}
+
+
+def tfl_pad(graph, node, env, eng, sites):
+    """PAD: the padding value of a quantized tensor is its zero point (``pad.cc``)."""
+    x_t, y_t = _t(graph, node.inputs[0]), _t(graph, node.outputs[0])
+    pads = np.asarray(graph.const(node.inputs[1]), dtype=np.int64).reshape(-1, 2)
+    zp = int(y_t.zero_point[0]) if y_t.zero_point is not None else 0
+    if x_t.zero_point is not None and int(x_t.zero_point[0]) != zp:
+        raise UnsupportedOpError(node.op, node.name, "input and output zero points differ")
+    x = env[x_t.name]
+    return {y_t.name: np.pad(x, [tuple(p) for p in pads], constant_values=zp)}
+
+
+def tfl_concat(graph, node, env, eng, sites):
+    """CONCATENATION int8: ``concatenation.cc`` Prepare requires every int8 input to have the
+    output's scale and zero point (no rescaling in the int8 kernel), so it is a copy."""
+    y_t = _t(graph, node.outputs[0])
+    parts = []
+    for name in node.inputs:
+        t = _t(graph, name)
+        same = (
+            t.scale is not None
+            and y_t.scale is not None
+            and F32(t.scale[0]) == F32(y_t.scale[0])
+            and int(t.zero_point[0]) == int(y_t.zero_point[0])
+        )
+        if t.dtype != "int8" or not same:
+            raise UnsupportedOpError(
+                node.op, node.name, "int8 inputs with the output's scale and zero point only"
+            )
+        parts.append(_bcast(graph, env, name))
+    if node.attrs.get("activation", "NONE") != "NONE":
+        raise UnsupportedOpError(node.op, node.name, "fused activation")
+    return {y_t.name: np.concatenate(parts, axis=int(node.attrs["axis"]))}
+
+
+def tfl_logistic(graph, node, env, eng, sites):
+    """LOGISTIC int8 -> int8: a 256-entry table built in float at Prepare (``activations.cc``
+    PopulateLookupTable, used by the reference and the optimized kernels alike): for each
+    ``q``, ``d = f32(s_in) * (q - zp_in)``, ``t = 1.0f / (1.0f + expf(-d))``, ``round(t *
+    f32(1 / s_out))`` (half away from zero) ``+ zp_out``, clamped. The XNNPACK delegate gives
+    the same table on this CPU (checked against LiteRT on every byte)."""
+    x_t, y_t = _t(graph, node.inputs[0]), _t(graph, node.outputs[0])
+    if x_t.dtype != "int8" or y_t.dtype != "int8":
+        raise UnsupportedOpError(node.op, node.name, f"{x_t.dtype} -> {y_t.dtype} (int8 only)")
+    q = np.arange(-128, 128)
+    d = (F32(x_t.scale[0]) * (q - int(x_t.zero_point[0])).astype(F32)).astype(F32)
+    t = (F32(1.0) / (F32(1.0) + np.exp(-d))).astype(F32)
+    inv = F32(F32(1.0) / F32(y_t.scale[0]))
+    v = tflite_round((t * inv).astype(F32)) + int(y_t.zero_point[0])
+    table = np.clip(v, -128, 127).astype(np.int8)
+    sites[node.name] = {"kind": "lookup", "recipe": "tflite float table"}
+    return {y_t.name: table[env[x_t.name].astype(np.int64) + 128]}
+
+
+def tfl_softmax(graph, node, env, eng, sites):
+    """SOFTMAX int8 -> int8 over the last axis, the float-table kernel (TFLite
+    ``optimized_ops`` Softmax with ``params.table``, PopulateSoftmaxLookupTable): ``table[255 -
+    v] = expf(f32(-s_in * beta) * v)`` for v = 0..255; per row, ``e_j = table[255 - max + x_j]``,
+    ``sum`` in float32 in index order, ``inv = 1.0f / (sum * s_out)``, ``round(e_j * inv)``
+    (half away from zero) ``+ zp_out``, clamped. On this CPU all three LiteRT resolvers give
+    exactly this (checked on the committed model)."""
+    x_t, y_t = _t(graph, node.inputs[0]), _t(graph, node.outputs[0])
+    if x_t.dtype != "int8" or y_t.dtype != "int8":
+        raise UnsupportedOpError(node.op, node.name, f"{x_t.dtype} -> {y_t.dtype} (int8 only)")
+    s = F32(-F32(x_t.scale[0]) * F32(node.attrs.get("beta", 1.0)))
+    v = np.arange(256)
+    table = np.empty(256, F32)
+    table[255 - v] = np.exp((s * v.astype(F32)).astype(F32))
+    x = env[x_t.name].astype(np.int64)
+    e = table[255 - x.max(axis=-1, keepdims=True) + x]
+    total = np.zeros(x.shape[:-1], F32)
+    for j in range(x.shape[-1]):
+        total = (total + e[..., j]).astype(F32)
+    inv = (F32(1.0) / (total * F32(y_t.scale[0])).astype(F32)).astype(F32)
+    p = (e * inv[..., None]).astype(F32)
+    y = tflite_round(p) + int(y_t.zero_point[0])
+    sites[node.name] = {"kind": "softmax", "recipe": "tflite float table"}
+    return {y_t.name: np.clip(y, -128, 127).astype(np.int8)}
+
+
 TFLITE_OPS = {
     "CONV_2D": tfl_conv,
     "DEPTHWISE_CONV_2D": tfl_conv,
@@ -346,6 +498,12 @@ TFLITE_OPS = {
     "QUANTIZE": tfl_quantize,
     "DEQUANTIZE": tfl_dequantize,
     "MAX_POOL_2D": tfl_max_pool,
+    "MUL": tfl_mul,
+    "AVERAGE_POOL_2D": tfl_avg_pool,
+    "PAD": tfl_pad,
+    "CONCATENATION": tfl_concat,
+    "LOGISTIC": tfl_logistic,
+    "SOFTMAX": tfl_softmax,
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -495,8 +653,6 @@ def onnx_qlinearadd(graph, node, env, eng, sites):
     zc, dtype = int(np.asarray(zc_arr).reshape(-1)[0]), str(np.asarray(zc_arr).dtype)
     if a.shape != b.shape:
         raise UnsupportedOpError(node.op, node.name, "broadcasting QLinearAdd")
-    if node.op == "QLinearMul":
-        raise UnsupportedOpError(node.op, node.name, "not replayed yet")
     ra, rb = F32(sa / sc), F32(sb / sc)
     # fixed part: zc - (ra*za + rb*zb); GCC contracts the inner sum into one fma
     inner = F32(np.float64(ra) * za + np.float64(F32(rb * F32(zb))))
@@ -523,6 +679,123 @@ def onnx_qlgap(graph, node, env, eng, sites):
                         "axis": None, "dtype": dtype, "scheme": eng["gemm"],
                         "clamp": qrange(dtype)}  # fmt: skip
     return {node.outputs[0]: requant(acc, float(scale), presets.FLOAT32_RNE, zy, dtype)}
+
+
+def _zp_dtype(graph, name, default="uint8"):
+    """(zero point, dtype) of an optional zero-point input."""
+    if not name:
+        return 0, default
+    z = np.asarray(graph.const(name))
+    return int(z.reshape(-1)[0]), str(z.dtype)
+
+
+def onnx_qlinearmul(graph, node, env, eng, sites):
+    """QLinearMul (``mlas/lib/qlmul.cpp``, the SSE2 kernel ORT builds on x86-64): the int16
+    product ``(a - za)(b - zb)`` widened to int32, converted to float, times
+    ``f32(f32(s_a s_b) / s_c)``, plus ``f32(zp_c)`` (separate multiply and add), cvtps (RNE),
+    saturating packs. A scalar / broadcast operand gives the same per-element arithmetic."""
+    i = node.inputs
+    a, b = env[i[0]], (env[i[3]] if i[3] in env else graph.const(i[3]))
+    sa, za = F32(_scalar(graph, i[1])), int(_scalar(graph, i[2]))
+    sb, zb = F32(_scalar(graph, i[4])), int(_scalar(graph, i[5]))
+    sc = F32(_scalar(graph, i[6]))
+    zc, dtype = _zp_dtype(graph, i[7] if len(i) > 7 else "", str(a.dtype))
+    ratio = F32(F32(sa * sb) / sc)
+    prod = (a.astype(np.int32) - za) * (b.astype(np.int32) - zb)
+    v = (prod.astype(F32) * ratio).astype(F32) + F32(zc)
+    lo, hi = qrange(dtype)
+    sites[node.name] = {"kind": "mul", "recipe": "mlas_sse2 (float ratio, RNE)"}
+    return {node.outputs[0]: np.clip(np.rint(v.astype(F32)), lo, hi).astype(dtype)}
+
+
+def onnx_qlinear_avgpool(graph, node, env, eng, sites):
+    """QLinearAveragePool (``contrib_ops/cpu/quantization/qlinear_pool.cc``): a kernel
+    covering the whole image with no pads falls back to QLinearGlobalAveragePool; otherwise
+    the input is dequantized (``f32(s_x) * (x - zp_x)``), each window summed in float32 in
+    row-major order (h, then w), divided by the count (the kernel size with
+    ``count_include_pad``, else the pixels inside the image), and quantized as
+    ``saturate(nearbyintf(f32(y / s_y) + zp_y))``."""
+    i, a = node.inputs, node.attrs
+    x = env[i[0]]
+    if a.get("channels_last", 0) or a.get("ceil_mode", 0):
+        raise UnsupportedOpError(node.op, node.name, "channels_last / ceil_mode")
+    auto = a.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    k = tuple(int(v) for v in a["kernel_shape"])
+    if x.ndim != 4 or len(k) != 2 or auto not in ("NOTSET", "VALID") or a.get("dilations"):
+        raise UnsupportedOpError(node.op, node.name, "2-D, explicit pads, no dilation only")
+    strides = tuple(a.get("strides", (1, 1)))
+    p = tuple(a.get("pads", (0, 0, 0, 0))) if auto == "NOTSET" else (0, 0, 0, 0)
+    sx, zx = F32(_scalar(graph, i[1])), int(_scalar(graph, i[2]))
+    sy = F32(_scalar(graph, i[3]))
+    zy, dtype = _zp_dtype(graph, i[4] if len(i) > 4 else "", str(x.dtype))
+    h, w = x.shape[2:]
+    if k == (h, w) and not any(p):
+        g = onnx_qlgap(graph, node, env, eng, sites)
+        return g
+    ho = (h + p[0] + p[2] - k[0]) // strides[0] + 1
+    wo = (w + p[1] + p[3] - k[1]) // strides[1] + 1
+    deq = (sx * (x.astype(np.int32) - zx).astype(F32)).astype(F32)
+    xp = np.pad(deq, ((0, 0), (0, 0), (p[0], p[2] + k[0]), (p[1], p[3] + k[1])))
+    acc = np.zeros(x.shape[:2] + (ho, wo), F32)
+    hs = np.arange(ho) * strides[0]  # window starts in padded coordinates
+    ws = np.arange(wo) * strides[1]
+    for dh in range(k[0]):
+        for dw in range(k[1]):
+            acc = (acc + xp[:, :, hs[:, None] + dh, ws[None, :] + dw]).astype(F32)
+    if a.get("count_include_pad", 0):
+        count = np.full((ho, wo), k[0] * k[1])
+    else:
+        h0, w0 = hs - p[0], ws - p[1]
+        ch = np.minimum(h0 + k[0], h) - np.maximum(h0, 0)
+        cw = np.minimum(w0 + k[1], w) - np.maximum(w0, 0)
+        count = ch[:, None] * cw[None, :]
+    y = (acc / count.astype(F32)).astype(F32)
+    v = np.rint(((y / sy).astype(F32) + F32(zy)).astype(F32))
+    lo, hi = qrange(dtype)
+    sites[node.name] = {"kind": "avgpool", "recipe": "float32 window sum"}
+    return {node.outputs[0]: np.clip(v, lo, hi).astype(dtype)}
+
+
+def onnx_qlinearconcat(graph, node, env, eng, sites):
+    """QLinearConcat (``qlinear_concat.cc``): an input whose scale and zero point equal the
+    output's is copied; any other goes through a 256-entry table built with the identity
+    transform (dequantize in float32, MlasQuantizeLinear to the output's parameters)."""
+    i = node.inputs
+    sy = F32(_scalar(graph, i[0]))
+    zy, dtype = _zp_dtype(graph, i[1])
+    parts = []
+    for j in range(2, len(i), 3):
+        x = env[i[j]] if i[j] in env else graph.const(i[j])
+        sx, zx = F32(_scalar(graph, i[j + 1])), int(_scalar(graph, i[j + 2]))
+        if sx == sy and zx == zy:
+            parts.append(x)
+        else:
+            table = mlas.build_table(lambda v: v, sx, zx, sy, zy, dtype)
+            parts.append(mlas.apply_table(table, x))
+    sites[node.name] = {"kind": "concat", "recipe": "copy / identity lookup table"}
+    return {node.outputs[0]: np.concatenate(parts, axis=int(node.attrs["axis"]))}
+
+
+def onnx_qlinear_lookup(graph, node, env, eng, sites):
+    """QLinearLeakyRelu / QLinearSigmoid (``qlinear_activations.cc``): a 256-entry table built
+    in float32 -- LeakyRelu ``v >= 0 ? v : f32(alpha) * v``; Sigmoid MlasComputeLogistic (the
+    FMA3 kernel on x86-64) -- then a byte lookup."""
+    i = node.inputs
+    x = env[i[0]]
+    sx, zx = F32(_scalar(graph, i[1])), int(_scalar(graph, i[2])) if i[2] else 0
+    sy = F32(_scalar(graph, i[3]))
+    zy, dtype = _zp_dtype(graph, i[4] if len(i) > 4 else "", str(x.dtype))
+    if node.op == "QLinearLeakyRelu":
+        alpha = F32(node.attrs.get("alpha", 0.01))
+
+        def fn(v):
+            return np.where(v >= 0, v, (alpha * v).astype(F32)).astype(F32)
+    else:
+        fn = mlas.logistic_fma3
+    table = mlas.build_table(fn, sx, zx, sy, zy, dtype)
+    sites[node.name] = {"kind": "lookup", "recipe": "mlas float32 table"}
+    return {node.outputs[0]: mlas.apply_table(table, x)}
 
 
 def onnx_flatten(graph, node, env, eng, sites):
@@ -624,6 +897,11 @@ ONNX_OPS = {
     "QLinearMatMul": onnx_qgemm,
     "QLinearAdd": onnx_qlinearadd,
     "QLinearGlobalAveragePool": onnx_qlgap,
+    "QLinearMul": onnx_qlinearmul,
+    "QLinearAveragePool": onnx_qlinear_avgpool,
+    "QLinearConcat": onnx_qlinearconcat,
+    "QLinearLeakyRelu": onnx_qlinear_lookup,
+    "QLinearSigmoid": onnx_qlinear_lookup,
     "Flatten": onnx_flatten,
     "Reshape": onnx_reshape,
     "Transpose": onnx_transpose,

@@ -30,6 +30,7 @@ ENGINES: dict[str, dict[str, str]] = {
         "fc": "double_round_half_away",  # reference FC: round(double(acc) * double scale)
         "add": "tflite_reference",
         "mean": "tflite_reference",
+        "mul": "tflite_reference",
         "scale": "double",
     },
     "tflite-optimized": {
@@ -38,6 +39,7 @@ ENGINES: dict[str, dict[str, str]] = {
         "fc": TFLITE_OPTIMIZED,
         "add": "tflite_neon",
         "mean": "tflite_reference",  # keep_dims=False MEAN falls back to the reference code
+        "mul": "tflite_reference",
         "scale": "double",
     },
     "litert-xnnpack": {
@@ -46,6 +48,7 @@ ENGINES: dict[str, dict[str, str]] = {
         "fc": FLOAT32_RNE,
         "add": "xnnpack",
         "mean": "xnnpack",
+        "mul": "xnnpack",
         "scale": "float32",
     },
     "onnxruntime": {
