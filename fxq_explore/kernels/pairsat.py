@@ -189,7 +189,7 @@ class PairSatConv2d:
         self.wshape = (k, cg, r, s)
         layout = _pair_layout(self.model.pairing, r, s, cg)
         self._layout = np.ascontiguousarray(layout, dtype=np.int32)
-        self._w = np.ascontiguousarray(w)
+        wc = np.ascontiguousarray(w)  # read by the packing only: the layer keeps no reference
         self._zw = np.ascontiguousarray(zw, dtype=np.int32)
         ext = _ext()
         ffi, lib = ext.ffi, ext.lib
@@ -213,7 +213,7 @@ class PairSatConv2d:
             lib.fxq_pairsat_pack_weights(
                 d,
                 self._spec,
-                ffi.cast("const int8_t *", ffi.from_buffer(self._w)),
+                ffi.cast("const int8_t *", ffi.from_buffer(wc)),
                 ffi.cast("const int32_t *", ffi.from_buffer(self._zw)),
                 ffi.from_buffer(self._wpack),
                 self._wpack.nbytes,
