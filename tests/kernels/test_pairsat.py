@@ -336,3 +336,17 @@ def test_onnxruntime_here():
             )
     else:
         pytest.skip("this CPU has VNNI: ORT does not saturate here (compared with numpy above)")
+
+
+@pytest.mark.skipif(_ASAN, reason="make asan: third-party native code (ORT, torch) under ASan")
+def test_bench_runs_and_every_row_is_bit_exact():
+    import io
+
+    from fxq_explore.bench import pairsat as bench
+
+    buf = io.StringIO()
+    rows = bench.run(quick=True, out=buf)
+    text = buf.getvalue()
+    assert "fxq C pairsat scalar" in text and "numpy model" in text
+    assert all(r["bit_exact"] for r in rows), text
+    assert all(r["ms"] > 0 for r in rows)  # timings are reported, never asserted
