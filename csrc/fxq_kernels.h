@@ -163,7 +163,8 @@ const char *fxq_compile_flags(void);
  * int16 pair-saturating u8 x s8 accumulation (csrc/fxq_pairsat.c): what ONNX Runtime (MLAS),
  * FBGEMM and oneDNN compute with vpmaddubsw on x86 CPUs without VNNI.  x uint8 NCHW, w int8 OIHW,
  * out int32 NHWC (N, OH, OW, K) accumulators without bias.  Paths: FXQ_PATH_SCALAR (any CPU),
- * FXQ_PATH_AVX2 (vpmaddubsw + vpmaddwd), FXQ_PATH_AUTO (AVX2 where the CPU has it).
+ * FXQ_PATH_AVX2 (vpmaddubsw + vpmaddwd, ymm), FXQ_PATH_AVX512 (the same on zmm; needs AVX-512
+ * F + BW only, not VNNI), FXQ_PATH_AUTO (the widest the CPU has).
  * The caller bounds the true accumulators inside int32 (the Python wrapper checks it).
  * ---------------------------------------------------------------------------------------------- */
 enum fxq_pairsat_pad {

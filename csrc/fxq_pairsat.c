@@ -23,7 +23,10 @@
  * broadcasts 4 activation bytes and multiplies them by 16 channels x 4 weight bytes:
  *   scalar: the definition, clamp16 per pair in C;
  *   AVX2:   vpbroadcastd, vpmaddubsw (the saturation), vpmaddwd by ones, vpaddd -- the engines'
- *           own instruction sequence (FXQ_PS_MR pixels x 16 channels per register tile).
+ *           own instruction sequence (FXQ_PS_MR pixels x 16 channels per register tile);
+ *   AVX-512 (BW, no VNNI needed): the same on zmm, what MLAS/FBGEMM/oneDNN run on AVX-512 CPUs
+ *           without VNNI (FXQ_PS_MR512 pixels x 32 channels; 4-byte groups, hence the pairs,
+ *           are the same on every vector width).
  * int32 lanes wrap; the caller has bounded the true accumulator inside int32, so the wrapped sums
  * give it exactly.  The correction is added at the store; pixels with padded taps under
  * FXQ_PAIRSAT_PAD_ZERO get a scalar fix-up.  Never allocates; every size is checked. */
@@ -31,8 +34,10 @@
 #include <string.h>
 #include "fxq_internal.h"
 
-#define FXQ_PS_MB 96 /* output pixels per gathered block (a multiple of FXQ_PS_MR) */
-#define FXQ_PS_MR 4  /* output pixels per AVX2 register tile */
+#define FXQ_PS_MB 96   /* output pixels per gathered block (a multiple of FXQ_PS_MR*) */
+#define FXQ_PS_MR 4    /* output pixels per AVX2 register tile */
+#define FXQ_PS_MR512 8 /* output pixels per AVX-512 register tile (x 32 channels) */
+#define FXQ_PS_MROW 8  /* gathered rows are padded (with zeros) to a multiple of this */
 #define FXQ_PS_LIMIT ((int64_t)1 << 40)
 
 /* the correction table: corr[0 .. K) zw, [K .. 2K) sum over all taps of tapcorr, then
@@ -271,14 +276,77 @@ PS_AVX2 static void ps_block_avx2(const ps_block *b) {
         }
     }
 }
+
+#define PS_AVX512 __attribute__((target("avx512f,avx512bw")))
+#define PS_INL static inline __attribute__((always_inline))
+
+PS_AVX512 PS_INL void ps_store_avx512(const ps_block *b, int64_t m, int64_t k0, int64_t nk,
+                                      __m512i v) {
+    const __mmask16 mask = (__mmask16)(nk >= 16 ? 0xFFFF : ((1u << nk) - 1));
+    v = _mm512_add_epi32(v, _mm512_maskz_loadu_epi32(mask, b->full + k0));
+    if (b->has_zw)
+        v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_set1_epi32(b->rsum[m]),
+                                                   _mm512_maskz_loadu_epi32(mask, b->zw + k0)));
+    _mm512_mask_storeu_epi32(b->out + m * b->ldo + k0, mask, v);
+}
+
+/* FXQ_PS_MR512 pixels x NB (1 or 2) blocks of 16 channels */
+PS_AVX512 PS_INL void ps_tile_avx512(const ps_block *b, int64_t kb, int64_t m, const int NB) {
+    const int64_t kq = b->kp / 4;
+    const __m512i ones = _mm512_set1_epi16(1);
+    const int8_t *w0p = b->wp + kb * kq * 64, *w1p = w0p + kq * 64;
+    const uint8_t *a = b->a + m * b->kp;
+    __m512i acc[FXQ_PS_MR512][2];
+    int i, j;
+    int64_t q;
+    for (i = 0; i < FXQ_PS_MR512; i++)
+        for (j = 0; j < 2; j++) acc[i][j] = _mm512_setzero_si512();
+    for (q = 0; q < kq; q++) {
+        const __m512i w0 = _mm512_loadu_si512((const void *)(w0p + q * 64));
+        const __m512i w1 = NB == 2 ? _mm512_loadu_si512((const void *)(w1p + q * 64)) : w0;
+        for (i = 0; i < FXQ_PS_MR512; i++) {
+            int32_t v;
+            __m512i x;
+            memcpy(&v, a + i * b->kp + 4 * q, 4);
+            x = _mm512_set1_epi32(v);
+            acc[i][0] =
+                _mm512_add_epi32(acc[i][0], _mm512_madd_epi16(_mm512_maddubs_epi16(x, w0), ones));
+            if (NB == 2)
+                acc[i][1] = _mm512_add_epi32(acc[i][1],
+                                             _mm512_madd_epi16(_mm512_maddubs_epi16(x, w1), ones));
+        }
+    }
+    for (i = 0; i < FXQ_PS_MR512 && m + i < b->mb; i++)
+        for (j = 0; j < NB; j++) {
+            const int64_t k0 = (kb + j) * 16;
+            ps_store_avx512(b, m + i, k0, b->kg - k0, acc[i][j]);
+        }
+}
+
+PS_AVX512 static void ps_block_avx512(const ps_block *b) {
+    const int64_t kbg = (b->kg + 15) / 16;
+    int64_t kb, m;
+    for (kb = 0; kb < kbg; kb += 2)
+        for (m = 0; m < b->mb; m += FXQ_PS_MR512) {
+            if (kb + 1 < kbg)
+                ps_tile_avx512(b, kb, m, 2);
+            else
+                ps_tile_avx512(b, kb, m, 1);
+        }
+}
 #endif
 
 static int ps_resolve_path(int path) {
-    const int avx2 = (fxq_cpu_features() & FXQ_CPU_AVX2) != 0;
-    if (path == FXQ_PATH_AUTO) return avx2 ? FXQ_PATH_AVX2 : FXQ_PATH_SCALAR;
+    const int f = fxq_cpu_features();
+    const int avx2 = (f & FXQ_CPU_AVX2) != 0;
+    const int avx512 =
+        (f & (FXQ_CPU_AVX512F | FXQ_CPU_AVX512BW)) == (FXQ_CPU_AVX512F | FXQ_CPU_AVX512BW);
+    if (path == FXQ_PATH_AUTO)
+        return avx512 ? FXQ_PATH_AVX512 : (avx2 ? FXQ_PATH_AVX2 : FXQ_PATH_SCALAR);
     if (path == FXQ_PATH_SCALAR) return path;
 #ifdef FXQ_HAVE_X86
     if (path == FXQ_PATH_AVX2) return avx2 ? path : FXQ_ERR_PATH;
+    if (path == FXQ_PATH_AVX512) return avx512 ? path : FXQ_ERR_PATH;
 #endif
     return path == FXQ_PATH_AVX2 || path == FXQ_PATH_AVX512 ? FXQ_ERR_PATH : FXQ_ERR_ARG;
 }
@@ -357,7 +425,7 @@ int fxq_pairsat_conv2d(const fxq_conv_dims *d, const fxq_pairsat_spec *sp, const
         for (gi = 0; gi < g; gi++) {
             for (m0 = 0; m0 < mtot; m0 += FXQ_PS_MB) {
                 const int64_t mb = mtot - m0 < FXQ_PS_MB ? mtot - m0 : FXQ_PS_MB;
-                const int64_t mbpad = (mb + FXQ_PS_MR - 1) / FXQ_PS_MR * FXQ_PS_MR;
+                const int64_t mbpad = (mb + FXQ_PS_MROW - 1) / FXQ_PS_MROW * FXQ_PS_MROW;
                 ps_block b;
                 int64_t m;
                 for (m = 0; m < mb; m++) {
@@ -393,7 +461,9 @@ int fxq_pairsat_conv2d(const fxq_conv_dims *d, const fxq_pairsat_spec *sp, const
                 b.ldo = d->k;
                 b.has_zw = has_zw;
 #ifdef FXQ_HAVE_X86
-                if (path == FXQ_PATH_AVX2)
+                if (path == FXQ_PATH_AVX512)
+                    ps_block_avx512(&b);
+                else if (path == FXQ_PATH_AVX2)
                     ps_block_avx2(&b);
                 else
 #endif

@@ -6,7 +6,11 @@ same arithmetic at engine speed, with the engines' own instructions:
 
 * ``"scalar"``: portable C, ``clamp16(a0*w0 + a1*w1)`` per pair -- runs on any CPU;
 * ``"avx2"``: ``vpbroadcastd`` of 4 activation bytes, ``vpmaddubsw`` (the saturation),
-  ``vpmaddwd`` by ones, ``vpaddd`` -- chosen at run time, only where the CPU has AVX2.
+  ``vpmaddwd`` by ones, ``vpaddd`` on ymm -- only where the CPU has AVX2;
+* ``"avx512"``: the same on zmm (AVX-512 F + BW; VNNI not needed), what the engines run on
+  AVX-512 CPUs without VNNI -- only where the CPU has AVX-512 BW.
+
+``path=None`` takes the widest the CPU has, chosen at run time (no ``-march``).
 
 The weights are packed into the model's pair order once, when a :class:`PairSatConv2d` is built
 (what an inference session does); :func:`conv2d_accumulate_c` builds one per call.
@@ -38,8 +42,8 @@ from .accumulate import AccumulationModel, _pair_layout, get_model
 
 __all__ = ["PairSatConv2d", "conv2d_accumulate_c", "available_paths", "MAX_REDUCTION", "PATHS"]
 
-#: The paths of the pair-saturating kernel (no AVX-512 one: the arithmetic is the same)
-PATHS = ("scalar", "avx2")
+#: The paths of the pair-saturating kernel (the same arithmetic on every vector width)
+PATHS = ("scalar", "avx2", "avx512")
 
 #: Largest reduction length C/groups * R * S: |acc| <= (255*255 + 255*128) * N must fit int32
 MAX_REDUCTION = (2**31 - 1) // (255 * 255 + 255 * 128)
@@ -67,13 +71,14 @@ def available_paths() -> list[str]:
 
 
 def _resolve(path: object) -> int:
-    """``None``: AVX2 where the CPU has it (``FXQ_KERNEL_PATH=scalar`` forces scalar)."""
+    """``None``: the widest path the CPU has (``FXQ_KERNEL_PATH=scalar`` or ``avx2`` narrows
+    it)."""
     if path is None:
         env = os.environ.get("FXQ_KERNEL_PATH", "").strip().lower()
-        path = "scalar" if env == "scalar" else "auto"
+        path = env if env in ("scalar", "avx2") and env in available_paths() else "auto"
     path = _validate.choice("path", path, ("auto",) + PATHS)
     if path == "auto":
-        return _path_id("avx2") if "avx2" in available_paths() else _path_id("scalar")
+        return _path_id(available_paths()[-1])
     if path not in available_paths():
         raise ValueError(
             f"path={path!r} is not available on this CPU for the pair-saturating kernel "

@@ -5,7 +5,7 @@ Expected values come from the numpy accumulation model
 oracle and the real engines in tests/engines) or from the real engine (torch fbgemm / oneDNN
 forced to their AVX2 kernels in a subprocess), never from the C code. Every C path this CPU runs
 is forced in turn (``path=``): the scalar one runs everywhere, the AVX2 one where the CPU has
-AVX2. Inputs are full range: uint8 activations 0..255 (with 255 and 0 extremes), weights with
+AVX2, the AVX-512 one where it has AVX-512 BW. Inputs are full range: uint8 activations 0..255 (with 255 and 0 extremes), weights with
 |w| = 127 and -128, so pair sums reach +-65,280 and do saturate (asserted).
 """
 
@@ -178,8 +178,8 @@ def test_paths_and_dispatch(monkeypatch):
     monkeypatch.setenv("FXQ_KERNEL_PATH", "scalar")
     assert pairsat._resolve(None) == pairsat._path_id("scalar")
     monkeypatch.delenv("FXQ_KERNEL_PATH")
-    best = "avx2" if "avx2" in paths else "scalar"
-    assert pairsat._resolve(None) == pairsat._path_id(best)
+    assert ("avx512" in paths) == ({"avx512f", "avx512bw"} <= cpu_flags())
+    assert pairsat._resolve(None) == pairsat._path_id(paths[-1])  # the widest
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,7 +235,7 @@ def test_bad_layer_arguments(kw, exc, word):
         (np.zeros((1, 3, 5, 5), np.uint8), None, ValueError, "channels"),
         (np.zeros((1, 2, 2, 5), np.uint8), None, ValueError, "x"),
         (np.zeros((0, 2, 5, 5), np.uint8), None, ValueError, "x"),
-        (X, "avx512", ValueError, "path"),
+        (X, "vnni", ValueError, "path"),
         (X, "bogus", ValueError, "path"),
         (X, 2, TypeError, "path"),
     ],
