@@ -39,6 +39,11 @@
 #define FXQ_PS_MR512 8 /* output pixels per AVX-512 register tile (x 32 channels) */
 #define FXQ_PS_MROW 8  /* gathered rows are padded (with zeros) to a multiple of this */
 #define FXQ_PS_LIMIT ((int64_t)1 << 40)
+/* the gathered block holds whole register tiles: rows are padded up to FXQ_PS_MROW */
+typedef char ps_tiles_fit[(FXQ_PS_MB % FXQ_PS_MROW == 0 && FXQ_PS_MROW % FXQ_PS_MR == 0 &&
+                           FXQ_PS_MROW % FXQ_PS_MR512 == 0)
+                              ? 1
+                              : -1];
 
 /* the correction table: corr[0 .. K) zw, [K .. 2K) sum over all taps of tapcorr, then
  * tapcorr[k][t] = zx (zw[k] cg - sum_c w[k, c, t]), K * r * s entries */
