@@ -8,8 +8,8 @@ runs, ratios from the same run:
 * the C pair-saturating kernel (:mod:`fxq_explore.kernels.pairsat`), weights packed beforehand,
   int32 accumulators only, on each path this CPU runs (AVX2: ``vpmaddubsw`` + ``vpmaddwd``, the
   engines' instructions; scalar: the portable C);
-* the whole ``engines.Conv2d(engine="onnxruntime-avx2")`` call (C accumulators + bias + the
-  float32 requantization in numpy);
+* the whole ``engines.Conv2d(engine="onnxruntime-avx2")`` call (C accumulators on the widest
+  path, int32 bias and float32 RNE requantization in C);
 * the numpy model (:func:`~fxq_explore.kernels.accumulate.conv2d_accumulate`, the oracle);
 * ONNX Runtime's QLinearConv u8s8 and torch fbgemm, where installed -- as they run on *this* CPU
   (on a VNNI CPU their exact ``vpdpbusd`` kernels; the column ``saturates here`` says so);
@@ -117,7 +117,7 @@ def run(
     y_c = eng(x)
     y_np = preset_conv2d(x, w, bias, engine="onnxruntime-avx2", acc_backend="numpy", **qkw)
     row(
-        "fxq engines.Conv2d(engine='onnxruntime-avx2')",
+        f"fxq engines.Conv2d('onnxruntime-avx2') {pairsat.available_paths()[-1]}",
         _median_ms(lambda: eng(x), rounds, block, budget),
         "numpy-backed preset",
         bool(np.array_equal(y_c, y_np)),

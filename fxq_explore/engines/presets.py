@@ -588,7 +588,9 @@ def conv2d(
         Who forms the accumulators when the model pairs on this layer: the C pair-saturating
         kernel (:mod:`fxq_explore.kernels.pairsat`, the engines' instructions), the numpy model
         (the oracle), or ``"auto"``: C for uint8 x int8 ndarrays when the extension is built,
-        else numpy. See :func:`accumulators`.
+        else numpy. See :func:`accumulators`. Where the C kernel runs and the preset
+        requantizes with float32 RNE and no float bias (ORT; torch without a bias), the int32
+        bias and the requantization run in C too (same bits: tests/kernels/test_pairsat.py).
     acc_path : {"scalar", "avx2"}, optional
         The C kernel's path (default: AVX2 where the CPU has it).
 
@@ -652,6 +654,33 @@ def conv2d(
             scale = np.float64(x_scale) * np.asarray(w_scale, np.float64) / np.float64(y_scale)
     if out_dtype is None:
         out_dtype = "uint8" if xd == "uint8" else "int8"
+    have_scales = x_scale is not None and w_scale is not None and y_scale is not None
+    float_ops = (
+        preset is not None
+        and bool(preset.float_ops)
+        and (bias is not None or (preset.float_ops == "onednn" and have_scales))
+    )
+    if not float_ops:
+        fast = _c_conv2d(
+            x,
+            w,
+            bias,
+            scale,
+            sch,
+            model,
+            out_zero_point=out_zero_point,
+            out_dtype=out_dtype,
+            x_zero_point=x_zero_point,
+            w_zero_point=w_zero_point,
+            stride=stride,
+            padding=padding,
+            groups=groups,
+            backend=acc_backend,
+            path=acc_path,
+            layer=_acc_layer,
+        )
+        if fast is not None:
+            return fast
     acc = accumulators(
         x,
         w,
@@ -667,12 +696,7 @@ def conv2d(
     )
     k = acc.shape[1]
     scale_arr = np.broadcast_to(np.asarray(scale, np.float64), (k,))
-    have_scales = x_scale is not None and w_scale is not None and y_scale is not None
-    if (
-        preset is not None
-        and preset.float_ops
-        and (bias is not None or (preset.float_ops == "onednn" and have_scales))
-    ):
+    if float_ops:
         return _torch_requantize(
             preset.float_ops,
             acc,
@@ -799,6 +823,52 @@ def accumulators(
         groups=groups,
         accumulate=accumulate,
     )
+
+
+#: requantization schemes the all-C path runs (the engines' float32 RNE)
+_C_REQUANT = (F32,)
+
+
+def _c_conv2d(
+    x, w, bias, scale, sch, model, *, out_zero_point, out_dtype, backend, path, layer, **geo
+):
+    """The whole conv in C when it can be: pair-saturating accumulators (int32, NHWC), the int32
+    bias (when no int32 overflow is possible: the accumulator bound plus max |bias|), the C
+    float32 RNE requantization. None where any condition fails (the caller takes the general
+    path, whose result this equals bit for bit)."""
+    if backend == "numpy" or sch not in _C_REQUANT or out_dtype not in ("uint8", "int8"):
+        return None
+    if not (isinstance(x, np.ndarray) and x.dtype == np.uint8):
+        return None
+    if layer is None:
+        layer = accumulator_layer(w, accumulate=model, backend=backend, **geo)
+        if layer is None:
+            return None
+    k, cg, r, s = layer.wshape
+    b = None
+    if bias is not None:
+        b = np.asarray(bias)
+        if b.dtype.kind not in "iu" or b.shape not in ((k,), ()):
+            return None
+        bound = (255 * 255 + 255 * 128) * cg * r * s + int(np.abs(b.astype(np.int64)).max())
+        if bound > 2**31 - 1:
+            return None
+    scale_arr = np.asarray(scale, np.float64)
+    if scale_arr.ndim > 1 or (scale_arr.ndim == 1 and scale_arr.shape[0] not in (1, k)):
+        return None
+    acc = layer.accumulators_nhwc(x, path=path)
+    if b is not None:
+        acc += np.broadcast_to(b, (k,)).astype(np.int32)  # no wrap: bounded above
+    y = requantize(
+        acc,
+        np.broadcast_to(scale_arr, (k,)),
+        sch,
+        zero_point=out_zero_point,
+        dtype=out_dtype,
+        axis=3,
+        backend="c",
+    )
+    return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
 
 
 def _fbgemm_groupwise(wshape, padding, groups) -> bool:

@@ -253,15 +253,31 @@ _ASAN = bool(os.environ.get("FXQ_EXPECT_EXTENSION_DIR"))
 
 
 def test_presets_use_the_c_kernel_and_agree_with_numpy(path):
+    from dataclasses import replace
+
     from fxq_explore.engines.api import Conv2d, conv2d
     from fxq_explore.engines.saturation import make_case
 
     case = make_case(c=16, k=24, r=3, hw=12, seed=3)
+    # a bias beyond which the int32 add could wrap for some input: the general path runs
+    big = np.array([2**31 - 2 * 10**7] * 12 + [-(2**31) + 2 * 10**7] * 12, np.int32)
+    variants = [case, replace(case, bias=None), replace(case, bias=big)]
     for preset in ("onnxruntime-avx2", "torch-fbgemm-avx2", "torch-onednn-avx2"):
-        want = case.conv(engine=preset, acc_backend="numpy")
-        got = case.conv(engine=preset, acc_backend="c", acc_path=path)
-        np.testing.assert_array_equal(got, want, err_msg=preset)
+        for c in variants:
+            # with a bias / the scales, torch presets take their float path; ORT and bias-free
+            # fbgemm the all-C one (C accumulators, C float32 RNE requantization)
+            want = c.conv(engine=preset, acc_backend="numpy")
+            got = c.conv(engine=preset, acc_backend="c", acc_path=path)
+            assert got.dtype == want.dtype and got.shape == want.shape
+            np.testing.assert_array_equal(got, want, err_msg=preset)
         assert np.count_nonzero(want != case.exact()) > 0  # saturation reaches the outputs
+    for scale in (1e-3, np.linspace(1e-3, 2e-3, 24)):
+        kw = dict(scale=scale, x_zero_point=128, out_zero_point=3, padding=1)
+        want = conv2d(
+            case.x, case.w, case.bias, engine="onnxruntime-avx2", acc_backend="numpy", **kw
+        )
+        got = conv2d(case.x, case.w, case.bias, engine="onnxruntime-avx2", acc_path=path, **kw)
+        np.testing.assert_array_equal(got, want)
     kw = dict(
         x_scale=case.x_scale,
         w_scale=case.w_scale,
@@ -350,3 +366,26 @@ def test_bench_runs_and_every_row_is_bit_exact():
     assert "fxq C pairsat scalar" in text and "numpy model" in text
     assert all(r["bit_exact"] for r in rows), text
     assert all(r["ms"] > 0 for r in rows)  # timings are reported, never asserted
+
+
+def test_the_all_c_path_is_taken_where_it_applies(monkeypatch):
+    from dataclasses import replace
+
+    from fxq_explore.engines import presets
+    from fxq_explore.engines.saturation import make_case
+
+    taken = []
+    real = presets._c_conv2d
+
+    def spy(*a, **kw):
+        y = real(*a, **kw)
+        taken.append(y is not None)
+        return y
+
+    monkeypatch.setattr(presets, "_c_conv2d", spy)
+    case = make_case(c=8, k=16, r=3, hw=8, seed=4)
+    case.conv(engine="onnxruntime-avx2")
+    case.conv(engine="torch-fbgemm-avx2")  # float bias: FBGEMM's float path, not called
+    replace(case, bias=None).conv(engine="torch-fbgemm-avx2")
+    case.conv(engine="onnxruntime-avx2", acc_backend="numpy")
+    assert taken == [True, True, False]
