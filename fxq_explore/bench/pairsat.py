@@ -13,6 +13,9 @@ runs, ratios from the same run:
 * the numpy model (:func:`~fxq_explore.kernels.accumulate.conv2d_accumulate`, the oracle);
 * ONNX Runtime's QLinearConv u8s8 and torch fbgemm, where installed -- as they run on *this* CPU
   (on a VNNI CPU their exact ``vpdpbusd`` kernels; the column ``saturates here`` says so);
+* torch fbgemm / oneDNN **forced to their AVX2 (saturating) kernels** (``FBGEMM_ENABLE_INSTRUCTIONS``,
+  ``ONEDNN_MAX_CPU_ISA``), which needs a fresh process: timed there the same way, the ratio marked
+  as across processes, the output checked against the ``*-avx2`` preset here;
 * the ``vpmaddubsw + vpmaddwd + vpaddd`` peak of this CPU (``fxq_probe_macs``) and the layer's
   floor from it.
 
@@ -22,8 +25,11 @@ the engine call against the numpy-backed preset, the engines against their detec
 
 from __future__ import annotations
 
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -57,6 +63,43 @@ def _median_ms(f: Callable[[], Any], rounds: int, block: int, budget_s: float) -
     return statistics.median(ts) * 1e3
 
 
+_FORCED = (
+    ("torch-fbgemm-avx2", "fbgemm", {"FBGEMM_ENABLE_INSTRUCTIONS": "AVX2"}),
+    ("torch-onednn-avx2", "onednn", {"ONEDNN_MAX_CPU_ISA": "AVX2"}),
+)
+
+
+def _child(engine: str, rounds: int, block: int, budget: float, out_path: str) -> None:
+    """In the forced-ISA subprocess: time the torch engine on the seed layer, save y and ms."""
+    case = make_case(c=64, k=64, r=3, hw=56, seed=0)
+    notes: list[str] = []
+    cands = torch_candidates(case.x, case.w, case.bias, case.w_scale.astype(np.float32), notes)
+    name = next((n for n in cands if n.endswith(" " + engine)), None)
+    if name is None:
+        raise SystemExit(f"torch {engine} not available: {notes}")
+    f = cands[name][0]
+    ms = _median_ms(f, rounds, block, budget)
+    np.savez(out_path, y=np.asarray(f()), ms=ms, name=name)
+
+
+def _forced(preset: str, engine: str, env: dict, rounds: int, block: int, budget: float):
+    """(name, ms, y) from a subprocess with ``env``, or (None, reason, None)."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "y.npz")
+        code = (
+            "from fxq_explore.bench.pairsat import _child; "
+            f"_child({engine!r}, {rounds}, {block}, {budget}, {path!r})"
+        )
+        full = dict(os.environ, OMP_NUM_THREADS="1", **env)
+        p = subprocess.run(
+            [sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=600
+        )
+        if p.returncode != 0:
+            return None, (p.stderr.strip().splitlines() or ["failed"])[-1], None
+        r = np.load(path)
+        return f"{r['name']} forced AVX2", float(r["ms"]), r["y"]
+
+
 def _triple_peak() -> float | None:
     lib = kernels._ext().lib
     iters = 2_000_000
@@ -71,9 +114,14 @@ def _triple_peak() -> float | None:
 
 
 def run(
-    rounds: int = 10, block: int = 10, quick: bool = False, out: Any = sys.stdout
+    rounds: int = 10,
+    block: int = 10,
+    quick: bool = False,
+    out: Any = sys.stdout,
+    forced: bool = True,
 ) -> list[dict]:
-    """Time the candidates, print the table and return its rows."""
+    """Time the candidates, print the table and return its rows (``forced=False``: without the
+    torch engines forced to AVX2 in subprocesses)."""
     if quick:
         rounds, block = 1, 3
     budget = 0.5 if quick else 3.0
@@ -155,6 +203,28 @@ def run(
             bool(np.array_equal(y, ref)),
             sat,
         )
+    try:
+        import torch  # noqa: F401
+
+        have_torch = True
+    except ImportError:
+        have_torch = False
+    from ..engines import cpu_flags
+
+    if forced and have_torch and "avx2" in cpu_flags():
+        for preset, engine, env in _FORCED:
+            name, ms, y = _forced(preset, engine, env, rounds, block, budget)
+            if name is None:
+                notes.append(f"{preset}: {ms}")
+                continue
+            ref = preset_conv2d(x, w, bias, engine=preset, acc_backend="numpy", **qkw)
+            row(
+                name + " [other process]",
+                float(ms),
+                f"preset {preset}",
+                bool(np.array_equal(y, ref)),
+                "yes (forced)",
+            )
     peak = _triple_peak()
     pr(f"CPU: {cpu_name()}; pair-saturating paths: {', '.join(pairsat.available_paths())}")
     pr(
@@ -168,13 +238,13 @@ def run(
         )
     ort_ms = next((r["ms"] for r in rows if r["name"].startswith("ORT")), None)
     c_ms = next((r["ms"] for r in rows if r["name"].startswith("fxq C pairsat avx2")), None)
-    head = f"{'candidate':48s} {'median ms':>10s} {'vs C avx2':>10s} {'vs ORT':>8s}"
+    head = f"{'candidate':56s} {'median ms':>10s} {'vs C avx2':>10s} {'vs ORT':>8s}"
     pr(head + f"  {'bit-exact vs':22s} saturates here")
     for r in rows:
         rc = f"{r['ms'] / c_ms:10.2f}" if c_ms else f"{'-':>10s}"
         ro = f"{r['ms'] / ort_ms:8.2f}" if ort_ms else f"{'-':>8s}"
         ok = ("yes: " if r["bit_exact"] else "NO: ") + r["checked"]
-        pr(f"{r['name']:48s} {r['ms']:10.3f} {rc} {ro}  {ok:22s} {r['saturates']}")
+        pr(f"{r['name']:56s} {r['ms']:10.3f} {rc} {ro}  {ok:22s} {r['saturates']}")
         r["vs_c_avx2"] = r["ms"] / c_ms if c_ms else None
         r["vs_ort"] = r["ms"] / ort_ms if ort_ms else None
     for n in notes:
@@ -184,7 +254,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> list[dict]:
     args = sys.argv[1:] if argv is None else argv
-    return run(quick="--quick" in args)
+    return run(quick="--quick" in args, forced="--no-forced" not in args)
 
 
 if __name__ == "__main__":

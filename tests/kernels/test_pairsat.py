@@ -354,18 +354,34 @@ def test_onnxruntime_here():
         pytest.skip("this CPU has VNNI: ORT does not saturate here (compared with numpy above)")
 
 
-@pytest.mark.skipif(_ASAN, reason="make asan: third-party native code (ORT, torch) under ASan")
-def test_bench_runs_and_every_row_is_bit_exact():
+def _bench(forced):
     import io
 
     from fxq_explore.bench import pairsat as bench
 
     buf = io.StringIO()
-    rows = bench.run(quick=True, out=buf)
+    rows = bench.run(quick=True, out=buf, forced=forced)
     text = buf.getvalue()
     assert "fxq C pairsat scalar" in text and "numpy model" in text
     assert all(r["bit_exact"] for r in rows), text
     assert all(r["ms"] > 0 for r in rows)  # timings are reported, never asserted
+    return rows
+
+
+@pytest.mark.skipif(_ASAN, reason="make asan: third-party native code (ORT, torch) under ASan")
+def test_bench_runs_and_every_row_is_bit_exact():
+    _bench(forced=False)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_ASAN, reason="make asan: third-party native code (ORT, torch) under ASan")
+def test_bench_forced_avx2_engines_are_bit_exact():
+    pytest.importorskip("torch")
+    rows = _bench(forced=True)
+    from fxq_explore.engines import cpu_flags
+
+    if "avx2" in cpu_flags():
+        assert sum("forced AVX2" in r["name"] for r in rows) == 2
 
 
 def test_the_all_c_path_is_taken_where_it_applies(monkeypatch):
