@@ -405,3 +405,29 @@ def test_the_all_c_path_is_taken_where_it_applies(monkeypatch):
     replace(case, bias=None).conv(engine="torch-fbgemm-avx2")
     case.conv(engine="onnxruntime-avx2", acc_backend="numpy")
     assert taken == [True, True, False]
+
+
+@pytest.mark.parametrize(
+    "model", ["exact", "pairs_flat_k", "mlas_u8s8", "fbgemm_vnni", "pairs_per_tap"]
+)
+@pytest.mark.parametrize(
+    "wshape,kw",
+    [
+        ((16, 1, 3, 3), dict(groups=16, padding=1)),  # depthwise, FBGEMM's fast path
+        ((16, 1, 3, 3), dict(groups=16, padding=0)),  # depthwise, not the fast path
+        ((12, 6, 3, 3), dict(padding=1, stride=2)),
+        ((8, 3, 1, 1), dict(groups=2)),
+    ],
+    ids=["dw-fast", "dw", "dense", "g2-1x1"],
+)
+def test_engines_accumulators_route_every_model(model, wshape, kw):
+    from fxq_explore.engines import accumulators
+
+    rng = np.random.default_rng(11)
+    g = kw.get("groups", 1)
+    x = rng.integers(0, 256, size=(1, wshape[1] * g, 9, 9), dtype=np.uint8)
+    w = rng.choice(np.array([-128, -127, 127, 100], np.int8), size=wshape)
+    want = conv2d_accumulate(x, w, x_zero_point=128, accumulate=model, **kw)
+    for backend in ("auto", "c"):
+        got = accumulators(x, w, x_zero_point=128, accumulate=model, backend=backend, **kw)
+        np.testing.assert_array_equal(got, want, err_msg=f"{model} {backend}")
