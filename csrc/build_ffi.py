@@ -15,7 +15,7 @@ from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
 HEADER = HERE / "fxq_kernels.h"
-SOURCES = ["fxq_common.c", "fxq_avx512.c", "fxq_avx2.c"]
+SOURCES = ["fxq_common.c", "fxq_avx512.c", "fxq_avx2.c", "fxq_pairsat.c"]
 
 EXTRA_CFLAGS = ["-O3", "-std=gnu99", "-Wall", "-Wextra", "-Wno-unused-parameter"]
 EXTRA_CFLAGS += shlex.split(os.environ.get("FXQ_EXTRA_CFLAGS", ""))

@@ -159,4 +159,39 @@ int fxq_best_path(void);          /* what FXQ_PATH_AUTO resolves to */
 const char *fxq_path_name(int path);
 const char *fxq_compile_flags(void);
 
+/* ------------------------------------------------------------------------------------------------
+ * int16 pair-saturating u8 x s8 accumulation (csrc/fxq_pairsat.c): what ONNX Runtime (MLAS),
+ * FBGEMM and oneDNN compute with vpmaddubsw on x86 CPUs without VNNI.  x uint8 NCHW, w int8 OIHW,
+ * out int32 NHWC (N, OH, OW, K) accumulators without bias.  Paths: FXQ_PATH_SCALAR (any CPU),
+ * FXQ_PATH_AVX2 (vpmaddubsw + vpmaddwd, ymm), FXQ_PATH_AVX512 (the same on zmm; needs AVX-512
+ * F + BW only, not VNNI), FXQ_PATH_AUTO (the widest the CPU has).
+ * The caller bounds the true accumulators inside int32 (the Python wrapper checks it).
+ * ---------------------------------------------------------------------------------------------- */
+enum fxq_pairsat_pad {
+    FXQ_PAIRSAT_PAD_ZERO_POINT = 0, /* padded pixels hold x_zero_point; correction over all taps */
+    FXQ_PAIRSAT_PAD_ZERO = 1        /* padded taps contribute nothing (oneDNN) */
+};
+
+typedef struct {
+    int64_t kp;            /* packed reduction length of one group, a multiple of 4 */
+    int32_t pad_mode;      /* enum fxq_pairsat_pad */
+    int32_t x_zero_point;  /* 0 .. 255 */
+    const int32_t *layout; /* kp slots: index into the flat (r, s, c) order of a group, or -1;
+                            * slots 2j and 2j+1 form pair j */
+} fxq_pairsat_spec;
+
+int64_t fxq_pairsat_packed_weight_size(const fxq_conv_dims *d, const fxq_pairsat_spec *sp);
+int64_t fxq_pairsat_corr_len(const fxq_conv_dims *d, const fxq_pairsat_spec *sp);
+int64_t fxq_pairsat_workspace_size(const fxq_conv_dims *d, const fxq_pairsat_spec *sp);
+/* Packs w (OIHW int8) into the pair order and fills the zero-point correction table
+ * (w_zero_point: K int32). */
+int fxq_pairsat_pack_weights(const fxq_conv_dims *d, const fxq_pairsat_spec *sp, const int8_t *w,
+                             const int32_t *w_zero_point, void *wpack, int64_t wpack_bytes,
+                             int32_t *corr, int64_t corr_len);
+int fxq_pairsat_conv2d(const fxq_conv_dims *d, const fxq_pairsat_spec *sp, const uint8_t *x,
+                       const void *wpack, int64_t wpack_bytes, const int32_t *corr,
+                       int64_t corr_len, int32_t *out, int64_t out_len, void *workspace,
+                       int64_t workspace_bytes, int path);
+int fxq_pairsat_path_available(int path); /* 1 if this path runs the pair-saturating kernel */
+
 #endif /* FXQ_KERNELS_H */

@@ -88,12 +88,37 @@ class Conv2d:
             k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v)
             for k, v in self._kwargs.items()
         }
+        # the C pair-saturating kernel's weights, packed once in the model's pair order
+        self._acc_layer = self._pack()
+
+    def _pack(self) -> Any:
+        kw = self._kwargs
+        if self.engine is not None:
+            model = presets.resolve(self.engine, w_dtype=self._w.dtype).accumulate
+        else:
+            model = self.accumulate
+        return presets.accumulator_layer(
+            self._w,
+            accumulate=model,
+            **{
+                k: kw[k]
+                for k in ("x_zero_point", "w_zero_point", "stride", "padding", "groups")
+                if k in kw
+            },
+            backend=kw.get("acc_backend", "auto"),
+        )
 
     def __call__(self, x: Any) -> np.ndarray:
         if self._layer is not None:
             return self._layer(x)
         return presets.conv2d(
-            x, self._w, self._bias, engine=self.engine, accumulate=self.accumulate, **self._kwargs
+            x,
+            self._w,
+            self._bias,
+            engine=self.engine,
+            accumulate=self.accumulate,
+            _acc_layer=self._acc_layer,
+            **self._kwargs,
         )
 
     def __repr__(self) -> str:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core import validate
 from ..kernels import _ffi as kernels
 from ..kernels.accumulate import AccumulationModel, conv2d_accumulate, get_model
 from ..requantization import requantize
@@ -56,6 +57,9 @@ __all__ = [
     "format_table",
     "conv2d",
     "multiplier",
+    "accumulators",
+    "accumulator_layer",
+    "ACC_BACKENDS",
 ]
 
 #: The requantization schemes the presets use, taken from the scheme registry (no names retyped)
@@ -555,6 +559,9 @@ def conv2d(
     scheme: str | None = None,
     accumulate: str | None = None,
     out_dtype: str | None = None,
+    acc_backend: str = "auto",
+    acc_path: str | None = None,
+    _acc_layer=None,
 ):
     """Quantized conv2d as an engine computes it (accumulation model + requantization).
 
@@ -577,6 +584,15 @@ def conv2d(
     engine, scheme, accumulate : str
     out_dtype : str, optional
         Default ``"uint8"`` for uint8 activations, else ``"int8"``.
+    acc_backend : {"auto", "c", "numpy"}
+        Who forms the accumulators when the model pairs on this layer: the C pair-saturating
+        kernel (:mod:`fxq_explore.kernels.pairsat`, the engines' instructions), the numpy model
+        (the oracle), or ``"auto"``: C for uint8 x int8 ndarrays when the extension is built,
+        else numpy. See :func:`accumulators`. Where the C kernel runs and the preset
+        requantizes with float32 RNE and no float bias (ORT; torch without a bias), the int32
+        bias and the requantization run in C too (same bits: tests/kernels/test_pairsat.py).
+    acc_path : {"scalar", "avx2"}, optional
+        The C kernel's path (default: AVX2 where the CPU has it).
 
     Returns
     -------
@@ -638,7 +654,34 @@ def conv2d(
             scale = np.float64(x_scale) * np.asarray(w_scale, np.float64) / np.float64(y_scale)
     if out_dtype is None:
         out_dtype = "uint8" if xd == "uint8" else "int8"
-    acc = conv2d_accumulate(
+    have_scales = x_scale is not None and w_scale is not None and y_scale is not None
+    float_ops = (
+        preset is not None
+        and bool(preset.float_ops)
+        and (bias is not None or (preset.float_ops == "onednn" and have_scales))
+    )
+    if not float_ops:
+        fast = _c_conv2d(
+            x,
+            w,
+            bias,
+            scale,
+            sch,
+            model,
+            out_zero_point=out_zero_point,
+            out_dtype=out_dtype,
+            x_zero_point=x_zero_point,
+            w_zero_point=w_zero_point,
+            stride=stride,
+            padding=padding,
+            groups=groups,
+            backend=acc_backend,
+            path=acc_path,
+            layer=_acc_layer,
+        )
+        if fast is not None:
+            return fast
+    acc = accumulators(
         x,
         w,
         x_zero_point=x_zero_point,
@@ -647,15 +690,13 @@ def conv2d(
         padding=padding,
         groups=groups,
         accumulate=model,
+        backend=acc_backend,
+        path=acc_path,
+        layer=_acc_layer,
     )
     k = acc.shape[1]
     scale_arr = np.broadcast_to(np.asarray(scale, np.float64), (k,))
-    have_scales = x_scale is not None and w_scale is not None and y_scale is not None
-    if (
-        preset is not None
-        and preset.float_ops
-        and (bias is not None or (preset.float_ops == "onednn" and have_scales))
-    ):
+    if float_ops:
         return _torch_requantize(
             preset.float_ops,
             acc,
@@ -670,6 +711,164 @@ def conv2d(
     if bias is not None:
         acc = acc + np.asarray(bias, np.int64).reshape(1, -1, 1, 1)
     return requantize(acc, scale_arr, sch, zero_point=out_zero_point, dtype=out_dtype, axis=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# the accumulators: the C pair-saturating kernel where it applies, the numpy model otherwise
+
+ACC_BACKENDS = ("auto", "c", "numpy")
+
+
+def _c_pairsat():
+    """:mod:`fxq_explore.kernels.pairsat` if the C extension is built, else None."""
+    try:
+        from ..kernels import pairsat
+
+        pairsat.available_paths()
+    except ImportError:
+        return None
+    return pairsat
+
+
+def accumulator_layer(
+    w,
+    *,
+    accumulate,
+    x_zero_point: int = 0,
+    w_zero_point=0,
+    stride=1,
+    padding=0,
+    groups: int = 1,
+    backend: str = "auto",
+):
+    """A :class:`~fxq_explore.kernels.pairsat.PairSatConv2d` with ``w`` packed in the model's
+    pair order, if ``backend`` runs this layer in C (see :func:`accumulators`), else None."""
+    backend = validate.choice("acc_backend", backend, ACC_BACKENDS)
+    model = get_model(accumulate)
+    if backend == "numpy" or not model.saturates:
+        return None
+    ps = _c_pairsat()
+    if ps is None:
+        if backend == "c":
+            raise ValueError("acc_backend='c': the C extension is not built (use 'numpy')")
+        return None
+    if backend == "auto" and not (
+        isinstance(w, np.ndarray)
+        and w.dtype == np.int8
+        and w.ndim == 4
+        and int(np.prod(w.shape[1:])) <= ps.MAX_REDUCTION
+    ):
+        return None
+    layer = ps.PairSatConv2d(
+        w,
+        x_zero_point=x_zero_point,
+        w_zero_point=w_zero_point,
+        stride=stride,
+        padding=padding,
+        groups=groups,
+        accumulate=model,
+    )
+    if not model.saturates_on(w.shape, layer.stride, layer.padding, layer.groups):
+        return None  # e.g. MLAS depthwise: exact, the numpy path
+    return layer
+
+
+def accumulators(
+    x,
+    w,
+    *,
+    x_zero_point: int = 0,
+    w_zero_point=0,
+    stride=1,
+    padding=0,
+    groups: int = 1,
+    accumulate="exact",
+    backend: str = "auto",
+    path: str | None = None,
+    layer=None,
+):
+    """int64 accumulators (N, K, OH, OW) under ``accumulate``, no bias.
+
+    ``backend="numpy"``: :func:`~fxq_explore.kernels.accumulate.conv2d_accumulate` (the oracle).
+    ``"c"``: the C pair-saturating kernel wherever the model pairs on this layer (uint8 x and
+    int8 w ndarrays required; ValueError/TypeError naming the argument otherwise). ``"auto"``:
+    C where it applies and the extension is built, numpy otherwise. Layers the model computes
+    exactly (``saturates_on`` false, e.g. MLAS depthwise) and exact models use numpy. ``layer``:
+    a prepacked :func:`accumulator_layer` for these weights (skips the packing).
+    """
+    backend = validate.choice("acc_backend", backend, ACC_BACKENDS)
+    if layer is None and backend != "numpy":
+        layer = accumulator_layer(
+            w,
+            accumulate=accumulate,
+            x_zero_point=x_zero_point,
+            w_zero_point=w_zero_point,
+            stride=stride,
+            padding=padding,
+            groups=groups,
+            backend=backend,
+        )
+    if layer is not None and backend != "numpy":
+        if backend == "c" or (isinstance(x, np.ndarray) and x.dtype == np.uint8):
+            return layer(x, path=path)
+    if path is not None and backend == "numpy":
+        raise ValueError(f"acc_path={path!r} applies to the C pair-saturating kernel only")
+    return conv2d_accumulate(
+        x,
+        w,
+        x_zero_point=x_zero_point,
+        w_zero_point=w_zero_point,
+        stride=stride,
+        padding=padding,
+        groups=groups,
+        accumulate=accumulate,
+    )
+
+
+#: requantization schemes the all-C path runs (the engines' float32 RNE)
+_C_REQUANT = (F32,)
+
+
+def _c_conv2d(
+    x, w, bias, scale, sch, model, *, out_zero_point, out_dtype, backend, path, layer, **geo
+):
+    """The whole conv in C when it can be: pair-saturating accumulators (int32, NHWC), the int32
+    bias (when no int32 overflow is possible: the accumulator bound plus max |bias|), the C
+    float32 RNE requantization. None where any condition fails (the caller takes the general
+    path, whose result this equals bit for bit)."""
+    if backend == "numpy" or sch not in _C_REQUANT or out_dtype not in ("uint8", "int8"):
+        return None
+    if not (isinstance(x, np.ndarray) and x.dtype == np.uint8):
+        return None
+    if layer is None:
+        layer = accumulator_layer(w, accumulate=model, backend=backend, **geo)
+        if layer is None:
+            return None
+    k, cg, r, s = layer.wshape
+    b = None
+    if bias is not None:
+        b = np.asarray(bias)
+        if b.dtype.kind not in "iu" or b.shape not in ((k,), ()):
+            return None
+        bound = (255 * 255 + 255 * 128) * cg * r * s + int(np.abs(b.astype(np.int64)).max())
+        if bound > 2**31 - 1:
+            return None
+    scale_arr = np.asarray(scale, np.float64)
+    if scale_arr.ndim > 1 or (scale_arr.ndim == 1 and scale_arr.shape[0] not in (1, k)):
+        return None
+    acc = layer.accumulators_nhwc(x, path=path)
+    if b is not None:
+        acc += np.broadcast_to(b, (k,)).astype(np.int32)  # no wrap: bounded above
+    y = requantize(
+        acc,
+        np.broadcast_to(scale_arr, (k,)),
+        sch,
+        zero_point=out_zero_point,
+        dtype=out_dtype,
+        axis=3,
+        backend="c",
+    )
+    return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
 
 
 def _fbgemm_groupwise(wshape, padding, groups) -> bool:
