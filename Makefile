@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 NBVAL_TIMEOUT ?= 300
 PORT ?= 8888
 
-.PHONY: lab test test-fast install-lab install-test install-lint lint format bench asan book test-browser clean
+.PHONY: lab test test-fast install-lab install-test install-lint lint lint-notebooks format bench asan book test-browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,17 +31,27 @@ LINT_PY := fxq_explore tests benchmarks scripts csrc/build_ffi.py book/filter_to
 LINT_C := $(wildcard csrc/*.c csrc/*.h)
 
 ## make lint: the static gate (first step of .ci/run): ruff, ruff format, mypy, import-linter, clang-format
-lint: install-lint
-	$(VENV)/bin/ruff check $(LINT_PY)
-	$(VENV)/bin/ruff format --check $(LINT_PY)
+# The chapters are linted as the notebooks jupytext makes of them (ruff reads .ipynb cells).
+LINT_NB := build/lint/notebooks
+CHAPTER_SOURCES = $(sort $(wildcard notebooks/[0-9][0-9]_*.md))
+lint-notebooks: install-lint
+	rm -rf $(LINT_NB) && mkdir -p $(LINT_NB)
+	for f in $(CHAPTER_SOURCES); do $(VENV)/bin/jupytext -q --to ipynb -o $(LINT_NB)/$$(basename $$f .md).ipynb $$f || exit 1; done
+
+lint: install-lint lint-notebooks
+	$(VENV)/bin/ruff check $(LINT_PY) $(LINT_NB)
+	$(VENV)/bin/ruff format --check $(LINT_PY) $(LINT_NB)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/clang-format --dry-run --Werror $(LINT_C)
 
 ## make format: apply ruff's fixes and formatting and clang-format in place
-format: install-lint
+format: install-lint lint-notebooks
 	$(VENV)/bin/ruff check --fix $(LINT_PY)
 	$(VENV)/bin/ruff format $(LINT_PY)
+	$(VENV)/bin/ruff check --fix -q $(LINT_NB) || true
+	$(VENV)/bin/ruff format -q $(LINT_NB)
+	for f in $(CHAPTER_SOURCES); do $(VENV)/bin/jupytext -q --to myst -o $$f $(LINT_NB)/$$(basename $$f .md).ipynb || exit 1; done
 	$(VENV)/bin/clang-format -i $(LINT_C)
 
 # JupyterLab opens the MyST chapters (notebooks/*.md) as notebooks on double-click: jupytext's

@@ -342,7 +342,9 @@ class HistogramCollector:
         edges = self.edges
         if th > edges[-1]:
             width = edges[1] - edges[0]
-            self._check_growth(len(edges) + (th - edges[-1]) / width + 1, th, float(edges[-1]))
+            with np.errstate(over="ignore"):  # an inf bin count is refused by the check
+                grown = len(edges) + (th - edges[-1]) / width + 1
+            self._check_growth(grown, th, float(edges[-1]))
             # like pytorch-quantization: np.arange may add one bin past the one holding th
             new = np.arange(edges[-1] + width, th + width, width)
             edges = np.hstack((edges, new))
