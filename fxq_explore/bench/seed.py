@@ -9,7 +9,7 @@ noisy, so compare ratios within one run):
   ``vpmaddwd``, the ``vpmaddubsw + vpmaddwd + vpaddd`` triple, fxq's exact ``vpsignb`` +
   triple, ``vpdpbusd`` ymm/zmm), each with the seed layer's floor;
 * every candidate: median ms, the fraction of the relevant peak, the ratio to ONNX Runtime u8s8,
-  and whether it is **exact on full-range per-channel weights** (max |w| = 127 per channel,
+  and whether it is **exact on full-range per-channel weights** (max ``|w|`` = 127 per channel,
   uint8 activations uniform 0..255, zero point 128) -- computed by comparing its output with the
   exact reference in this run (an output that differs from the reference requantized by every
   rounding scheme by at most 1 counts as exact accumulation with another rounding);
@@ -33,7 +33,8 @@ from ..requantization import requantize
 from ..schemes import SCHEMES
 
 SEED_MACS = 64 * 64 * 9 * 56 * 56
-X_SCALE, Y_SCALE = 0.02, 0.5
+X_SCALE = 0.02
+Y_SCALE = 0.5
 PROBES = (  # (enum name, label, MACs per instruction mix)
     ("FXQ_PROBE_VPMADDWD_YMM", "vpmaddwd + vpaddd (ymm, exact int16)"),
     ("FXQ_PROBE_VPMADDUBSW_TRIPLE", "vpmaddubsw + vpmaddwd + vpaddd (ymm, saturating)"),
@@ -86,7 +87,7 @@ def measure_peaks(iters: int = 1_000_000, repeats: int = 5) -> dict[str, float]:
 
 def make_data(seed: int = 0, c: int = 64, k: int = 64, r: int = 3, s: int = 3, hw: int = 56):
     """uint8 x uniform 0..255 (zero point 128); per-channel symmetric int8 weights quantized from
-    normal floats, so each output channel has max |w| = 127; int32 bias; per-channel scales."""
+    normal floats, so each output channel has max ``|w|`` = 127; int32 bias; per-channel scales."""
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 256, size=(1, c, hw, hw)).astype(np.uint8)
     wf = rng.normal(0, 1, size=(k, c, r, s))
@@ -112,7 +113,7 @@ def fc_data(n, c, k, seed=1):
 
 
 def exactness(out, acc_exact, scale, zero_point=0, dtype="uint8", int8_shift=0):
-    """(exact?, differing outputs, max |diff|) of a peer's output against the exact accumulators
+    """(exact?, differing outputs, max ``|diff|``) of a peer's output against the exact accumulators
     requantized by the closest rounding scheme of the registry-free list below."""
 
     got = np.asarray(out).astype(np.int64) + int8_shift
@@ -284,7 +285,7 @@ def litert_candidate(op, x_nchw_or_nc, w, bias, w_scale, out_shape_tfl, notes, *
 
 
 def time_blocks(cands, rounds, block):
-    """{name: [seconds]}: warm up, then `block` runs of one candidate, then the next, `rounds`x."""
+    """{name: [seconds]}: warm up, then ``block`` runs of one candidate, then the next, ``rounds`` times."""
     for f in cands.values():
         for _ in range(3):
             f()

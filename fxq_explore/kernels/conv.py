@@ -863,8 +863,10 @@ def _conv2d_reference(
 
 
 class FullyConnected:
-    """A quantized fully connected layer, weights packed once: ``requantize(sum_c (x[n, c] - x_zp)
-    * w[k, c] + bias[k])`` for x ``(N, C)`` and w ``(K, C)``.
+    """A quantized fully connected layer with its weights packed once.
+
+    It computes ``requantize(sum_c (x[n, c] - x_zp) * w[k, c] + bias[k])`` for x ``(N, C)`` and
+    w ``(K, C)``.
 
     Same parameters and results as :func:`fully_connected`. In C it is an NHWC convolution with
     a 1x1 kernel over a 1 x N image (the batch is the row), so it uses the dense register tiles

@@ -140,9 +140,9 @@ class PairSatConv2d:
     groups : int >= 1, divides K
     accumulate : str or AccumulationModel, a pairing model (default ``"pairs_flat_k"``)
 
-    Calling it on ``x`` (uint8, (N, C, H, W)) returns the int64 accumulators (N, K, OH, OW) of
-    :func:`fxq_explore.kernels.accumulate.conv2d_accumulate` for the model (no bias), always with
-    the saturating pairing (``saturates_on`` is not consulted).
+    Calling it on ``x`` (uint8, (N, C, H, W)) returns the int64 accumulators (N, K, OH, OW)
+    that :func:`fxq_explore.kernels.accumulate.conv2d_accumulate` gives for the model (no bias),
+    always with the saturating pairing (``saturates_on`` is not consulted).
 
     Raises
     ------
