@@ -667,7 +667,13 @@ def onnx_qgemm(graph, node, env, eng, sites):
     if a.ndim != 2 and node.op == "QGemm":
         raise UnsupportedOpError(node.op, node.name, f"{a.ndim}-D input")
     model = _u8s8_model(eng, a, b_raw)
-    if model is not None and b_raw.ndim == 2:
+    if model is not None and b_raw.ndim != 2:
+        raise UnsupportedOpError(
+            node.op, node.name,
+            f"{b_raw.ndim}-D B with the {model.name!r} int16 pair-saturating accumulation of "
+            f"{eng.get('preset', 'this engine')!r} (2-D B only)",
+        )  # fmt: skip
+    if model is not None:
         # MLAS QGEMM u8s8 without VNNI (qgemm_kernel_avx2.cpp, PackedK = 4): products of
         # adjacent k (2j, 2j+1) paired and saturated to int16 -- the kernel that runs the
         # im2col'ed convolutions, so a matmul is the 1x1 convolution with C = K
