@@ -51,11 +51,16 @@ def _inspect_args(p):
 
 
 def _replay_args(p):
-    from .presets import ENGINES
+    from .presets import ALIASES, ENGINES
 
     p.add_argument("model", help=".tflite or .onnx file")
     p.add_argument("--input", required=True, help=".npy (one input) or .npz keyed by input name")
-    p.add_argument("--engine", required=True, choices=list(ENGINES))
+    p.add_argument(
+        "--engine",
+        required=True,
+        choices=list(ALIASES) + list(ENGINES),
+        help="engine preset; onnxruntime: the ONNX Runtime preset for this CPU",
+    )
     p.add_argument("--output", required=True, help=".npy (one output) or .npz")
     p.add_argument("--json", action="store_true", help="JSON summary on stdout")
 
@@ -115,6 +120,7 @@ def _replay(args) -> int:
         if a.json:
             print(json.dumps({
                 "engine": a.engine,
+                "preset": r.engine,
                 "outputs": {k: {"dtype": str(v.dtype), "shape": list(v.shape)}
                             for k, v in r.outputs.items()},
                 "output_file": str(out),

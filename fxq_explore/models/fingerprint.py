@@ -22,14 +22,16 @@ GEMM_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "QLinearConv", "Q
             "QLinearMatMul"}  # fmt: skip
 
 
-def candidates(fmt: str) -> dict[str, dict]:
+def candidates(fmt: str, base: str | None = None) -> dict[str, dict]:
     """Candidate recipes per layer: each engine preset, plus each registry scheme for the
-    gemm requantization with the double and the float32 scale derivation."""
+    gemm requantization with the double and the float32 scale derivation (the other recipe
+    entries, e.g. the accumulation model, those of preset ``base``; default the format's
+    first)."""
     out = {name: presets.ENGINES[name] for name in presets.engines_for(fmt)}
-    base = presets.ENGINES[presets.engines_for(fmt)[0]]
+    base_row = presets.ENGINES[base or presets.engines_for(fmt)[0]]
     for scheme in presets.CANDIDATE_SCHEMES:
         for how in ("double", "float32"):
-            out[f"{scheme}/{how}"] = {**base, "gemm": scheme, "fc": scheme, "scale": how}
+            out[f"{scheme}/{how}"] = {**base_row, "gemm": scheme, "fc": scheme, "scale": how}
     return out
 
 
@@ -131,6 +133,8 @@ def fingerprint(model, inputs, runtime: str = "onnxruntime") -> Fingerprint:
     model : path or Graph
     inputs : ndarray or dict, as for :func:`~fxq_explore.models.replay`
     runtime : {"onnxruntime", "litert-reference", "litert-optimized", "litert-xnnpack"}
+        ``onnxruntime`` is expected to match the ONNX Runtime preset of this CPU
+        (``onnxruntime-vnni`` or ``onnxruntime-avx2``, :func:`~fxq_explore.models.presets.resolve`).
 
     Returns
     -------
@@ -142,10 +146,10 @@ def fingerprint(model, inputs, runtime: str = "onnxruntime") -> Fingerprint:
     graph = as_graph(model)
     if runtime not in presets.RUNTIMES:
         raise ValueError(f"runtime must be one of {', '.join(presets.RUNTIMES)}; got {runtime!r}")
-    expected = presets.RUNTIMES[runtime]
+    expected = presets.resolve(presets.RUNTIMES[runtime])  # onnxruntime: the preset for this CPU
     feeds = input_dict(graph, inputs)
     real = run_runtime(graph, feeds, runtime)
-    cands = candidates(graph.format)
+    cands = candidates(graph.format, expected)
     layers = []
     for node in graph.nodes:
         outs = [o for o in node.outputs if o in real]

@@ -1,6 +1,10 @@
 """Integer kernels for replay: grouped / depthwise / strided / dilated convolution and matmul
-in exact int64 (numpy), NHWC. Accumulation is exact, as in every engine on this CPU (the
-x86 int16 pair saturation without VNNI is *not* modelled here; inspect() flags its risk)."""
+in exact int64 (numpy), NHWC. Accumulation here is exact: what VNNI CPUs, the s8s8 and u8u8
+kernels and the reference kernels compute. The x86 int16 pair saturation of u8 x s8 kernels
+without VNNI is not in these kernels: ONNX replay under ``onnxruntime-avx2`` takes its
+accumulators from :mod:`fxq_explore.kernels.accumulate` (``mlas_u8s8``, via
+``fxq_explore.engines``' accumulators) instead (see ``onnx_qlinearconv`` / ``onnx_qgemm`` in
+:mod:`fxq_explore.models.ops`); inspect() flags the risk."""
 
 from __future__ import annotations
 

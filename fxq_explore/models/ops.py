@@ -43,7 +43,11 @@ XNNPACK (google/XNNPACK ``src``):
 ONNX Runtime (microsoft/onnxruntime):
 
 * QLinearConv / QGemm: float scale = f32(f32(s_x * s_w[c]) / s_y); MlasRequantizeOutput
-  (float multiply, clamp, RNE, + zp); accumulation exact (VNNI).
+  (float multiply, clamp, RNE, + zp). Accumulation as the engine row's ``accumulate``:
+  exact (VNNI, and every s8s8 / u8u8 kernel), or for u8 x s8 without VNNI MLAS's int16 pair
+  saturation (:mod:`fxq_explore.kernels.accumulate` ``mlas_u8s8``: flat-K pairs of the
+  ``(kh, kw, c)`` im2col / ConvSym order, depthwise exact; QGemm and QLinearMatMul pair
+  adjacent k in the same QGEMM kernel). Dilated convolutions are refused under it.
 * QLinearAdd (``mlas/lib/intrinsics/avx2/qladd_avx2.cpp``): r_a = f32(s_a/s_c), r_b likewise,
   fixed = f32(zp_c - (r_a zp_a + r_b zp_b)); v = fma(a, r_a, fma(b, r_b, fixed)); cvtps
   (RNE), saturating packs.
@@ -61,6 +65,8 @@ from ..core.fixedpoint import (
     saturating_rounding_doubling_high_mul,
 )
 from ..core.multiplier import decompose as _decompose
+from ..engines import presets as _engine_presets
+from ..kernels.accumulate import get_model
 from ..requantization import requantize as _requantize
 from . import mlas, presets
 from .ir import Graph, Node, UnsupportedOpError
@@ -592,14 +598,42 @@ def onnx_qlinearconv(graph, node, env, eng, sites):
     sy, zy_arr = float(_scalar(graph, i[6])), _c(graph, i[7])
     zy, dtype = int(np.asarray(zy_arr).reshape(-1)[0]), str(np.asarray(zy_arr).dtype)
     strides, dil, pads, groups = _onnx_conv_geometry(node, x.shape, w_raw.shape)
-    w = w_raw.astype(np.int64) - (zw.reshape(-1, 1, 1, 1) if zw.size > 1 else zw[0])
-    xn = x.astype(np.int64).transpose(0, 2, 3, 1) - zx
-    acc = conv_nhwc(xn, w.transpose(0, 2, 3, 1), stride=strides, dilation=dil, pads=pads,
-                    groups=groups)  # fmt: skip
+    model = _u8s8_model(eng, x, w_raw)
+    if model is not None and model.saturates_on(w_raw.shape, strides, pads[:2], groups):
+        if tuple(dil) != (1, 1):
+            raise UnsupportedOpError(
+                node.op, node.name,
+                f"dilations {tuple(dil)} with the {model.name!r} int16 pair-saturating "
+                f"accumulation of {eng.get('preset', 'this engine')!r} (not modelled; "
+                "onnxruntime-vnni replays it exactly)",
+            )  # fmt: skip
+        t, left, b, r = pads
+        if (t, left) != (b, r):  # padded pixels hold the raw zero point in MLAS's im2col
+            x = np.pad(x, ((0, 0), (0, 0), (t, b), (left, r)), constant_values=zx)
+            t = left = 0
+        acc = _engine_presets.accumulators(
+            np.ascontiguousarray(x), np.ascontiguousarray(w_raw), x_zero_point=zx,
+            w_zero_point=zw if zw.size > 1 else int(zw[0]), stride=strides, padding=(t, left),
+            groups=groups, accumulate=model,
+        ).astype(np.int64)  # fmt: skip
+    else:
+        w = w_raw.astype(np.int64) - (zw.reshape(-1, 1, 1, 1) if zw.size > 1 else zw[0])
+        xn = x.astype(np.int64).transpose(0, 2, 3, 1) - zx
+        acc = conv_nhwc(xn, w.transpose(0, 2, 3, 1), stride=strides, dilation=dil, pads=pads,
+                        groups=groups).transpose(0, 3, 1, 2)  # fmt: skip
     if len(i) > 8 and i[8]:
-        acc = acc + graph.const(i[8]).astype(np.int64)
-    acc = acc.transpose(0, 3, 1, 2)
+        acc = acc + graph.const(i[8]).astype(np.int64).reshape(1, -1, 1, 1)
     return _onnx_finish(node, acc, sx, sw, sy, zy, dtype, eng, sites, axis=1)
+
+
+def _u8s8_model(eng, x, w):
+    """The saturating accumulation model of ``eng`` if it applies to these operands (raw
+    uint8 activations x int8 weights), else None: s8s8 and u8u8 are exact in MLAS (operands
+    widened to int16 before ``vpmaddwd``), and so is every engine without a pair model."""
+    model = get_model(eng.get("accumulate", "exact"))
+    if not model.saturates or x.dtype != np.uint8 or w.dtype != np.int8:
+        return None
+    return model
 
 
 def _onnx_finish(node, acc, sx, sw, sy, zy, dtype, eng, sites, axis):
@@ -630,15 +664,35 @@ def onnx_qgemm(graph, node, env, eng, sites):
         sy, zy_arr = float(_scalar(graph, i[6])), _c(graph, i[7])
         ta, tb = 0, 0
     zy, dtype = int(np.asarray(zy_arr).reshape(-1)[0]), str(np.asarray(zy_arr).dtype)
-    am = a.astype(np.int64) - za
-    if ta:
-        am = am.T
-    bm = b_raw.astype(np.int64)
-    bm = bm.T if tb else bm  # (K, N)
-    bm = bm - (zb.reshape(1, -1) if zb.size > 1 else zb[0])
-    if am.ndim != 2 and node.op == "QGemm":
-        raise UnsupportedOpError(node.op, node.name, f"{am.ndim}-D input")
-    acc = am @ bm
+    if a.ndim != 2 and node.op == "QGemm":
+        raise UnsupportedOpError(node.op, node.name, f"{a.ndim}-D input")
+    model = _u8s8_model(eng, a, b_raw)
+    if model is not None and b_raw.ndim != 2:
+        raise UnsupportedOpError(
+            node.op, node.name,
+            f"{b_raw.ndim}-D B with the {model.name!r} int16 pair-saturating accumulation of "
+            f"{eng.get('preset', 'this engine')!r} (2-D B only)",
+        )  # fmt: skip
+    if model is not None:
+        # MLAS QGEMM u8s8 without VNNI (qgemm_kernel_avx2.cpp, PackedK = 4): products of
+        # adjacent k (2j, 2j+1) paired and saturated to int16 -- the kernel that runs the
+        # im2col'ed convolutions, so a matmul is the 1x1 convolution with C = K
+        a2 = a.T if ta else a
+        lead, k = a2.shape[:-1], a2.shape[-1]
+        bt = b_raw if tb else b_raw.T  # (N, K)
+        acc = _engine_presets.accumulators(
+            np.ascontiguousarray(a2.reshape(-1, k, 1, 1)),
+            np.ascontiguousarray(bt.reshape(bt.shape[0], k, 1, 1)), x_zero_point=za,
+            w_zero_point=zb if zb.size > 1 else int(zb[0]), accumulate=model,
+        ).astype(np.int64).reshape(*lead, bt.shape[0])  # fmt: skip
+    else:
+        am = a.astype(np.int64) - za
+        if ta:
+            am = am.T
+        bm = b_raw.astype(np.int64)
+        bm = bm.T if tb else bm  # (K, N)
+        bm = bm - (zb.reshape(1, -1) if zb.size > 1 else zb[0])
+        acc = am @ bm
     if c_name:
         acc = acc + graph.const(c_name).astype(np.int64)
     return _onnx_finish(node, acc, sa, sb, sy, zy, dtype, eng, sites, axis=-1)

@@ -3,13 +3,16 @@
 ``ENGINES`` maps each engine preset to the arithmetic replay uses for each kind of op; the
 values are scheme names of :data:`fxq_explore.SCHEMES` (for the requantization of
 convolution / fully-connected accumulators) or op-specific recipe names implemented in
-:mod:`fxq_explore.models.ops`. When the engines preset registry (``fxq_explore.engines``)
-lands, this table is the single thing to point at it.
+:mod:`fxq_explore.models.ops`. The ONNX Runtime rows are built from the engine presets of
+:mod:`fxq_explore.engines` (``onnxruntime-vnni``: exact accumulation; ``onnxruntime-avx2``: the
+``mlas_u8s8`` int16 pair saturation of MLAS's u8s8 kernels without VNNI), and the alias
+``onnxruntime`` resolves to the one this CPU runs (:func:`resolve`).
 """
 
 from __future__ import annotations
 
 from .. import schemes
+from ..engines import presets as _engine_presets
 
 # scheme names from the registry (fxq_explore.schemes), the ones replay uses
 TFLITE = schemes.tflite.SCHEME.name
@@ -22,7 +25,10 @@ EXACT = schemes.EXACT.name
 
 #: engine preset -> {"format", "gemm", "fc", "add", "mean", ...}. ``gemm``: scheme for
 #: CONV_2D / DEPTHWISE_CONV_2D (and QLinearConv); ``fc``: scheme or recipe for
-#: FULLY_CONNECTED; ``add``/``mean``: op-specific recipes (see ops.py).
+#: FULLY_CONNECTED; ``add``/``mean``: op-specific recipes (see ops.py); ``accumulate``
+#: (ONNX): the accumulation model of u8 x s8 QLinearConv / QLinearMatMul / QGemm, taken from
+#: the engine preset ``preset`` of :data:`fxq_explore.engines.PRESETS` (s8s8 and u8u8 stay
+#: exact: MLAS widens those operands before multiplying).
 ENGINES: dict[str, dict[str, str]] = {
     "tflite-reference": {
         "format": "tflite",
@@ -51,22 +57,37 @@ ENGINES: dict[str, dict[str, str]] = {
         "mul": "xnnpack",
         "scale": "float32",
     },
-    "onnxruntime": {
+}
+
+
+def _ort_row(preset_name: str) -> dict[str, str]:
+    p = _engine_presets.PRESETS[preset_name]
+    return {
         "format": "onnx",
-        "gemm": FLOAT32_RNE,
-        "fc": FLOAT32_RNE,
+        "gemm": p.scheme,
+        "fc": p.scheme,
         "add": "mlas_avx2",
         "mean": "mlas",
         "scale": "float32",
-    },
-}
+        "accumulate": p.accumulate,
+        "preset": p.name,
+    }
+
+
+# ONNX Runtime on each CPU class: VNNI (exact) first, then AVX2 / AVX-512 without VNNI
+# (MLAS u8s8 int16 pair saturation); "onnxruntime" is an alias resolved for this CPU
+ENGINES["onnxruntime-vnni"] = _ort_row("onnxruntime-vnni")
+ENGINES["onnxruntime-avx2"] = _ort_row("onnxruntime-avx2")
+
+#: alias -> engine of ``fxq_explore.engines`` resolved for the CPU at hand (``detect()``)
+ALIASES = ("onnxruntime",)
 
 #: runtime name (fingerprint) -> engine preset that is expected to reproduce it
 RUNTIMES = {
     "litert-reference": "tflite-reference",
     "litert-optimized": "tflite-optimized",
     "litert-xnnpack": "litert-xnnpack",
-    "onnxruntime": "onnxruntime",
+    "onnxruntime": "onnxruntime",  # an alias: resolve() names the preset for this CPU
 }
 
 #: schemes tried per requantization site by fingerprint (beyond the engines' own)
@@ -75,11 +96,23 @@ CANDIDATE_SCHEMES = (TFLITE, TFLITE_OPTIMIZED, TFLITE_SINGLE, TVM_TONEAREST, FLO
 
 
 def engines_for(fmt: str) -> list[str]:
-    """Engine presets that can replay a model of format ``fmt`` ("tflite" / "onnx")."""
+    """Engine presets that can replay a model of format ``fmt`` ("tflite" / "onnx"); the
+    aliases (``"onnxruntime"``) are not listed, they resolve to one of these."""
     return [k for k, v in ENGINES.items() if v["format"] == fmt]
 
 
-def engine(name: str) -> dict[str, str]:
+def resolve(name: str, flags=None) -> str:
+    """The :data:`ENGINES` key ``name`` stands for: itself, or for ``"onnxruntime"`` the
+    preset ONNX Runtime runs on this CPU (``fxq_explore.engines.detect``; ``flags``: CPU
+    feature flags to resolve for instead of this machine's)."""
+    if name in ALIASES:
+        return _engine_presets.resolve(name, flags=flags).name
     if name not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {name!r}")
-    return ENGINES[name]
+        valid = ", ".join(list(ALIASES) + list(ENGINES))
+        raise ValueError(f"engine must be one of {valid}; got {name!r}")
+    return name
+
+
+def engine(name: str) -> dict[str, str]:
+    """The recipe row of ``name`` (an alias is resolved for this CPU first)."""
+    return ENGINES[resolve(name)]

@@ -38,7 +38,8 @@ def default_engine(graph: Graph) -> str:
 
 @dataclass
 class ReplayResult:
-    """Outputs (by graph output name), every tensor computed, and the requantization sites."""
+    """Outputs (by graph output name), every tensor computed, and the requantization sites;
+    ``engine`` is the preset that ran (an alias resolved for this CPU)."""
 
     engine: str
     outputs: dict[str, np.ndarray]
@@ -108,8 +109,11 @@ def replay(
         for an ONNX model starting with QuantizeLinear); a leading batch larger than the
         declared batch of 1 runs as a batch.
     engine : str
-        An engine preset of :data:`~fxq_explore.models.presets.ENGINES` matching the format;
-        default ``tflite-reference`` / ``onnxruntime``.
+        An engine preset of :data:`~fxq_explore.models.presets.ENGINES` matching the format,
+        or ``"onnxruntime"``: the ONNX Runtime preset for this CPU (``onnxruntime-vnni``,
+        exact, or ``onnxruntime-avx2``, MLAS's int16 pair saturation of u8 x s8 products;
+        name one of them to replay that CPU class on any machine); default
+        ``tflite-reference`` / ``onnxruntime``.
     progress : bool
         Show a tqdm bar over the nodes.
     overrides : dict, optional
@@ -123,7 +127,7 @@ def replay(
         every intermediate, ``.sites`` the requantization sites (accumulators, scales).
     """
     graph = as_graph(model)
-    engine = engine or default_engine(graph)
+    engine = presets.resolve(engine or default_engine(graph))
     eng = presets.engine(engine)
     if eng["format"] != graph.format:
         raise ValueError(
