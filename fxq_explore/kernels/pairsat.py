@@ -313,7 +313,7 @@ def conv2d_accumulate_c(
     accumulate: Any = "pairs_flat_k",
     path: str | None = None,
 ) -> np.ndarray:
-    """:class:`PairSatConv2d` built and called once: int64 accumulators (N, K, OH, OW)."""
+    """A :class:`PairSatConv2d` built and called once: int64 accumulators (N, K, OH, OW)."""
     layer = PairSatConv2d(
         w,
         x_zero_point=x_zero_point,
