@@ -23,6 +23,10 @@ install-test: $(PY)
 	@# torch only from pip: its CPU wheel lies on disk (uv would fetch a multi-GB CUDA build)
 	$(PY) -c "import torch" 2>/dev/null || $(VENV)/bin/pip install -q torch==2.13.0 || \
 	    echo "torch==2.13.0 not installable: the torch comparisons are skipped"
+	@# user-mode QEMU runs ONNX Runtime on an emulated AVX2-only CPU (tests/engines/test_emulated_cpu.py)
+	@command -v qemu-x86_64 >/dev/null || { apt-get update -qq >/dev/null 2>&1 && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user >/dev/null 2>&1; } || \
+	    echo "qemu-user not installable: the emulated-CPU engine checks are skipped"
 
 install-lint: $(PY)
 	$(UV) pip install --python $(PY) -q -e '.[lint]'

@@ -251,7 +251,28 @@ def run_in_subprocess(engine: str, x, w, bias, *, env: dict | None = None, timeo
     return run_cases_in_subprocess(engine, [case], env=env, timeout=timeout)[0]
 
 
-def run_cases_in_subprocess(engine: str, cases, *, env: dict | None = None, timeout=300):
+#: QEMU's CPU model of an AMD EPYC Zen 3 (AVX2 and FMA, no AVX-512, no VNNI)
+EMULATED_AVX2_CPU = "EPYC-Milan"
+
+
+def emulator(cpu: str = EMULATED_AVX2_CPU) -> list[str] | None:
+    """The command prefix that runs a Python process on an emulated x86 CPU (``qemu-x86_64
+    -cpu cpu``: user-mode QEMU answers CPUID as that CPU does, so an engine that dispatches on
+    CPUID takes the kernels it would take there), or ``None`` when ``qemu-x86_64`` is not
+    installed or this is not an x86-64 machine. ``/proc/cpuinfo`` stays the host's, so
+    :func:`fxq_explore.engines.detect` is not meaningful inside it; name presets explicitly."""
+    import platform
+    import shutil
+
+    exe = shutil.which("qemu-x86_64")
+    if exe is None or platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    return [exe, "-cpu", cpu]
+
+
+def run_cases_in_subprocess(
+    engine: str, cases, *, env: dict | None = None, timeout=300, prefix=None
+):
     """Several :func:`run_engine` calls in one fresh process (one engine start-up).
 
     Parameters
@@ -260,6 +281,8 @@ def run_cases_in_subprocess(engine: str, cases, *, env: dict | None = None, time
     cases : list of dict
         Each with keys ``x``, ``w``, ``bias`` and the keyword arguments of the runner.
     env : dict, optional
+    prefix : list of str, optional
+        A command the interpreter runs under, e.g. :func:`emulator` ``()`` for another CPU.
 
     Returns
     -------
@@ -284,7 +307,7 @@ def run_cases_in_subprocess(engine: str, cases, *, env: dict | None = None, time
         full_env.update(env or {})
         code = f"from fxq_explore.engines.runners import _main; _main({engine!r}, {str(d)!r})"
         p = subprocess.run(
-            [sys.executable, "-c", code],
+            [*(prefix or []), sys.executable, "-c", code],
             env=full_env,
             capture_output=True,
             text=True,

@@ -98,7 +98,7 @@ def test_onnxruntime_avx2_needs_an_avx2_cpu():
     if detect()["onnxruntime"].preset != "onnxruntime-avx2":
         pytest.skip(
             "this CPU has VNNI: ONNX Runtime takes its exact path and has no ISA override; "
-            "onnxruntime-avx2 is checked on AVX2 / AVX-512-without-VNNI CPUs only"
+            "onnxruntime-avx2 is checked here on an emulated Zen 3 (test_emulated_cpu.py)"
         )
     total = 0
     for case in CASES:
