@@ -143,10 +143,23 @@ def _fingerprint(args) -> int:
     return _guard(run, args)
 
 
+class _ArgumentError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line (JSON under --json), exit code 2: see _main
+        raise _ArgumentError(message)
+
+
 def _main(prog, add, fn, argv) -> int:
-    p = argparse.ArgumentParser(prog=f"fxq-explore {prog}")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = _Parser(prog=f"fxq-explore {prog}")
     add(p)
-    args = p.parse_args(argv)
+    try:
+        args = p.parse_args(argv)
+    except _ArgumentError as e:
+        return _fail(f"{prog}: {e}", "--json" in argv)
     return fn(args)
 
 

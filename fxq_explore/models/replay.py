@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core import validate
 from . import presets
 from .ir import Graph, UnsupportedOpError
 from .ops import ONNX_OPS, TFLITE_OPS
@@ -18,14 +19,20 @@ def load(path) -> Graph:
     if not p.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
     if p.suffix == ".tflite":
-        from .load_tflite import load_tflite
-
-        return load_tflite(str(p))
-    if p.suffix == ".onnx":
-        from .load_onnx import load_onnx
-
-        return load_onnx(str(p))
-    raise ValueError(f"model must be a .tflite or .onnx file; got {p.name!r}")
+        from .load_tflite import load_tflite as parse
+    elif p.suffix == ".onnx":
+        from .load_onnx import load_onnx as parse
+    else:
+        raise ValueError(f"model must be a .tflite or .onnx file; got {p.name!r}")
+    try:
+        return parse(str(p))
+    except (UnsupportedOpError, ValueError, TypeError):  # the loaders' own messages
+        raise
+    except Exception as e:  # noqa: BLE001 -- a corrupt file fails deep in the schema parser
+        raise ValueError(
+            f"model: {p.name} is not a readable {p.suffix[1:]} model "
+            f"({type(e).__name__}: {str(e)[:200]})"
+        ) from e
 
 
 def as_graph(model) -> Graph:
@@ -77,12 +84,41 @@ def input_dict(graph: Graph, inputs) -> dict[str, np.ndarray]:
         arr = np.asarray(inputs[name])
         if t.dtype != "?" and str(arr.dtype) != t.dtype:
             raise TypeError(f"input {name!r} must be {t.dtype}; got {arr.dtype}")
+        if arr.dtype.kind == "f" and np.isnan(arr).any():
+            # QuantizeLinear of NaN has no defined integer (the runtimes' casts differ)
+            raise ValueError(f"input {name!r} contains NaN; the model quantizes it on entry")
         if t.shape and len(t.shape) != arr.ndim:
             raise ValueError(f"input {name!r} must have {len(t.shape)} dims; got {arr.shape}")
         if t.shape and tuple(arr.shape[1:]) != tuple(t.shape[1:]) and -1 not in t.shape[1:]:
             raise ValueError(f"input {name!r} must have shape (N, {t.shape[1:]}); got {arr.shape}")
         out[name] = arr
     return out
+
+
+#: replay keeps every intermediate tensor: the batch is refused above this many bytes
+REPLAY_MAX_BYTES = 4 << 30
+#: bytes per element of an intermediate tensor, measured peak included (int64 accumulators and
+#: the temporaries of the integer conv next to the stored tensors: ~16 on the digits models)
+_BYTES_PER_ELEMENT = 16
+
+
+def _check_batch_memory(graph: Graph, env: dict) -> None:
+    """Refuse a batch whose intermediate tensors would not fit, before computing any."""
+    n = max((a.shape[0] for a in env.values() if np.ndim(a) > 0), default=1)
+    per_sample = sum(
+        int(np.prod([abs(d) for d in t.shape[1:]], dtype=np.int64))
+        for t in graph.tensors.values()
+        if t.data is None and len(t.shape) > 0
+    )
+    need = float(n) * per_sample * _BYTES_PER_ELEMENT
+    if need > REPLAY_MAX_BYTES:
+        fit = max(1, REPLAY_MAX_BYTES // max(1, per_sample * _BYTES_PER_ELEMENT))
+        validate.memory(
+            "inputs",
+            need,
+            f"a batch of {n} (every intermediate tensor kept; replay at most {fit} at a time)",
+            limit=REPLAY_MAX_BYTES,
+        )
 
 
 def run_node(graph: Graph, node, env, eng, sites):
@@ -136,6 +172,7 @@ def replay(
         )
     check_supported(graph)
     env = dict(input_dict(graph, inputs))
+    _check_batch_memory(graph, env)
     sites: dict[str, dict] = {}
     nodes = graph.nodes
     if progress:
