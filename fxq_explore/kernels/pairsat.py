@@ -130,6 +130,10 @@ def _int_pair(name: str, value: object, lo: int) -> tuple[int, int]:
 class PairSatConv2d:
     """A layer whose weights are packed into an engine's pair order at construction.
 
+    Calling it on ``x`` (uint8, (N, C, H, W)) returns the int64 accumulators (N, K, OH, OW)
+    that :func:`fxq_explore.kernels.accumulate.conv2d_accumulate` gives for the model (no bias),
+    always with the saturating pairing (``saturates_on`` is not consulted).
+
     Parameters
     ----------
     w : ndarray of int8, (K, C // groups, R, S)
@@ -139,10 +143,6 @@ class PairSatConv2d:
     padding : int or (int, int), >= 0
     groups : int >= 1, divides K
     accumulate : str or AccumulationModel, a pairing model (default ``"pairs_flat_k"``)
-
-    Calling it on ``x`` (uint8, (N, C, H, W)) returns the int64 accumulators (N, K, OH, OW)
-    that :func:`fxq_explore.kernels.accumulate.conv2d_accumulate` gives for the model (no bias),
-    always with the saturating pairing (``saturates_on`` is not consulted).
 
     Raises
     ------
