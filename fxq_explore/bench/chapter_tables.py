@@ -186,13 +186,13 @@ def double_rounding_by_layer(qm, q0: np.ndarray, double: str, reference: str) ->
         earlier layers propagate) and ``size`` (outputs of the layer).
     """
 
-    _, ref_outs = e2e.run_integer(qm, q0, reference)
+    ref = e2e.replay_integer(qm, q0, reference)
+    ref_outs = [ref.tensors[t] for t in e2e.TENSORS[1:4]]
     _, dbl_outs = e2e.run_integer(qm, q0, double)
     rows = []
-    for i, (name, stride, pad) in enumerate(e2e.LAYERS):
-        h_in = q0 if i == 0 else ref_outs[i - 1]
-        acc = e2e._conv_int(h_in, qm.weights[i], stride, pad, "c")
-        acc = (acc + qm.biases[i][None, :, None, None]).astype(np.int32)
+    for i, (name, _, _) in enumerate(e2e.LAYERS):
+        # the layer's accumulators (bias included) from the reference network's inputs
+        acc = ref.sites[name]["acc"].astype(np.int32)
         m = np.asarray(qm.multipliers(i), dtype=np.float64)
         r_shift = -np.asarray(decompose(m).shift, dtype=np.int64)
         dt = qm.out_dtypes[i]

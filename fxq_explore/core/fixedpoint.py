@@ -202,6 +202,14 @@ def round_mul_shift(
 
     Notes
     -----
+    A float64 screen first: ``v = ldexp(float(acc) * float(n), -t)`` is one rounding away from
+    the exact value (``acc`` and ``n`` are exact doubles, ``ldexp`` is exact unless ``v`` is
+    subnormal), so ``|v - exact| <= |v| * 2^-53 < 2^-33`` for ``|v| < 2^20``. Where moreover the
+    fraction of ``v`` is farther than ``2^-20`` from 0, 1/2 and 1, the floor of ``v`` and the
+    side of 1/2 it lies on are those of the exact value, and the result is read off them.
+    Every other element (near an integer or a tie, ``|v| >= 2^20``, non-finite) takes the
+    exact integer route below, which is the definition.
+
     ``n`` is split as ``n_hi * 2^27 + n_lo`` so every partial product fits int64:
     ``acc * n = C * 2^27 + B_lo`` with ``0 <= B_lo < 2^27``. The floor and the comparison of the
     dropped fraction with one half are then read off ``C`` and ``B_lo`` without forming the full
@@ -216,6 +224,27 @@ def round_mul_shift(
     """
     mode = RoundingMode(mode)
     acc, n, t = np.broadcast_arrays(_i64(acc), _i64(n), _i64(t))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        v = np.ldexp(acc.astype(np.float64) * n.astype(np.float64), np.clip(-t, -2000, 2000))
+        fl = np.floor(v)
+        frac = v - fl  # exact for |v| < 2^52
+        eps = 2.0**-20
+        easy = (np.abs(v) < 2.0**20) & (frac > eps) & (frac < 1 - eps) & (np.abs(frac - 0.5) > eps)
+    if not easy.any():
+        return _round_mul_shift_exact(acc, n, t, mode)
+    floor = np.where(easy, fl, 0.0).astype(np.int64)
+    cmp = np.where(frac > 0.5, 1, -1).astype(np.int64)
+    out = floor + _round_up(floor, cmp, np.ones_like(easy), mode)
+    if not easy.all():
+        hard = ~easy
+        out[hard] = _round_mul_shift_exact(acc[hard], n[hard], t[hard], mode)
+    return out
+
+
+def _round_mul_shift_exact(
+    acc: NDArray[np.int64], n: NDArray[np.int64], t: NDArray[np.int64], mode: RoundingMode
+) -> NDArray[np.int64]:
+    """:func:`round_mul_shift` in int64 arithmetic only (broadcast int64 arrays)."""
     low_mask = (1 << 27) - 1
     b = acc * (n & low_mask)
     c = acc * (n >> 27) + (b >> 27)  # |c| < 2^57 + 2^31

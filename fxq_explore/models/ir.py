@@ -20,6 +20,11 @@ class Tensor:
 
     ``scale`` and ``zero_point`` are 1-D arrays (length 1 = per-tensor, length C =
     per-channel along ``axis``); both ``None`` for a float or unquantized tensor.
+
+    ``qdtype`` is an integer type narrower than the storage ``dtype`` that the values are
+    clamped to (``"uint4"`` stored in ``"uint8"``: requantized to [0, 15]); ``None`` = the
+    storage type's own range. No model file expresses it (QLinearConv's outputs are 8-bit): the
+    loaders never set it, only in-memory graphs do (``fxq_explore.studies.e2e.to_graph``).
     """
 
     name: str
@@ -29,6 +34,7 @@ class Tensor:
     zero_point: np.ndarray | None = None
     axis: int | None = None
     data: np.ndarray | None = None
+    qdtype: str | None = None
 
     @property
     def per_channel(self) -> bool:

@@ -65,19 +65,48 @@ from ..core.fixedpoint import (
     saturating_rounding_doubling_high_mul,
 )
 from ..core.multiplier import decompose as _decompose
+from ..core.validate import dtype_range
 from ..engines import presets as _engine_presets
 from ..kernels.accumulate import get_model
 from ..requantization import requantize as _requantize
 from . import mlas, presets
 from .ir import Graph, Node, UnsupportedOpError
-from .kernels import conv_nhwc, same_pads
+from .kernels import conv_nchw_exact, conv_nhwc, same_pads
 
 F32 = np.float32
 _RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": None}
 
 
 def qrange(dtype: str):
+    """(qmin, qmax) of a storage dtype of the formats (int32: None, no clamp)."""
     return _RANGES[dtype]
+
+
+def requant_dtype(tensor, dtype: str) -> str:
+    """The type an output tensor is requantized to: its storage ``dtype``, or the narrower
+    ``tensor.qdtype`` of an in-memory graph (``"uint4"`` stored in ``"uint8"``).
+
+    Raises ValueError if ``qdtype`` is not a narrower integer type stored in ``dtype``. The
+    loaders never set ``qdtype``, so a model file always gets ``dtype`` itself.
+    """
+    q = None if tensor is None else tensor.qdtype
+    if q is None:
+        return dtype
+    _, _, storage, bits, _ = dtype_range("qdtype", q)
+    if np.dtype(storage).name != dtype or bits >= 8 * np.dtype(storage).itemsize:
+        raise ValueError(
+            f"tensor {tensor.name!r}: qdtype {q!r} must be an integer type narrower than its "
+            f"storage dtype {dtype!r} and stored in it (e.g. 'uint4' in 'uint8')"
+        )
+    return q
+
+
+def narrow_range(dtype: str):
+    """(qmin, qmax) of a storage dtype or of a narrower ``qdtype`` such as ``"uint4"``."""
+    if dtype in _RANGES:
+        return _RANGES[dtype]
+    qmin, qmax = dtype_range("dtype", dtype)[:2]
+    return qmin, qmax
 
 
 def tflite_round(x):
@@ -121,7 +150,17 @@ def requant(acc, scale, scheme, zp, dtype, axis=None):
 
 
 def gemm_scale(s_in, s_w, s_out, how: str):
-    """Effective per-channel scale as each engine derives it (double or binary32)."""
+    """Effective per-channel scale as each engine derives it.
+
+    ``how``: ``"double"`` (TFLite: the float32 scales widened, ``s_in * s_w / s_out`` in
+    double), ``"float32"`` (XNNPACK, ONNX Runtime: the same in binary32) or ``"float64"`` (the
+    scales *as given*, in double, without rounding them to float32 first: for in-memory graphs
+    whose scales are float64, ``fxq_explore.studies.e2e``; on float32 scales it equals
+    ``"double"``).
+    """
+    if how == "float64":
+        s_w64 = np.atleast_1d(np.asarray(s_w, dtype=np.float64))
+        return np.float64(s_in) * s_w64 / np.float64(s_out)
     s_w = np.atleast_1d(np.asarray(s_w, dtype=np.float32))
     if how == "double":
         return float(np.float32(s_in)) * s_w.astype(np.float64) / float(np.float32(s_out))
@@ -593,7 +632,7 @@ def onnx_qlinearconv(graph, node, env, eng, sites):
     x = env[i[0]]
     sx, zx = float(_scalar(graph, i[1])), int(_scalar(graph, i[2]))
     w_raw = graph.const(i[3])
-    sw = _c(graph, i[4]).astype(np.float32).reshape(-1)
+    sw = np.asarray(_c(graph, i[4])).reshape(-1)  # float32 in a file; gemm_scale casts
     zw = _c(graph, i[5]).astype(np.int64).reshape(-1)
     sy, zy_arr = float(_scalar(graph, i[6])), _c(graph, i[7])
     zy, dtype = int(np.asarray(zy_arr).reshape(-1)[0]), str(np.asarray(zy_arr).dtype)
@@ -617,13 +656,11 @@ def onnx_qlinearconv(graph, node, env, eng, sites):
             groups=groups, accumulate=model,
         ).astype(np.int64)  # fmt: skip
     else:
-        w = w_raw.astype(np.int64) - (zw.reshape(-1, 1, 1, 1) if zw.size > 1 else zw[0])
-        xn = x.astype(np.int64).transpose(0, 2, 3, 1) - zx
-        acc = conv_nhwc(xn, w.transpose(0, 2, 3, 1), stride=strides, dilation=dil, pads=pads,
-                        groups=groups).transpose(0, 3, 1, 2)  # fmt: skip
+        acc = conv_nchw_exact(x, zx, w_raw, zw, stride=strides, dilation=dil, pads=pads,
+                              groups=groups)  # fmt: skip
     if len(i) > 8 and i[8]:
         acc = acc + graph.const(i[8]).astype(np.int64).reshape(1, -1, 1, 1)
-    return _onnx_finish(node, acc, sx, sw, sy, zy, dtype, eng, sites, axis=1)
+    return _onnx_finish(graph, node, acc, sx, sw, sy, zy, dtype, eng, sites, axis=1)
 
 
 def _u8s8_model(eng, x, w):
@@ -636,12 +673,15 @@ def _u8s8_model(eng, x, w):
     return model
 
 
-def _onnx_finish(node, acc, sx, sw, sy, zy, dtype, eng, sites, axis):
+def _onnx_finish(graph, node, acc, sx, sw, sy, zy, dtype, eng, sites, axis):
     scale = gemm_scale(sx, sw, sy, eng["scale"])
     ax = axis if scale.size > 1 else None
+    # the output's own type: the zero point's dtype, or an in-memory graph's narrower qdtype
+    qdt = requant_dtype(graph.tensors.get(node.outputs[0]), dtype)
     sites[node.name] = {"acc": acc, "scale": scale, "zero_point": zy, "axis": ax,
-                        "dtype": dtype, "scheme": eng["gemm"], "clamp": qrange(dtype)}  # fmt: skip
-    return {node.outputs[0]: requant(acc, scale, eng["gemm"], zy, dtype, ax)}
+                        "dtype": qdt, "scheme": eng["gemm"], "clamp": narrow_range(qdt)}  # fmt: skip
+    y = requant(acc, scale, eng["gemm"], zy, qdt, ax)
+    return {node.outputs[0]: y.astype(dtype, copy=False)}
 
 
 def onnx_qgemm(graph, node, env, eng, sites):
@@ -695,7 +735,7 @@ def onnx_qgemm(graph, node, env, eng, sites):
         acc = am @ bm
     if c_name:
         acc = acc + graph.const(c_name).astype(np.int64)
-    return _onnx_finish(node, acc, sa, sb, sy, zy, dtype, eng, sites, axis=-1)
+    return _onnx_finish(graph, node, acc, sa, sb, sy, zy, dtype, eng, sites, axis=-1)
 
 
 def onnx_qlinearadd(graph, node, env, eng, sites):

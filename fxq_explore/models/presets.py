@@ -113,6 +113,45 @@ def resolve(name: str, flags=None) -> str:
     return name
 
 
+#: the engine whose recipes a :func:`scheme_row` keeps for the ops other than conv / FC
+SCHEME_ROW_BASE = {"onnx": "onnxruntime-vnni", "tflite": "tflite-reference"}
+
+
+def scheme_row(scheme: str, fmt: str = "onnx") -> dict[str, str]:
+    """A recipe row that requantizes with a registry scheme instead of an engine's arithmetic.
+
+    Parameters
+    ----------
+    scheme : str
+        A scheme of :data:`fxq_explore.SCHEMES` (``"exact"``, ``"tflite"``, ...): the
+        requantization of every convolution / fully-connected / matmul accumulator.
+    fmt : {"onnx", "tflite"}
+        The format of the model it replays.
+
+    Returns
+    -------
+    dict
+        The row of :data:`SCHEME_ROW_BASE` [fmt] (``onnxruntime-vnni``, ``tflite-reference``:
+        exact accumulation, their recipes for add, mean, ...) with ``gemm`` and ``fc`` set to
+        ``scheme`` and ``scale`` to ``"float64"``: the effective scale ``s_in * s_w / s_out``
+        in double from the scales as the graph stores them (float32 in a file, where it
+        equals TFLite's ``"double"``; float64 in an in-memory graph).
+
+    Raises
+    ------
+    ValueError
+        ``scheme`` not in the registry, or ``fmt`` not a format (naming the valid values).
+    """
+    schemes.get(scheme, "scheme")
+    if fmt not in SCHEME_ROW_BASE:
+        raise ValueError(f"unknown fmt {fmt!r}; valid: {', '.join(map(repr, SCHEME_ROW_BASE))}")
+    row = dict(ENGINES[SCHEME_ROW_BASE[fmt]], gemm=scheme, fc=scheme, scale="float64")
+    row.pop("preset", None)  # no engine preset: nothing of fxq_explore.engines applies
+    if fmt == "onnx":
+        row["accumulate"] = "exact"
+    return row
+
+
 def engine(name: str) -> dict[str, str]:
     """The recipe row of ``name`` (an alias is resolved for this CPU first)."""
     return ENGINES[resolve(name)]

@@ -133,6 +133,7 @@ def replay(
     *,
     progress: bool = False,
     overrides: dict[str, dict] | None = None,
+    scheme: str | None = None,
 ) -> ReplayResult:
     """Execute ``model`` on ``inputs`` in ``engine``'s integer arithmetic.
 
@@ -155,6 +156,12 @@ def replay(
     overrides : dict, optional
         ``{node name: recipe dict}`` to run single nodes in another arithmetic (a row of
         ``ENGINES``, possibly modified); used by fingerprint's propagation study.
+    scheme : str, optional
+        Instead of an engine preset: requantize every conv / fully-connected accumulator with
+        this scheme of :data:`fxq_explore.SCHEMES`, the effective scales in double from the
+        scales as the graph stores them, accumulation exact, the other ops as
+        ``onnxruntime-vnni`` / ``tflite-reference`` (:func:`~fxq_explore.models.presets.scheme_row`);
+        ``.engine`` is then ``"scheme:<name>"``. Not together with ``engine``.
 
     Returns
     -------
@@ -163,8 +170,16 @@ def replay(
         every intermediate, ``.sites`` the requantization sites (accumulators, scales).
     """
     graph = as_graph(model)
-    engine = presets.resolve(engine or default_engine(graph))
-    eng = presets.engine(engine)
+    if scheme is not None:
+        if engine is not None:
+            raise ValueError(
+                f"pass engine or scheme, not both; got engine={engine!r}, scheme={scheme!r}"
+            )
+        eng = presets.scheme_row(scheme, graph.format)
+        engine = f"scheme:{scheme}"
+    else:
+        engine = presets.resolve(engine or default_engine(graph))
+        eng = presets.engine(engine)
     if eng["format"] != graph.format:
         raise ValueError(
             f"engine {engine!r} replays {eng['format']} models; this one is {graph.format} "

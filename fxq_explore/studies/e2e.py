@@ -21,10 +21,15 @@ Post-training quantization (:func:`quantize_model`)
   calibration set (the first 256 training images). The requantization's clamp at 0 is the ReLU;
 * logits: per tensor, signed int8 (``T/127``), at every N: the classifier output stays 8-bit.
 
-Integer-only inference (:func:`run_integer`): ``acc = conv(q_in, q_w) + q_b`` in int32
-(``fxq_explore.conv.conv2d(..., scheme=None, backend="c")`` when available, else an int64 numpy
-conv), then ``requantize(acc, s_in·s_w[k]/s_out, scheme, dtype=...)`` per channel. Only the
-final ``argmax`` and the SQNR measurement look at real numbers.
+Integer-only inference (:func:`run_integer`) goes through the model machinery of chapter 09,
+the one route to run a quantized network: :func:`to_graph` writes the quantized network as an
+in-memory ONNX QOperator graph (three ``QLinearConv``, then ``Flatten``) and
+``fxq_explore.models.replay(graph, q0, scheme=...)`` runs it: ``acc = conv(q_in, q_w) + q_b``
+exactly (the C convolution of ``fxq_explore.kernels.conv`` where it applies), then
+``requantize(acc, s_in·s_w[k]/s_out, scheme, dtype=...)`` per channel, with the scales in
+float64 as :meth:`QuantizedModel.multipliers` gives them and the ``uintN`` clamp of the hidden
+activations (``Tensor.qdtype``). Only the final ``argmax`` and the SQNR measurement look at
+real numbers.
 
 Calibrators (``CALIBRATIONS``; ``fxq_explore.calibration.CALIBRATORS``): ``max``,
 ``percentile`` (99.99 %, sample quantile), ``mse`` (pytorch-quantization histogram MSE),
@@ -75,10 +80,7 @@ import numpy as np
 
 from ..analysis.calibration import CALIBRATORS, calibrate, threshold_to_scale
 from ..core import validate
-from ..core.validate import dtype_range
-from ..kernels.conv import conv2d
-from ..requantization import requantize
-from ..schemes import EXACT, SCHEMES, c_schemes
+from ..schemes import EXACT, SCHEMES
 
 __all__ = [
     "LAYERS",
@@ -86,6 +88,8 @@ __all__ = [
     "load_params",
     "forward_fp32",
     "quantize_model",
+    "to_graph",
+    "replay_integer",
     "run_integer",
     "evaluate",
     "format_table",
@@ -278,70 +282,104 @@ def quantize_model(params, thresholds, bits=8):
     return QuantizedModel(weights, w_scales, biases, s_act, dt, list(map(float, thresholds)))
 
 
-def _conv_int_numpy(x, w, stride, pad):
-    win = _windows(x.astype(np.int64), w.shape[2], w.shape[3], stride, pad)
-    n, c, ho, wo = win.shape[:4]
-    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, -1)
-    acc = cols @ w.astype(np.int64).reshape(w.shape[0], -1).T
-    return acc.reshape(n, ho, wo, -1).transpose(0, 3, 1, 2)
-
-
-def _conv_int(x, w, stride, pad, backend):
-    """int32 accumulators of an NCHW conv (no bias)."""
-    if backend == "c":
-        out = conv2d(
-            np.ascontiguousarray(x, dtype=np.uint8),
-            np.ascontiguousarray(w),
-            None,
-            scale=1.0,
-            stride=stride,
-            padding=pad,
-            scheme=None,
-            layout="NCHW",
-            backend="c",
-        )
-        return np.asarray(out).astype(np.int64)
-    return _conv_int_numpy(x, w, stride, pad)
-
-
-def conv_backend_name(backend="c"):
-    """Which conv implementation :func:`run_integer` uses."""
-    if backend == "c":
-        return "fxq_explore.conv.conv2d (C kernel)"
-    return "numpy int64 (fxq_explore.e2e fallback)"
-
-
 def quantize_input(x):
     """``q0 = round(16·x)``: the digits' pixels, uint8 in 0..16 (scale 1/16)."""
     return np.clip(np.rint(np.asarray(x, dtype=np.float64) * 16.0), 0, 255).astype(np.uint8)
 
 
-def requantize_exact(acc, scale, dtype, axis=1):
-    """``requantize(acc, scale, "exact", dtype=dtype, axis=axis)`` (ties away from zero), fast.
+#: Tensor names of :func:`to_graph`: the input, each layer's output, the flattened logits.
+TENSORS = ("x_q", "h1", "h2", "logits_map", "logits")
 
-    ``acc·s`` in float64 has a relative error below ``2^-53``, so its rounding can differ from
-    the exact one only within ``|acc|·s·2^-53`` of a half-integer. Elements within ``1e-6`` of a
-    half-integer, or with ``|acc·s| >= 2^20``, are recomputed with the exact scheme of
-    ``fxq_explore.requantize``; the rest are rounded in float64. Bit-identical to the exact
-    scheme (tested), several times faster on the e2e tensors.
+
+def to_graph(qm):
+    """The quantized network as an in-memory ONNX QOperator graph (``fxq_explore.models``).
+
+    Three ``QLinearConv`` nodes named as :data:`LAYERS` (``conv1``, ``conv2``, ``fc``), then
+    ``Flatten`` to ``(N, 10)``; every weight, bias, scale and zero point a constant tensor, as
+    the QLinearConv inputs of ONNX expect them: ``x`` uint8 (zero point 0), weights int8 per
+    output channel (zero point 0), bias int32, hidden outputs uint8 (zero point 0), logits int8.
+
+    Two things no ONNX file can hold, both marked on the tensors: the scales are float64 (the
+    exact doubles of :meth:`QuantizedModel.multipliers`, replayed with the ``"float64"`` scale
+    recipe of ``fxq_explore.models.presets.scheme_row``), and a hidden activation of
+    ``uintN``, N < 8, is stored in uint8 with ``Tensor.qdtype = "uintN"``: the
+    requantization clamps it to ``[0, 2^N - 1]``.
+
+    Parameters
+    ----------
+    qm : QuantizedModel
+
+    Returns
+    -------
+    fxq_explore.models.Graph
+        ``format="onnx"``, ``flavor="qoperator"``, input ``"x_q"`` (N, 1, 8, 8) uint8,
+        output ``"logits"`` (N, 10) int8.
     """
+    from ..models.ir import Graph, Node, Tensor
 
-    qmin, qmax, storage, _, _ = dtype_range("dtype", dtype)
-    acc = np.asarray(acc)
-    shape = [1] * acc.ndim
-    shape[axis] = -1
-    s = np.broadcast_to(np.asarray(scale, dtype=np.float64).reshape(shape), acc.shape)
-    v = acc.astype(np.float64) * s
-    a = np.abs(v)
-    r = np.sign(v) * np.floor(a + 0.5)
-    hard = (np.abs(a - np.floor(a) - 0.5) < 1e-6) | (a >= 2.0**20)
-    if hard.any():
-        r[hard] = requantize(acc[hard].astype(np.int32), s[hard], EXACT.name, dtype="int32", axis=0)
-    return np.clip(r, qmin, qmax).astype(storage)
+    tensors = {}
+
+    def const(name, value):
+        arr = np.asarray(value)
+        tensors[name] = Tensor(name, arr.dtype.name, arr.shape, data=arr)
+        return name
+
+    shapes = [(-1, 1, 8, 8), (-1, 16, 8, 8), (-1, 32, 4, 4), (-1, 10, 1, 1)]
+    storage = ["uint8", "uint8", "uint8", "int8"]
+    dtypes = ["uint8", *qm.out_dtypes]
+    for j, name in enumerate(TENSORS[:4]):
+        tensors[name] = Tensor(
+            name,
+            storage[j],
+            shapes[j],
+            scale=np.array([qm.act_scales[j]], dtype=np.float64),
+            zero_point=np.zeros(1, dtype=storage[j]),
+            qdtype=None if dtypes[j] == storage[j] else dtypes[j],
+        )
+    tensors["logits"] = Tensor("logits", "int8", (-1, 10))
+    nodes = []
+    for i, (name, stride, pad) in enumerate(LAYERS):
+        w = qm.weights[i]
+        x_in, y_out = TENSORS[i], TENSORS[i + 1]
+        inputs = [
+            x_in,
+            const(f"{name}.x_scale", np.float64(qm.act_scales[i])),
+            const(f"{name}.x_zero_point", np.zeros((), dtype=storage[i])),
+            const(f"{name}.w", w),
+            const(f"{name}.w_scale", np.asarray(qm.w_scales[i], dtype=np.float64)),
+            const(f"{name}.w_zero_point", np.zeros(w.shape[0], dtype=np.int8)),
+            const(f"{name}.y_scale", np.float64(qm.act_scales[i + 1])),
+            const(f"{name}.y_zero_point", np.zeros((), dtype=storage[i + 1])),
+            const(f"{name}.b", np.asarray(qm.biases[i], dtype=np.int32)),
+        ]
+        attrs = {
+            "kernel_shape": list(w.shape[2:]),
+            "strides": [stride, stride],
+            "pads": [pad] * 4,
+            "group": 1,
+        }
+        nodes.append(Node("QLinearConv", name, inputs, [y_out], attrs))
+    nodes.append(Node("Flatten", "flatten", ["logits_map"], ["logits"], {"axis": 1}))
+    return Graph("onnx", "<fxq_explore.studies.e2e.to_graph>", nodes, tensors, ["x_q"],
+                 ["logits"], flavor="qoperator")  # fmt: skip
 
 
-def run_integer(qm, q0, scheme, *, backend="c", accumulators=None):
-    """Integer-only inference.
+def replay_integer(qm, q0, scheme):
+    """:func:`fxq_explore.models.replay` of :func:`to_graph` with a requantization scheme.
+
+    Returns
+    -------
+    fxq_explore.models.ReplayResult
+        ``.tensors`` by :data:`TENSORS`, ``.sites`` by layer name (``"acc"``: the int64
+        accumulators, bias included; ``"scale"``: the float64 effective scales).
+    """
+    from ..models.replay import replay
+
+    return replay(to_graph(qm), q0, scheme=scheme)
+
+
+def run_integer(qm, q0, scheme):
+    """Integer-only inference, through ``fxq_explore.models.replay`` (:func:`replay_integer`).
 
     Parameters
     ----------
@@ -349,49 +387,17 @@ def run_integer(qm, q0, scheme, *, backend="c", accumulators=None):
     q0 : ndarray, uint8 (N, 1, 8, 8)
         Quantized input (:func:`quantize_input`).
     scheme : str
-        A requantization scheme of ``fxq_explore.requantize.SCHEMES``.
-    backend : {"c", "numpy"}
-        Conv backend (``"c"`` falls back to numpy when the C conv is not available).
-    accumulators : ndarray, optional
-        Precomputed first-layer accumulators (they do not depend on the scheme).
+        A requantization scheme of ``fxq_explore.SCHEMES``.
 
     Returns
     -------
     logits_q : ndarray, int8 (N, 10)
     outputs : list of ndarray
-        The requantized output of each layer.
+        The requantized output of each layer (``(N, 16, 8, 8)``, ``(N, 32, 4, 4)`` uint8,
+        ``(N, 10, 1, 1)`` int8).
     """
-
-    h = q0
-    outs = []
-    for i, (_, stride, pad) in enumerate(LAYERS):
-        if i == 0 and accumulators is not None:
-            acc = accumulators
-        else:
-            acc = _conv_int(h, qm.weights[i], stride, pad, backend)
-        acc = acc + qm.biases[i][None, :, None, None]
-        if scheme == EXACT.name:
-            h = requantize_exact(acc.astype(np.int32), qm.multipliers(i), qm.out_dtypes[i])
-        else:
-            # the SIMD C requantization where it exists (bit-identical to numpy, tested there)
-            rq_backend = (
-                "c"
-                if backend == "c"
-                and scheme in c_schemes()
-                and qm.out_dtypes[i] in ("int8", "uint8")
-                else "numpy"
-            )
-            h = requantize(
-                acc.astype(np.int32),
-                qm.multipliers(i),
-                scheme,
-                zero_point=0,
-                dtype=qm.out_dtypes[i],
-                axis=1,
-                backend=rq_backend,
-            )
-        outs.append(h)
-    return h[:, :, 0, 0], outs
+    env = replay_integer(qm, q0, scheme).tensors
+    return env["logits"], [env[t] for t in TENSORS[1:4]]
 
 
 def _sqnr_db(ref, approx):
@@ -425,7 +431,7 @@ def calibration_thresholds(params, x_cal, bits_list=BITS, calibrations=CALIBRATI
     return out
 
 
-def evaluate(params=None, *, schemes=None, calibrations=CALIBRATIONS, bits_list=BITS, backend="c"):
+def evaluate(params=None, *, schemes=None, calibrations=CALIBRATIONS, bits_list=BITS):
     """Compute the table rows.
 
     Returns
@@ -446,7 +452,6 @@ def evaluate(params=None, *, schemes=None, calibrations=CALIBRATIONS, bits_list=
     bits_list = tuple(validate.int_in_range("bits_list", b, 2, 8) for b in bits_list)
     if not bits_list:
         raise ValueError("bits_list must not be empty")
-    validate.choice("backend", backend, ("c", "numpy"))
     params = load_params() if params is None else params
     x_tr, _, x_te, y_te = load_split()
     z = forward_fp32(params, x_te)
@@ -462,19 +467,16 @@ def evaluate(params=None, *, schemes=None, calibrations=CALIBRATIONS, bits_list=
     ]
     ths = calibration_thresholds(params, x_tr[:N_CALIBRATION], bits_list, calibrations)
     q0 = quantize_input(x_te)
-    acc1 = None
     for label in calibrations:
         for bits in bits_list:
             qm = quantize_model(params, ths[(label, bits)], bits)
-            if acc1 is None:
-                acc1 = _conv_int(q0, qm.weights[0], LAYERS[0][1], LAYERS[0][2], backend)
-            _, ref_outs = run_integer(qm, q0, EXACT.name, backend=backend, accumulators=acc1)
+            _, ref_outs = run_integer(qm, q0, EXACT.name)
             total = sum(o.size for o in ref_outs)
             for scheme in schemes:
                 if scheme == EXACT.name:
                     lq, outs = ref_outs[-1][:, :, 0, 0], ref_outs
                 else:
-                    lq, outs = run_integer(qm, q0, scheme, backend=backend, accumulators=acc1)
+                    lq, outs = run_integer(qm, q0, scheme)
                 zhat = lq.astype(np.float64) * qm.act_scales[3]
                 mism = sum(
                     int(np.count_nonzero(a != b)) for a, b in zip(outs, ref_outs, strict=False)
@@ -544,12 +546,6 @@ def main(argv=None):
         choices=list(SCHEMES),
         help="requantization schemes (default: all)",
     )
-    ap.add_argument(
-        "--backend",
-        default="c",
-        choices=("c", "numpy"),
-        help="conv backend (default c; numpy if the C conv is unavailable)",
-    )
     argv = list(argv) if argv is not None else None
     if argv and argv[0] == "--":  # "fxq-explore e2e -- --json" from a REMAINDER parser
         argv = argv[1:]
@@ -558,14 +554,13 @@ def main(argv=None):
         schemes=args.scheme,
         calibrations=tuple(args.calibration),
         bits_list=tuple(args.bits),
-        backend=args.backend,
     )
     if args.json:
         print(json.dumps({"rows": rows}))
     else:
         print(format_table(rows))
         print(
-            f"\nconv: {conv_backend_name(args.backend)}; hidden activations uintN, logits "
+            "\nrun by fxq_explore.models.replay (e2e.to_graph); hidden activations uintN, logits "
             f"int8, weights int8 per channel; {N_CALIBRATION} calibration images"
         )
     return 0

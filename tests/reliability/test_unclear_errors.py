@@ -106,7 +106,6 @@ REPRODUCERS = [
     ("e2e schemes", ValueError, "schemes", lambda: e2e.evaluate(schemes=["nope"])),
     ("e2e bits 1", ValueError, "bits_list", lambda: e2e.evaluate(bits_list=[1])),
     ("e2e calibrations", ValueError, "calibrations", lambda: e2e.evaluate(calibrations=["median"])),
-    ("e2e backend", ValueError, "backend", lambda: e2e.evaluate(backend="gpu")),
 ]
 
 

@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 
-from fxq_explore import requantize
 from fxq_explore.studies import e2e
 
 SINGLE_ROUNDING = (
@@ -154,43 +153,6 @@ def test_main_bad_arguments():
         e2e.main(["--bits", "12"])
     with pytest.raises(SystemExit):
         e2e.main(["--scheme", "banana"])
-
-
-def test_requantize_exact_fast_path_matches_library():
-    p = e2e.load_params()
-    _, _, x, _ = e2e.load_split()
-    qm = e2e.quantize_model(p, (3.0, 6.0, 15.0), 8)
-    q0 = e2e.quantize_input(x[:64])
-    acc = e2e._conv_int_numpy(q0, qm.weights[0], 1, 1) + qm.biases[0][None, :, None, None]
-    acc = acc.astype(np.int32)
-    m = qm.multipliers(0)
-    for dt in ("uint8", "uint4", "int8"):
-        np.testing.assert_array_equal(
-            e2e.requantize_exact(acc, m, dt), requantize(acc, m, "exact", dtype=dt, axis=1)
-        )
-    # exact ties: acc * 2^-4 at half-integers, both signs
-    ties = (np.arange(-40, 40) * 8 + 0).astype(np.int32).reshape(1, 1, 80, 1)
-    np.testing.assert_array_equal(
-        e2e.requantize_exact(ties, np.array([2.0**-4]), "int8"),
-        requantize(ties, np.array([2.0**-4]), "exact", dtype="int8", axis=1),
-    )
-
-
-def test_c_conv_matches_numpy_conv():
-    p = e2e.load_params()
-    _, _, x, _ = e2e.load_split()
-    qm = e2e.quantize_model(p, (3.0, 6.0, 15.0), 8)
-    q0 = e2e.quantize_input(x[:32])
-    for i, (_, stride, pad) in enumerate(e2e.LAYERS[:1]):
-        a = e2e._conv_int(q0, qm.weights[i], stride, pad, "c")
-        b = e2e._conv_int_numpy(q0, qm.weights[i], stride, pad)
-        np.testing.assert_array_equal(a, b)
-    # the whole network, C conv + C requantization where available vs numpy everywhere
-    for scheme in ("tflite", "pow2", "tvm_tonearest"):
-        ca = e2e.run_integer(qm, q0, scheme, backend="c")[1]
-        na = e2e.run_integer(qm, q0, scheme, backend="numpy")[1]
-        for u, v in zip(ca, na, strict=False):
-            np.testing.assert_array_equal(u, v)
 
 
 def test_stored_split_is_sklearns():

@@ -128,3 +128,31 @@ def test_round_mul_shift_on_the_edge_set(bits, mode):
 def test_the_edge_set_is_gemmlowps():
     e = edge_set(8)
     assert -128 in e and 127 in e and 64 in e and 66 in e and -62 in e and 0 in e
+
+
+@pytest.mark.parametrize("mode", list(RoundingMode))
+def test_round_mul_shift_float_screen_on_random_and_near_tie_values(mode):
+    """Values of every size, mostly taking the float64 screen, and values placed within a few
+    units of 2^-53 relative of a tie or an integer, which must take the exact route."""
+    rng = np.random.default_rng(7)
+    n_vals = 3000
+    acc = rng.integers(-(2**31), 2**31, n_vals)
+    mant = rng.integers(2**52, 2**53, n_vals)
+    t = rng.integers(40, 100, n_vals)
+    # near ties and near integers: n / 2^t = k + {1/2, 0} + d / 2^t, |d| <= 3, k < 2^19
+    k = rng.integers(0, 2**19, 500)
+    d = rng.integers(-3, 4, 500)
+    num = np.concatenate([(2 * k + 1) * 2**30 + d, k * 2**31 + np.abs(d)])
+    t2 = np.full(num.size, 31)
+    acc = np.concatenate([acc, np.ones(num.size, np.int64), -np.ones(num.size, np.int64)])
+    mant = np.concatenate([mant, num, num])
+    t = np.concatenate([t, t2, t2])
+    got = round_mul_shift(acc, mant, t, mode)
+    want = [
+        max(
+            -(2**40),
+            min(2**40, round_oracle(Fraction(int(a) * int(m), 1) / Fraction(2) ** int(s), mode)),
+        )
+        for a, m, s in zip(acc, mant, t, strict=True)
+    ]
+    assert got.tolist() == want
