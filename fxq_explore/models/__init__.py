@@ -8,26 +8,17 @@ Needs ``onnx`` (ONNX models), ``onnxruntime`` (QDQ models and fingerprint of ONN
 ``tflite`` + ``ai-edge-litert`` (TFLite models / fingerprint) -- the ``compare`` extra.
 """
 
+# imported eagerly, each function bound after its module: ``models.inspect`` and
+# ``models.fingerprint`` stay the functions whatever imports the submodules of the same name
+# later (with a lazy ``__getattr__`` they were the functions once, then the modules)
+from .data import data_path, digits
+from .fingerprint import fingerprint
+from .inspect import inspect
 from .ir import Graph, Node, Tensor, UnsupportedOpError
 from .presets import ENGINES, RUNTIMES
 from .replay import ReplayResult, load, replay
-
-
-def __getattr__(name):
-    import importlib
-
-    lazy = {
-        "fingerprint": ("fingerprint", "fingerprint"),
-        "run_runtime": ("runtime", "run_runtime"),
-        "inspect": ("inspect", "inspect"),
-        "data_path": ("data", "data_path"),
-        "digits": ("data", "digits"),
-    }
-    if name in lazy:
-        mod, attr = lazy[name]
-        return getattr(importlib.import_module(f".{mod}", __name__), attr)
-    raise AttributeError(f"module 'fxq_explore.models' has no attribute {name!r}")
-
+from .runtime import run_runtime
 
 __all__ = ["ENGINES", "Graph", "Node", "RUNTIMES", "ReplayResult", "Tensor",
-           "UnsupportedOpError", "load", "replay"]  # fmt: skip
+           "UnsupportedOpError", "data_path", "digits", "fingerprint", "inspect", "load",
+           "replay", "run_runtime"]  # fmt: skip

@@ -17,9 +17,15 @@ _TFL_GEMM = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
 
 def _sites(graph):
     """(node, s_in, s_w[], s_out, zp_in, in dtype, out dtype, w int array (O, ...), bias|None,
-    bias scale|None) for every conv / fc requantization site."""
+    bias scale|None, route) for every conv / fc requantization site; ``route`` is
+    ``"integer"`` (a quantized kernel) or ``"float"`` (a QDQ group ORT runs in float)."""
     from .load_onnx import const_scalar
 
+    producer = {o: n for n in graph.nodes for o in n.outputs}
+    consumers: dict[str, list] = {}
+    for n in graph.nodes:
+        for i in n.inputs:
+            consumers.setdefault(i, []).append(n)
     for n in graph.nodes:
         if graph.format == "tflite" and n.op in _TFL_GEMM:
             x, w = (graph.tensor(n.inputs[0]), graph.tensor(n.inputs[1]))
@@ -30,7 +36,7 @@ def _sites(graph):
             b = graph.tensor(n.inputs[2]) if len(n.inputs) > 2 and n.inputs[2] else None
             yield (n, float(x.scale[0]), w.scale, float(y.scale[0]), int(x.zero_point[0]),
                    x.dtype, y.dtype, wd, None if b is None else graph.const(b.name),
-                   None if b is None or b.scale is None else b.scale)  # fmt: skip
+                   None if b is None or b.scale is None else b.scale, "integer")  # fmt: skip
         elif graph.format == "onnx" and n.op in ("QLinearConv", "QGemm", "QLinearMatMul"):
             i = n.inputs
             sx, zx = float(const_scalar(graph, i[1])), int(const_scalar(graph, i[2]))
@@ -48,7 +54,72 @@ def _sites(graph):
                 w = (w.T if n.op == "QGemm" and n.attrs.get("transB", 0) else w).T  # (N, K)
                 w = w - (zw.reshape(-1, 1) if zw.size > 1 else zw[0])
             ydt = str(np.asarray(graph.const(zy_name)).dtype)
-            yield (n, sx, sw, float(sy), zx, xdt, ydt, w, graph.const(b) if b else None, None)
+            yield (n, sx, sw, float(sy), zx, xdt, ydt, w, graph.const(b) if b else None, None,
+                   "integer")  # fmt: skip
+        elif graph.format == "onnx" and n.op in _ONNX_FLOAT_GEMM:
+            site = _float_site(graph, n, producer, consumers)
+            if site is not None:
+                yield site
+
+
+#: float ops that a QDQ model can leave between DequantizeLinear and QuantizeLinear when ONNX
+#: Runtime's fusion does not take the group (the requantization then happens in float)
+_ONNX_FLOAT_GEMM = ("Conv", "Gemm", "MatMul")
+
+
+def _float_site(graph, n, producer, consumers):
+    """The site of a DequantizeLinear -> Conv / Gemm / MatMul -> QuantizeLinear group that ORT
+    runs in float (not fused into a QLinear kernel), or None if ``n`` is not such a group."""
+    from .load_onnx import const_scalar
+
+    dq_x, dq_w = (producer.get(n.inputs[0]), producer.get(n.inputs[1]))
+    outs = consumers.get(n.outputs[0], [])
+    if not (
+        dq_x is not None
+        and dq_w is not None
+        and dq_x.op == dq_w.op == "DequantizeLinear"
+        and graph.tensor(dq_w.inputs[0]).is_const
+        and len(outs) == 1
+        and outs[0].op == "QuantizeLinear"
+    ):
+        return None
+    q = outs[0]
+    xi, wi = dq_x.inputs, dq_w.inputs
+    sx, zx = (
+        float(const_scalar(graph, xi[1])),
+        int(const_scalar(graph, xi[2] if len(xi) > 2 else "")),
+    )
+    # the activation type is the zero point's (ONNX: uint8 when the zero point is omitted)
+    xdt = str(np.asarray(graph.const(xi[2])).dtype) if len(xi) > 2 and xi[2] else "uint8"
+    w = graph.const(wi[0]).astype(np.int64)
+    sw = np.asarray(graph.const(wi[1]), dtype=np.float32).reshape(-1)
+    zw = (
+        np.asarray(graph.const(wi[2]), dtype=np.int64).reshape(-1)
+        if len(wi) > 2 and wi[2]
+        else np.zeros(1, np.int64)
+    )
+    if n.op == "Conv":
+        w = w - (zw.reshape(-1, 1, 1, 1) if zw.size > 1 else zw[0])
+    else:  # (K, N) -> (N, K), one row per output channel
+        w = (w.T if n.op == "Gemm" and n.attrs.get("transB", 0) else w).T
+        w = w - (zw.reshape(-1, 1) if zw.size > 1 else zw[0])
+    bias = bscale = None
+    if len(n.inputs) > 2 and n.inputs[2]:
+        dq_b = producer.get(n.inputs[2])
+        if (
+            dq_b is not None
+            and dq_b.op == "DequantizeLinear"
+            and graph.tensor(dq_b.inputs[0]).is_const
+        ):
+            bias = graph.const(dq_b.inputs[0]).astype(np.int64).reshape(-1)
+            bscale = np.asarray(graph.const(dq_b.inputs[1]), dtype=np.float32).reshape(-1)
+    sy = float(const_scalar(graph, q.inputs[1]))
+    ydt = (
+        str(np.asarray(graph.const(q.inputs[2])).dtype)
+        if len(q.inputs) > 2 and q.inputs[2]
+        else "uint8"
+    )
+    return (n, sx, sw, sy, zx, xdt, ydt, w, bias, bscale, "float")
 
 
 def _pair_sum(w_oc: np.ndarray) -> int:
@@ -79,7 +150,10 @@ def _disagreement(scale: float, rng, n: int = 2048) -> dict[str, float]:
 def inspect(model, *, seed: int = 0):
     """One row per requantization site and output channel.
 
-    Columns: ``layer, op, channel, s_in, s_w, s_out, scale`` (double, TFLite's derivation),
+    Columns: ``layer, op``, ``route`` (``"integer"``: a quantized kernel requantizes the
+    accumulators; ``"float"``: a QDQ group DequantizeLinear -> Conv / Gemm / MatMul ->
+    QuantizeLinear that ONNX Runtime did not fuse and runs in float, so only the final
+    QuantizeLinear rounds), ``channel, s_in, s_w, s_out, scale`` (double, TFLite's derivation),
     ``scale_f32`` (XNNPACK / ORT binary32 derivation), ``tflite_multiplier, tflite_shift``
     (QuantizeMultiplier), ``xnnpack_mantissa, xnnpack_right_shift`` (float32 mantissa),
     ``tvm_multiplier, tvm_shift``, hazards ``flushed_to_zero``, ``scale_ge_1``,
@@ -97,7 +171,7 @@ def inspect(model, *, seed: int = 0):
     graph = as_graph(model)
     rng = np.random.default_rng(seed)
     rows = []
-    for n, sx, sw, sy, zx, xdt, _ydt, w, bias, bscale in _sites(graph):
+    for n, sx, sw, sy, zx, xdt, _ydt, w, bias, bscale, route in _sites(graph):
         sw = np.atleast_1d(np.asarray(sw, dtype=np.float32))
         scale = gemm_scale(sx, sw, sy, "double")
         s32 = gemm_scale(sx, sw, sy, "float32")
@@ -115,6 +189,7 @@ def inspect(model, *, seed: int = 0):
             row = {
                 "layer": n.name,
                 "op": n.op,
+                "route": route,
                 "channel": c,
                 "s_in": sx,
                 "s_w": float(sw[k]),
@@ -135,7 +210,8 @@ def inspect(model, *, seed: int = 0):
                     and abs(float(np.atleast_1d(bscale)[k]) - sx * float(sw[k]))
                     > 1e-6 * sx * float(sw[k])
                 ),
-                "pair_sum_max": _pair_sum(wc) if xdt == "uint8" else 0,
+                # int16 pairs exist only in the integer kernels (u8 activations)
+                "pair_sum_max": _pair_sum(wc) if xdt == "uint8" and route == "integer" else 0,
             }
             row["pair_saturation_risk"] = row["pair_sum_max"] > 32767
             row.update(_disagreement(row["scale"], rng, 512))

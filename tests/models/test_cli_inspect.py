@@ -31,6 +31,46 @@ def test_inspect_pair_saturation_only_for_u8_activations():
     assert not rr.pair_saturation_risk.any()
 
 
+def test_inspect_lists_the_qdq_groups_ort_runs_in_float():
+    # ORT leaves conv1 and dw of the s8s8 per-channel QDQ model as DequantizeLinear -> Conv ->
+    # QuantizeLinear (float); they are requantization sites too, marked route="float"
+    name = "digits_qdq_s8s8_pc_minmax.onnx"
+    df = inspect(models.data_path(name))
+    routes = dict(df.groupby("layer", sort=False)["route"].agg(lambda r: set(r)))
+    assert routes == {"conv1": {"float"}, "dw": {"float"}, "pw": {"integer"}, "fc": {"integer"}}
+    assert list(df.groupby("layer", sort=False).size()) == [16, 16, 16, 10]
+    g = models.load(models.data_path(name))
+    assert {n.name: n.op for n in g.nodes if n.name in ("conv1", "dw")} == {
+        "conv1": "Conv",
+        "dw": "Conv",
+    }
+    # the scales, read straight from the file with onnx: s_x * s_w[k] / s_out
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    m = onnx.load(str(models.data_path(name)))
+    init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    by_out = {o: n for n in m.graph.node for o in n.output}
+    conv = next(n for n in m.graph.node if n.name == "conv1")
+    s_x = float(init[by_out[conv.input[0]].input[1]])
+    s_w = init[by_out[conv.input[1]].input[1]].astype(np.float64)
+    q = next(n for n in m.graph.node if n.op_type == "QuantizeLinear" and conv.output[0] in n.input)
+    s_y = float(init[q.input[1]])
+    want = np.float64(np.float32(s_x)) * s_w / np.float64(np.float32(s_y))
+    np.testing.assert_allclose(df[df.layer == "conv1"].scale.to_numpy(), want, rtol=1e-12)
+    # a float route has no int16 pairs, so no pair-saturation risk
+    assert (df[df.route == "float"].pair_sum_max == 0).all()
+
+
+def test_models_inspect_and_fingerprint_stay_the_functions():
+    import importlib
+
+    importlib.import_module("fxq_explore.models.inspect")
+    importlib.import_module("fxq_explore.models.fingerprint")
+    assert callable(models.inspect) and callable(models.fingerprint)
+    assert models.inspect is inspect
+
+
 def test_plot_channels():
     import matplotlib
 
