@@ -366,6 +366,172 @@ T256 int fxq_conv2d_avx2(const fxq_conv_plan *p) {
 }
 
 /* ------------------------------------------------------------------------------------------------
+ * Fully connected (GEMV per row): one pass over a group of NKB <= 4 blocks of 16 output channels
+ * (2 * NKB accumulators) per row, the input quad broadcast once and shared by the group's weight
+ * vectors; x' = x_u - 128 and |x'| are made on the fly (xor 0x80 .. and vpabsb), so a call needs
+ * no workspace.  Same exactness argument as the conv tile: |x'| <= 128, |w| <= 127.
+ * ---------------------------------------------------------------------------------------------- */
+
+/* 4 input bytes from xr + 4q (zero-filled past c: their weights are 0) */
+INL uint32_t fc_quad(const uint8_t *xr, int64_t q, int64_t c) {
+    uint32_t v = 0;
+    if (4 * q + 4 <= c)
+        memcpy(&v, xr + 4 * q, 4);
+    else
+        memcpy(&v, xr + 4 * q, (size_t)(c - 4 * q));
+    return v;
+}
+
+/* acc[2j + h] = sum over the row of x' * w, channels (block j) * 16 + 8h .. +7 */
+T256 INL void fc_u8s8_quad(uint32_t v, const int8_t *wq, const int NKB, __m256i *a) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i xs = _mm256_set1_epi32((int32_t)v);
+    const __m256i xa = _mm256_abs_epi8(xs);
+#pragma GCC unroll 8
+    for (int j = 0; j < 2 * NKB; ++j) {
+        const __m256i w = _mm256_load_si256((const __m256i *)(wq + j * 32));
+        const __m256i t = _mm256_maddubs_epi16(xa, _mm256_sign_epi8(w, xs));
+        a[j] = _mm256_add_epi32(a[j], _mm256_madd_epi16(t, ones));
+    }
+}
+
+T256 INL void fc_u8s8(const uint8_t *xr, const int8_t *wg, int64_t c, int64_t cq, int64_t qstride,
+                      uint32_t flip4, const int NKB, __m256i *acc) {
+    const int64_t qfull = c / 4;
+    __m256i a[2 * FXQ_FC_GROUP];
+    int64_t q = 0;
+#pragma GCC unroll 8
+    for (int j = 0; j < 2 * NKB; ++j) a[j] = _mm256_setzero_si256();
+    for (; q < qfull; ++q) {
+        uint32_t v;
+        memcpy(&v, xr + 4 * q, 4);
+        fc_u8s8_quad(v ^ flip4, wg + q * qstride, NKB, a);
+#pragma GCC unroll 8
+        for (int j = 0; j < 2 * NKB; ++j) __asm__("" : "+x"(a[j])); /* keep them in registers */
+    }
+    if (q < cq) fc_u8s8_quad(fc_quad(xr, q, c) ^ flip4, wg + q * qstride, NKB, a);
+#pragma GCC unroll 8
+    for (int j = 0; j < 2 * NKB; ++j) acc[j] = a[j];
+}
+
+/* the exact int16 fallback (a weight is -128): vpmaddwd on (x_u[2p], x_u[2p+1]) pairs */
+T256 INL void fc_i16(const uint8_t *xr, const int16_t *wg, int64_t c, int64_t cp, int64_t pstride,
+                     uint32_t flip, const int NKB, __m256i *acc) {
+    __m256i a[2 * FXQ_FC_GROUP];
+    for (int j = 0; j < 2 * NKB; ++j) a[j] = _mm256_setzero_si256();
+    for (int64_t p = 0; p < cp; ++p) {
+        const uint32_t x0 = (uint32_t)(xr[2 * p] ^ flip);
+        const uint32_t x1 = 2 * p + 1 < c ? (uint32_t)(xr[2 * p + 1] ^ flip) : 0;
+        const __m256i xb = _mm256_set1_epi32((int32_t)(x0 | (x1 << 16)));
+        const int16_t *wp = wg + p * pstride;
+#pragma GCC unroll 8
+        for (int j = 0; j < 2 * NKB; ++j) {
+            a[j] = _mm256_add_epi32(
+                a[j], _mm256_madd_epi16(xb, _mm256_load_si256((const __m256i *)(wp + j * 16))));
+            __asm__("" : "+x"(a[j]));
+        }
+    }
+    for (int j = 0; j < 2 * NKB; ++j) acc[j] = a[j];
+}
+
+/* a whole group (4 blocks), or one block of a short group (gk < 4 blocks per quad) */
+T256 NOPC static void fc_u8s8_4(const uint8_t *xr, const int8_t *wg, int64_t c, int64_t cq,
+                                uint32_t flip4, __m256i *acc) {
+    fc_u8s8(xr, wg, c, cq, 4 * 64, flip4, 4, acc);
+}
+T256 NOPC static void fc_u8s8_1(const uint8_t *xr, const int8_t *wg, int64_t c, int64_t cq,
+                                int64_t gk, uint32_t flip4, __m256i *acc) {
+    fc_u8s8(xr, wg, c, cq, gk * 64, flip4, 1, acc);
+}
+T256 NOPC static void fc_i16_4(const uint8_t *xr, const int16_t *wg, int64_t c, int64_t cp,
+                               uint32_t flip, __m256i *acc) {
+    fc_i16(xr, wg, c, cp, 4 * 32, flip, 4, acc);
+}
+T256 NOPC static void fc_i16_1(const uint8_t *xr, const int16_t *wg, int64_t c, int64_t cp,
+                               int64_t gk, uint32_t flip, __m256i *acc) {
+    fc_i16(xr, wg, c, cp, gk * 32, flip, 1, acc);
+}
+
+/* correction, requantization (qvs: one per vector) and store of nv (<= 8) vectors of 8 channels
+ * from channel k0 */
+T256 INL void fc_store(const fxq_fc_plan *h, const int32_t *corr, __m256i *acc, int nv, int64_t k0,
+                       void *out_row, const int scheme, const qv *qvs) {
+    for (int j = 0; j < nv; ++j) {
+        const int64_t k = k0 + 8 * j;
+        const int64_t kv = h->k - k < 8 ? h->k - k : 8;
+        __m256i a;
+        if (kv <= 0) break; /* padded channels */
+        a = _mm256_add_epi32(acc[j], _mm256_loadu_si256((const __m256i *)(corr + k)));
+        if (scheme == FXQ_SCHEME_NONE) {
+            int32_t *o = (int32_t *)out_row + k;
+            if (kv == 8) {
+                _mm256_storeu_si256((__m256i *)o, a);
+            } else {
+                int32_t tmp[8];
+                _mm256_storeu_si256((__m256i *)tmp, a);
+                memcpy(o, tmp, (size_t)kv * 4);
+            }
+        } else {
+            uint8_t *o = (uint8_t *)out_row + k;
+            if (kv == 8) {
+                vi_store_bytes(o, rq_vec(a, scheme, &qvs[j]));
+            } else {
+                uint8_t tmp[8];
+                vi_store_bytes(tmp, rq_vec(a, scheme, &qvs[j]));
+                memcpy(o, tmp, (size_t)kv);
+            }
+        }
+    }
+}
+
+/* groups of output channels outside, rows inside: a group's weights (64 * C bytes) stay in
+ * L1/L2 across the rows of a batch, its requantization parameters are loaded once */
+T256 INL void fc_rows(const fxq_fc_plan *h, const uint8_t *x, void *out, int64_t n,
+                      const int scheme) {
+    const int64_t esz = scheme == FXQ_SCHEME_NONE ? 4 : 1;
+    const uint32_t flip4 = 0x80808080u ^ (0x01010101u * (uint32_t)h->flip);
+    for (int64_t kb = 0; kb < h->kb; kb += FXQ_FC_GROUP) {
+        const int gk = h->kb - kb < FXQ_FC_GROUP ? (int)(h->kb - kb) : FXQ_FC_GROUP;
+        qv qvs[2 * FXQ_FC_GROUP];
+        if (scheme != FXQ_SCHEME_NONE)
+            for (int j = 0; j < 2 * gk; ++j) qv_load(&h->q, kb * 16 + 8 * j, 0, &qvs[j]);
+        for (int64_t r = 0; r < n; ++r) {
+            const uint8_t *xr = x + r * h->c;
+            uint8_t *orow = (uint8_t *)out + r * h->k * esz;
+            __m256i acc[2 * FXQ_FC_GROUP];
+            if (h->has_m128) {
+                const int16_t *wg = h->w16 + kb * h->cp * 32;
+                if (gk == FXQ_FC_GROUP)
+                    fc_i16_4(xr, wg, h->c, h->cp, (uint32_t)h->flip, acc);
+                else
+                    for (int j = 0; j < gk; ++j) /* a short group: its blocks in turn */
+                        fc_i16_1(xr, wg + j * 32, h->c, h->cp, gk, (uint32_t)h->flip, acc + 2 * j);
+                fc_store(h, h->corr, acc, 2 * gk, kb * 16, orow, scheme, qvs);
+            } else {
+                const int8_t *wg = h->w8 + kb * h->cq * 64;
+                if (gk == FXQ_FC_GROUP)
+                    fc_u8s8_4(xr, wg, h->c, h->cq, flip4, acc);
+                else
+                    for (int j = 0; j < gk; ++j)
+                        fc_u8s8_1(xr, wg + j * 64, h->c, h->cq, gk, flip4, acc + 2 * j);
+                fc_store(h, h->corr2, acc, 2 * gk, kb * 16, orow, scheme, qvs);
+            }
+        }
+    }
+}
+
+T256 int fxq_fc_avx2(const fxq_fc_plan *h, const uint8_t *x, void *out, int64_t n) {
+    if (h->scheme == FXQ_SCHEME_NONE) {
+        fc_rows(h, x, out, n, FXQ_SCHEME_NONE);
+        return FXQ_OK;
+    }
+#define FXQ_FC_BODY(S) fc_rows(h, x, out, n, S)
+    FXQ_SCHEME_SWITCH(h->scheme, FXQ_FC_BODY)
+#undef FXQ_FC_BODY
+    return FXQ_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------
  * Throughput probes (AVX2): ymm12/ymm13 operands, ymm14 = ones, 6 independent chains
  * ---------------------------------------------------------------------------------------------- */
 #define FXQ_MW(t, a) \
