@@ -366,6 +366,143 @@ T256 int fxq_conv2d_avx2(const fxq_conv_plan *p) {
 }
 
 /* ------------------------------------------------------------------------------------------------
+ * Depthwise 3x3, stride 1, NCHW in and out, fused requantization: straight from the NCHW input,
+ * lanes = output pixels (no NCHW16c packing, no output transposes).  Per channel the input plane
+ * is widened once to int16 x_u with the zero-point padding (hp x wrow int16, ~8 KB: L1).  A 32-byte
+ * load at column j holds the pairs (P[j+2i], P[j+2i+1]), i = 0..7, so with the loads L0 at ow0 and
+ * L2 at ow0 + 2 of each kernel row r, vpmaddwd gives for the even output pixels ow0 + 2i
+ *     E += L0 . (w[r][0], w[r][1]) + L2 . (w[r][2], 0)
+ * and for the odd ones ow0 + 2i + 1
+ *     O += L0 . (0, w[r][0]) + L2 . (w[r][1], w[r][2]):
+ * 16 outputs per 6 loads and 12 vpmaddwd, no shuffles.  Exact for any int8 weight (int16 x int16
+ * pairs into int32).  E and O are requantized (rq_vec, per-channel parameters broadcast) and
+ * interleaved back into pixel order by one 16-bit blend and a pack.
+ * ---------------------------------------------------------------------------------------------- */
+
+T256 INL __m256i dw3_pair(int16_t a, int16_t b) {
+    return _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)a | ((uint32_t)(uint16_t)b << 16)));
+}
+
+/* 16 output bytes in pixel order from the even (e) and odd (o) pixels' int32 lanes */
+T256 INL void dw3_store(uint8_t *out, __m256i e, __m256i o, int64_t nvalid, int is_u8) {
+    const __m256i t = _mm256_blend_epi16(e, _mm256_slli_epi32(o, 16), 0xAA);
+    const __m256i b = is_u8 ? _mm256_packus_epi16(t, t) : _mm256_packs_epi16(t, t);
+    __m128i r = _mm_unpacklo_epi64(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+    if (nvalid >= 16) {
+        _mm_storeu_si128((__m128i *)out, r);
+    } else {
+        uint8_t tmp[8];
+        if (nvalid >= 8) {
+            _mm_storel_epi64((__m128i *)out, r);
+            r = _mm_srli_si128(r, 8);
+            out += 8;
+            nvalid -= 8;
+        }
+        _mm_storel_epi64((__m128i *)tmp, r);
+        for (int64_t i = 0; i < nvalid; ++i) out[i] = tmp[i];
+    }
+}
+
+/* the input plane of one channel: rows of wrow int16 (a multiple of 16), zero point around */
+T256 INL void dw3_plane(const fxq_conv_dims *d, const uint8_t *xc, uint8_t flip, int32_t zp_u,
+                        int16_t *P, int64_t wrow) {
+    const __m256i zpv = _mm256_set1_epi16((int16_t)zp_u);
+    const __m128i fl = _mm_set1_epi8((char)flip);
+    for (int64_t r = 0; r < d->h + 2 * d->pad_h; ++r) {
+        int16_t *row = P + r * wrow;
+        const int64_t h = r - d->pad_h;
+        for (int64_t i = 0; i < wrow; i += 16) _mm256_storeu_si256((__m256i *)(row + i), zpv);
+        if (h < 0 || h >= d->h) continue;
+        for (int64_t w0 = 0; w0 < d->w; w0 += 16) {
+            __m128i v;
+            int64_t at = w0;
+            if (d->w - w0 >= 16) {
+                v = _mm_loadu_si128((const __m128i *)(xc + h * d->w + w0));
+            } else if (d->w >= 16) { /* the row's tail: the last 16 pixels again (no tail copy:
+                                      * a 16-byte load of bytes just stored one by one stalls) */
+                at = d->w - 16;
+                v = _mm_loadu_si128((const __m128i *)(xc + h * d->w + at));
+            } else { /* a row shorter than 16: the rest of the chunk = the zero point */
+                uint8_t tmp[16];
+                memset(tmp, (uint8_t)zp_u ^ flip, sizeof(tmp));
+                memcpy(tmp, xc + h * d->w + w0, (size_t)(d->w - w0));
+                v = _mm_loadu_si128((const __m128i *)tmp);
+            }
+            _mm256_storeu_si256((__m256i *)(row + d->pad_w + at),
+                                _mm256_cvtepu8_epi16(_mm_xor_si128(v, fl)));
+        }
+    }
+}
+
+T256 INL void dw3_body(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip, int32_t zp_u,
+                       int16_t *P, int64_t wrow, const int scheme) {
+    const fxq_conv_dims *d = p->d;
+    const int16_t *w16 = (const int16_t *)(const void *)p->wpack; /* [kb][r][2][16][2] */
+    const int is_u8 = p->out_dtype == FXQ_DTYPE_UINT8;
+    for (int64_t n = 0; n < d->n; ++n)
+        for (int64_t k = 0; k < d->k; ++k) {
+            __m256i A[3], B[3], C[3], D[3];
+            const __m256i corr = _mm256_set1_epi32(p->corr[k]);
+            uint8_t *oc = (uint8_t *)p->out + (n * d->k + k) * d->oh * d->ow;
+            qv v;
+            for (int r = 0; r < 3; ++r) {
+                const int16_t *wr = w16 + ((k / 16 * 3 + r) * 2) * 32 + (k % 16) * 2;
+                const int16_t w0 = wr[0], w1 = wr[1], w2 = wr[32];
+                A[r] = dw3_pair(w0, w1);
+                B[r] = dw3_pair(w2, 0);
+                C[r] = dw3_pair(0, w0);
+                D[r] = dw3_pair(w1, w2);
+            }
+            qv_load(p->q, k, 1, &v);
+            dw3_plane(d, x + (n * d->c + k) * d->h * d->w, flip, zp_u, P, wrow);
+            for (int64_t oh = 0; oh < d->oh; ++oh)
+                for (int64_t ow0 = 0; ow0 < d->ow; ow0 += 32) { /* two blocks of 16: more ILP */
+                    __m256i e[2], o[2];
+#pragma GCC unroll 2
+                    for (int b = 0; b < 2; ++b) {
+                        e[b] = o[b] = corr;
+#pragma GCC unroll 3
+                        for (int r = 0; r < 3; ++r) {
+                            const int16_t *src = P + (oh + r) * wrow + ow0 + 16 * b;
+                            const __m256i l0 = _mm256_loadu_si256((const __m256i *)src);
+                            const __m256i l2 = _mm256_loadu_si256((const __m256i *)(src + 2));
+                            e[b] = _mm256_add_epi32(e[b], _mm256_madd_epi16(l0, A[r]));
+                            o[b] = _mm256_add_epi32(o[b], _mm256_madd_epi16(l0, C[r]));
+                            e[b] = _mm256_add_epi32(e[b], _mm256_madd_epi16(l2, B[r]));
+                            o[b] = _mm256_add_epi32(o[b], _mm256_madd_epi16(l2, D[r]));
+                        }
+                        e[b] = rq_vec(e[b], scheme, &v);
+                        o[b] = rq_vec(o[b], scheme, &v);
+                    }
+                    dw3_store(oc + oh * d->ow + ow0, e[0], o[0], d->ow - ow0, is_u8);
+                    if (d->ow - ow0 > 16)
+                        dw3_store(oc + oh * d->ow + ow0 + 16, e[1], o[1], d->ow - ow0 - 16, is_u8);
+                }
+        }
+}
+
+/* FXQ_OK, or 1 when the geometry is not this kernel's (the caller runs the general one) */
+T256 int fxq_dwconv3x3_nchw_avx2(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip,
+                                 int32_t zp_u, void *scratch, int64_t scratch_bytes) {
+    const fxq_conv_dims *d = p->d;
+    int64_t wrow;
+    if (d->r != 3 || d->s != 3 || d->stride_h != 1 || d->stride_w != 1 ||
+        p->layout != FXQ_LAYOUT_NCHW || p->scheme == FXQ_SCHEME_NONE || ((uintptr_t)scratch) % 32)
+        return 1;
+    /* reads reach column ceil32(ow) + 1 (blocks of 32 outputs); the plane's rows hold
+     * pad_w + ceil16(w) + pad_w */
+    wrow = (d->ow + 31) / 32 * 32 + 2;
+    if (d->pad_w + (d->w + 15) / 16 * 16 + d->pad_w > wrow)
+        wrow = d->pad_w + (d->w + 15) / 16 * 16 + d->pad_w;
+    wrow = (wrow + 15) / 16 * 16;
+    if ((d->h + 2 * d->pad_h) * wrow * 2 > scratch_bytes) return 1;
+#define FXQ_DW3_BODY(S) dw3_body(p, x, flip, zp_u, (int16_t *)scratch, wrow, S)
+    FXQ_SCHEME_SWITCH(p->scheme, FXQ_DW3_BODY)
+#undef FXQ_DW3_BODY
+    return FXQ_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------
  * Fully connected (GEMV per row): one pass over a group of NKB <= 4 blocks of 16 output channels
  * (2 * NKB accumulators) per row, the input quad broadcast once and shared by the group's weight
  * vectors; x' = x_u - 128 and |x'| are made on the fly (xor 0x80 .. and vpabsb), so a call needs

@@ -750,7 +750,6 @@ static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
     p.rowbuf = base + L.off_rowbuf;
     p.rowbuf_stride = ceil_div(d->ow, 64) * 64 * 16;
 
-    pack_input(d, t, &L, base + L.off_xpack, path);
     if (wpack_in) {
         p.wpack = (const int8_t *)wpack_in;
         p.corr = p.wsum = corr_in;
@@ -759,6 +758,17 @@ static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
         p.wpack = (const int8_t *)(base + L.off_wpack);
         p.corr = p.wsum = (const int32_t *)(base + L.off_corr);
     }
+#ifdef FXQ_HAVE_X86
+    /* depthwise 3x3 NCHW on AVX2: straight from the NCHW input (no NCHW16c packing) */
+    if (L.kind == FXQ_KIND_DEPTHWISE && path == FXQ_PATH_AVX2) {
+        const uint8_t flip = t->x_dtype == FXQ_DTYPE_INT8 ? 0x80 : 0x00;
+        st = fxq_dwconv3x3_nchw_avx2(&p, (const uint8_t *)t->x, flip,
+                                     (uint8_t)(t->x_zero_point ^ flip), base + L.off_xpack,
+                                     L.xpack_bytes);
+        if (st <= 0) return st;
+    }
+#endif
+    pack_input(d, t, &L, base + L.off_xpack, path);
 
     if (L.kind == FXQ_KIND_GROUPED) return fxq_grouped_scalar(&p);
     if (L.kind == FXQ_KIND_DEPTHWISE) {

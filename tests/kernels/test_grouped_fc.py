@@ -305,3 +305,45 @@ def test_fc_plan_refuses_wrong_sizes_and_a_moved_plan():
     avx512 = lib.FXQ_PATH_AVX512
     with pytest.raises(RuntimeError, match="FXQ_ERR_PATH"):
         kernels.FcPlan(w, None, x_dtype="uint8", x_zero_point=0, pid=avx512)
+
+
+@pytest.mark.parametrize("scheme", kernels.FUSED_SCHEMES)
+def test_depthwise_3x3_widths_around_the_blocks(path, scheme):
+    """The NCHW depthwise 3x3 kernel (AVX2: lanes = pixels, blocks of 2 x 16 outputs, the input
+    row's tail loaded as its last 16 pixels): widths around 16 and 32, pad 0..2, uint8 and int8
+    input, uint8 and int8 output, per-channel scales, weights with -128."""
+    rng = np.random.default_rng(7)
+    for wd, pad, x_dtype, out_dtype in (
+        (15, 1, "uint8", "uint8"),
+        (16, 0, "int8", "int8"),
+        (17, 2, "uint8", "int8"),
+        (31, 1, "int8", "uint8"),
+        (32, 1, "uint8", "uint8"),
+        (33, 0, "uint8", "int8"),
+        (47, 2, "int8", "int8"),
+        (49, 1, "uint8", "uint8"),
+    ):
+        lo, hi = (0, 255) if x_dtype == "uint8" else (-128, 127)
+        xzp = 5 if x_dtype == "uint8" else -7
+        c = 18
+        x = rng.integers(lo, hi + 1, size=(2, c, 5, wd)).astype(x_dtype)
+        w = rng.integers(-128, 128, size=(c, 1, 3, 3)).astype(np.int8)
+        bias = rng.integers(-3000, 3000, size=c).astype(np.int32)
+        acc = conv2d_reference(x, w, bias, x_zero_point=xzp, padding=pad, groups=c)
+        scale = 100.0 / max(int(np.abs(acc).max()), 1) * 2.0 ** rng.uniform(-1, 1, size=c)
+        ozp = 3 if out_dtype == "uint8" else -4
+        want = requantize(acc, scale, scheme, zero_point=ozp, dtype=out_dtype, axis=1)
+        layer = conv.Conv2d(
+            w,
+            bias,
+            x_dtype=x_dtype,
+            x_zero_point=xzp,
+            padding=pad,
+            groups=c,
+            scheme=scheme,
+            scale=scale,
+            out_zero_point=ozp,
+            out_dtype=out_dtype,
+            path=path,
+        )
+        np.testing.assert_array_equal(layer(x), want, err_msg=f"width {wd} pad {pad}")
