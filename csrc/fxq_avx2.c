@@ -422,16 +422,42 @@ T256 INL void dw3_plane(const fxq_conv_dims *d, const uint8_t *xc, uint8_t flip,
                                       * a 16-byte load of bytes just stored one by one stalls) */
                 at = d->w - 16;
                 v = _mm_loadu_si128((const __m128i *)(xc + h * d->w + at));
-            } else { /* a row shorter than 16: the rest of the chunk = the zero point */
-                uint8_t tmp[16];
-                memset(tmp, (uint8_t)zp_u ^ flip, sizeof(tmp));
-                memcpy(tmp, xc + h * d->w + w0, (size_t)(d->w - w0));
-                v = _mm_loadu_si128((const __m128i *)tmp);
+            } else if (d->w >= 8) { /* 8 <= w < 16: the first and the last 8 pixels */
+                const uint8_t *src = xc + h * d->w;
+                _mm_storeu_si128(
+                    (__m128i *)(row + d->pad_w),
+                    _mm_cvtepu8_epi16(_mm_xor_si128(_mm_loadl_epi64((const __m128i *)src), fl)));
+                _mm_storeu_si128((__m128i *)(row + d->pad_w + d->w - 8),
+                                 _mm_cvtepu8_epi16(_mm_xor_si128(
+                                     _mm_loadl_epi64((const __m128i *)(src + d->w - 8)), fl)));
+                break;
+            } else {
+                for (int64_t i = 0; i < d->w; ++i)
+                    row[d->pad_w + i] = (int16_t)(xc[h * d->w + i] ^ flip);
+                break;
             }
             _mm256_storeu_si256((__m256i *)(row + d->pad_w + at),
                                 _mm256_cvtepu8_epi16(_mm_xor_si128(v, fl)));
         }
     }
+}
+
+/* 16 outputs of one row from the plane at src (the block's first input column, kernel row 0) */
+T256 INL void dw3_block(const int16_t *src, int64_t wrow, const __m256i *A, const __m256i *B,
+                        const __m256i *C, const __m256i *D, __m256i corr, __m256i *e_out,
+                        __m256i *o_out) {
+    __m256i e = corr, o = corr;
+#pragma GCC unroll 3
+    for (int r = 0; r < 3; ++r) {
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(src + r * wrow));
+        const __m256i l2 = _mm256_loadu_si256((const __m256i *)(src + r * wrow + 2));
+        e = _mm256_add_epi32(e, _mm256_madd_epi16(l0, A[r]));
+        o = _mm256_add_epi32(o, _mm256_madd_epi16(l0, C[r]));
+        e = _mm256_add_epi32(e, _mm256_madd_epi16(l2, B[r]));
+        o = _mm256_add_epi32(o, _mm256_madd_epi16(l2, D[r]));
+    }
+    *e_out = e;
+    *o_out = o;
 }
 
 T256 INL void dw3_body(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip, int32_t zp_u,
@@ -455,29 +481,26 @@ T256 INL void dw3_body(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip, i
             }
             qv_load(p->q, k, 1, &v);
             dw3_plane(d, x + (n * d->c + k) * d->h * d->w, flip, zp_u, P, wrow);
-            for (int64_t oh = 0; oh < d->oh; ++oh)
-                for (int64_t ow0 = 0; ow0 < d->ow; ow0 += 32) { /* two blocks of 16: more ILP */
-                    __m256i e[2], o[2];
-#pragma GCC unroll 2
-                    for (int b = 0; b < 2; ++b) {
-                        e[b] = o[b] = corr;
-#pragma GCC unroll 3
-                        for (int r = 0; r < 3; ++r) {
-                            const int16_t *src = P + (oh + r) * wrow + ow0 + 16 * b;
-                            const __m256i l0 = _mm256_loadu_si256((const __m256i *)src);
-                            const __m256i l2 = _mm256_loadu_si256((const __m256i *)(src + 2));
-                            e[b] = _mm256_add_epi32(e[b], _mm256_madd_epi16(l0, A[r]));
-                            o[b] = _mm256_add_epi32(o[b], _mm256_madd_epi16(l0, C[r]));
-                            e[b] = _mm256_add_epi32(e[b], _mm256_madd_epi16(l2, B[r]));
-                            o[b] = _mm256_add_epi32(o[b], _mm256_madd_epi16(l2, D[r]));
-                        }
-                        e[b] = rq_vec(e[b], scheme, &v);
-                        o[b] = rq_vec(o[b], scheme, &v);
-                    }
-                    dw3_store(oc + oh * d->ow + ow0, e[0], o[0], d->ow - ow0, is_u8);
-                    if (d->ow - ow0 > 16)
-                        dw3_store(oc + oh * d->ow + ow0 + 16, e[1], o[1], d->ow - ow0 - 16, is_u8);
+            for (int64_t oh = 0; oh < d->oh; ++oh) {
+                const int16_t *src = P + oh * wrow;
+                uint8_t *orow = oc + oh * d->ow;
+                int64_t ow0 = 0;
+                for (; d->ow - ow0 > 16; ow0 += 32) { /* two blocks of 16: more ILP */
+                    __m256i e0, o0, e1, o1;
+                    dw3_block(src + ow0, wrow, A, B, C, D, corr, &e0, &o0);
+                    dw3_block(src + ow0 + 16, wrow, A, B, C, D, corr, &e1, &o1);
+                    dw3_store(orow + ow0, rq_vec(e0, scheme, &v), rq_vec(o0, scheme, &v),
+                              d->ow - ow0, is_u8);
+                    dw3_store(orow + ow0 + 16, rq_vec(e1, scheme, &v), rq_vec(o1, scheme, &v),
+                              d->ow - ow0 - 16, is_u8);
                 }
+                if (ow0 < d->ow) { /* 1 .. 16 left */
+                    __m256i e0, o0;
+                    dw3_block(src + ow0, wrow, A, B, C, D, corr, &e0, &o0);
+                    dw3_store(orow + ow0, rq_vec(e0, scheme, &v), rq_vec(o0, scheme, &v),
+                              d->ow - ow0, is_u8);
+                }
+            }
         }
 }
 
