@@ -927,7 +927,7 @@ class ConvCall:
         t.layout, t.x_dtype, t.x_zero_point = self._layout, self._xdt, self._xzp
         t.x = ffi.from_buffer(x)  # exactly x_shape, x_dtype, C-contiguous: _x_bytes bytes
         t.out = ffi.from_buffer(out)
-        ws = _workspace(self._ws_size)
+        ws, wsp = _workspace_ptr(self._ws_size)  # the per-thread buffer and its cached pointer
         if self._packed is not None:
             if w is not None or bias is not None:
                 raise ValueError("w and bias are pre-packed in this call")
@@ -940,7 +940,7 @@ class ConvCall:
                 p.wpack.nbytes,
                 self._corr,
                 p.corr.size,
-                ffi.from_buffer(ws),
+                wsp,
                 ws.nbytes,
                 self._pid,
             )
@@ -951,7 +951,7 @@ class ConvCall:
             t.bias = (
                 _c_buf(ffi, "bias", bias, np.int32, 4 * self._k) if bias is not None else ffi.NULL
             )
-            st = lib.fxq_conv2d(self._d, t, self._qp.q, ffi.from_buffer(ws), ws.nbytes, self._pid)
+            st = lib.fxq_conv2d(self._d, t, self._qp.q, wsp, ws.nbytes, self._pid)
         _check(st, "fxq_conv2d")
         return out
 
