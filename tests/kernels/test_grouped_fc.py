@@ -347,3 +347,26 @@ def test_depthwise_3x3_widths_around_the_blocks(path, scheme):
             path=path,
         )
         np.testing.assert_array_equal(layer(x), want, err_msg=f"width {wd} pad {pad}")
+
+
+@pytest.mark.parametrize("scheme", ["tflite", "tflite_optimized", None])
+def test_fully_connected_conv_route_on_every_path(path, scheme):
+    """The 1x1-convolution route FullyConnected takes on AVX-512 (PackedWeights + ConvCall),
+    forced onto the path at hand so it is checked on every CPU, fused, unfused and int32."""
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, size=(3, 70)).astype(np.uint8)
+    w = rng.integers(-128, 128, size=(40, 70)).astype(np.int8)
+    bias = rng.integers(-999, 999, size=40).astype(np.int32)
+    acc = fully_connected_reference(x, w, bias, x_zero_point=128)
+    want = acc if scheme is None else requantize(acc, 0.002, scheme, dtype="uint8", axis=1)
+    layer = conv.FullyConnected(
+        w, bias, x_zero_point=128, scheme=scheme, scale=None if scheme is None else 0.002, path=path
+    )
+    pid = kernels.resolve_path(path)
+    st = layer._st
+    layer._routes[pid] = kernels.PackedWeights(
+        st.w, st.bias, layout="NHWC", x_dtype="uint8", x_zero_point=128
+    )
+    layer._calls.clear()
+    for xin in (x, x, np.asfortranarray(x)):
+        np.testing.assert_array_equal(layer(xin), want)
