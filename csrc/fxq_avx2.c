@@ -366,6 +366,332 @@ T256 int fxq_conv2d_avx2(const fxq_conv_plan *p) {
 }
 
 /* ------------------------------------------------------------------------------------------------
+ * Depthwise 3x3, stride 1, NCHW in and out, fused requantization: straight from the NCHW input,
+ * lanes = output pixels (no NCHW16c packing, no output transposes).  Per channel the input plane
+ * is widened once to int16 x_u with the zero-point padding (hp x wrow int16, ~8 KB: L1).  A 32-byte
+ * load at column j holds the pairs (P[j+2i], P[j+2i+1]), i = 0..7, so with the loads L0 at ow0 and
+ * L2 at ow0 + 2 of each kernel row r, vpmaddwd gives for the even output pixels ow0 + 2i
+ *     E += L0 . (w[r][0], w[r][1]) + L2 . (w[r][2], 0)
+ * and for the odd ones ow0 + 2i + 1
+ *     O += L0 . (0, w[r][0]) + L2 . (w[r][1], w[r][2]):
+ * 16 outputs per 6 loads and 12 vpmaddwd, no shuffles.  Exact for any int8 weight (int16 x int16
+ * pairs into int32).  E and O are requantized (rq_vec, per-channel parameters broadcast) and
+ * interleaved back into pixel order by one 16-bit blend and a pack.
+ * ---------------------------------------------------------------------------------------------- */
+
+T256 INL __m256i dw3_pair(int16_t a, int16_t b) {
+    return _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)a | ((uint32_t)(uint16_t)b << 16)));
+}
+
+/* 16 output bytes in pixel order from the even (e) and odd (o) pixels' int32 lanes */
+T256 INL void dw3_store(uint8_t *out, __m256i e, __m256i o, int64_t nvalid, int is_u8) {
+    const __m256i t = _mm256_blend_epi16(e, _mm256_slli_epi32(o, 16), 0xAA);
+    const __m256i b = is_u8 ? _mm256_packus_epi16(t, t) : _mm256_packs_epi16(t, t);
+    __m128i r = _mm_unpacklo_epi64(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+    if (nvalid >= 16) {
+        _mm_storeu_si128((__m128i *)out, r);
+    } else {
+        uint8_t tmp[8];
+        if (nvalid >= 8) {
+            _mm_storel_epi64((__m128i *)out, r);
+            r = _mm_srli_si128(r, 8);
+            out += 8;
+            nvalid -= 8;
+        }
+        _mm_storel_epi64((__m128i *)tmp, r);
+        for (int64_t i = 0; i < nvalid; ++i) out[i] = tmp[i];
+    }
+}
+
+/* the input plane of one channel: rows of wrow int16 (a multiple of 16), zero point around */
+T256 INL void dw3_plane(const fxq_conv_dims *d, const uint8_t *xc, uint8_t flip, int32_t zp_u,
+                        int16_t *P, int64_t wrow) {
+    const __m256i zpv = _mm256_set1_epi16((int16_t)zp_u);
+    const __m128i fl = _mm_set1_epi8((char)flip);
+    for (int64_t r = 0; r < d->h + 2 * d->pad_h; ++r) {
+        int16_t *row = P + r * wrow;
+        const int64_t h = r - d->pad_h;
+        for (int64_t i = 0; i < wrow; i += 16) _mm256_storeu_si256((__m256i *)(row + i), zpv);
+        if (h < 0 || h >= d->h) continue;
+        for (int64_t w0 = 0; w0 < d->w; w0 += 16) {
+            __m128i v;
+            int64_t at = w0;
+            if (d->w - w0 >= 16) {
+                v = _mm_loadu_si128((const __m128i *)(xc + h * d->w + w0));
+            } else if (d->w >= 16) { /* the row's tail: the last 16 pixels again (no tail copy:
+                                      * a 16-byte load of bytes just stored one by one stalls) */
+                at = d->w - 16;
+                v = _mm_loadu_si128((const __m128i *)(xc + h * d->w + at));
+            } else if (d->w >= 8) { /* 8 <= w < 16: the first and the last 8 pixels */
+                const uint8_t *src = xc + h * d->w;
+                _mm_storeu_si128(
+                    (__m128i *)(row + d->pad_w),
+                    _mm_cvtepu8_epi16(_mm_xor_si128(_mm_loadl_epi64((const __m128i *)src), fl)));
+                _mm_storeu_si128((__m128i *)(row + d->pad_w + d->w - 8),
+                                 _mm_cvtepu8_epi16(_mm_xor_si128(
+                                     _mm_loadl_epi64((const __m128i *)(src + d->w - 8)), fl)));
+                break;
+            } else {
+                for (int64_t i = 0; i < d->w; ++i)
+                    row[d->pad_w + i] = (int16_t)(xc[h * d->w + i] ^ flip);
+                break;
+            }
+            _mm256_storeu_si256((__m256i *)(row + d->pad_w + at),
+                                _mm256_cvtepu8_epi16(_mm_xor_si128(v, fl)));
+        }
+    }
+}
+
+/* 16 outputs of one row from the plane at src (the block's first input column, kernel row 0) */
+T256 INL void dw3_block(const int16_t *src, int64_t wrow, const __m256i *A, const __m256i *B,
+                        const __m256i *C, const __m256i *D, __m256i corr, __m256i *e_out,
+                        __m256i *o_out) {
+    __m256i e = corr, o = corr;
+#pragma GCC unroll 3
+    for (int r = 0; r < 3; ++r) {
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(src + r * wrow));
+        const __m256i l2 = _mm256_loadu_si256((const __m256i *)(src + r * wrow + 2));
+        e = _mm256_add_epi32(e, _mm256_madd_epi16(l0, A[r]));
+        o = _mm256_add_epi32(o, _mm256_madd_epi16(l0, C[r]));
+        e = _mm256_add_epi32(e, _mm256_madd_epi16(l2, B[r]));
+        o = _mm256_add_epi32(o, _mm256_madd_epi16(l2, D[r]));
+    }
+    *e_out = e;
+    *o_out = o;
+}
+
+T256 INL void dw3_body(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip, int32_t zp_u,
+                       int16_t *P, int64_t wrow, const int scheme) {
+    const fxq_conv_dims *d = p->d;
+    const int16_t *w16 = (const int16_t *)(const void *)p->wpack; /* [kb][r][2][16][2] */
+    const int is_u8 = p->out_dtype == FXQ_DTYPE_UINT8;
+    for (int64_t n = 0; n < d->n; ++n)
+        for (int64_t k = 0; k < d->k; ++k) {
+            __m256i A[3], B[3], C[3], D[3];
+            const __m256i corr = _mm256_set1_epi32(p->corr[k]);
+            uint8_t *oc = (uint8_t *)p->out + (n * d->k + k) * d->oh * d->ow;
+            qv v;
+            for (int r = 0; r < 3; ++r) {
+                const int16_t *wr = w16 + ((k / 16 * 3 + r) * 2) * 32 + (k % 16) * 2;
+                const int16_t w0 = wr[0], w1 = wr[1], w2 = wr[32];
+                A[r] = dw3_pair(w0, w1);
+                B[r] = dw3_pair(w2, 0);
+                C[r] = dw3_pair(0, w0);
+                D[r] = dw3_pair(w1, w2);
+            }
+            qv_load(p->q, k, 1, &v);
+            dw3_plane(d, x + (n * d->c + k) * d->h * d->w, flip, zp_u, P, wrow);
+            for (int64_t oh = 0; oh < d->oh; ++oh) {
+                const int16_t *src = P + oh * wrow;
+                uint8_t *orow = oc + oh * d->ow;
+                int64_t ow0 = 0;
+                for (; d->ow - ow0 > 16; ow0 += 32) { /* two blocks of 16: more ILP */
+                    __m256i e0, o0, e1, o1;
+                    dw3_block(src + ow0, wrow, A, B, C, D, corr, &e0, &o0);
+                    dw3_block(src + ow0 + 16, wrow, A, B, C, D, corr, &e1, &o1);
+                    dw3_store(orow + ow0, rq_vec(e0, scheme, &v), rq_vec(o0, scheme, &v),
+                              d->ow - ow0, is_u8);
+                    dw3_store(orow + ow0 + 16, rq_vec(e1, scheme, &v), rq_vec(o1, scheme, &v),
+                              d->ow - ow0 - 16, is_u8);
+                }
+                if (ow0 < d->ow) { /* 1 .. 16 left */
+                    __m256i e0, o0;
+                    dw3_block(src + ow0, wrow, A, B, C, D, corr, &e0, &o0);
+                    dw3_store(orow + ow0, rq_vec(e0, scheme, &v), rq_vec(o0, scheme, &v),
+                              d->ow - ow0, is_u8);
+                }
+            }
+        }
+}
+
+/* FXQ_OK, or 1 when the geometry is not this kernel's (the caller runs the general one) */
+T256 int fxq_dwconv3x3_nchw_avx2(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip,
+                                 int32_t zp_u, void *scratch, int64_t scratch_bytes) {
+    const fxq_conv_dims *d = p->d;
+    int64_t wrow;
+    if (d->r != 3 || d->s != 3 || d->stride_h != 1 || d->stride_w != 1 ||
+        p->layout != FXQ_LAYOUT_NCHW || p->scheme == FXQ_SCHEME_NONE || ((uintptr_t)scratch) % 32)
+        return 1;
+    /* reads reach column ceil32(ow) + 1 (blocks of 32 outputs); the plane's rows hold
+     * pad_w + ceil16(w) + pad_w */
+    wrow = (d->ow + 31) / 32 * 32 + 2;
+    if (d->pad_w + (d->w + 15) / 16 * 16 + d->pad_w > wrow)
+        wrow = d->pad_w + (d->w + 15) / 16 * 16 + d->pad_w;
+    wrow = (wrow + 15) / 16 * 16;
+    if ((d->h + 2 * d->pad_h) * wrow * 2 > scratch_bytes) return 1;
+#define FXQ_DW3_BODY(S) dw3_body(p, x, flip, zp_u, (int16_t *)scratch, wrow, S)
+    FXQ_SCHEME_SWITCH(p->scheme, FXQ_DW3_BODY)
+#undef FXQ_DW3_BODY
+    return FXQ_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Fully connected (GEMV per row): one pass over a group of NKB <= 4 blocks of 16 output channels
+ * (2 * NKB accumulators) per row, the input quad broadcast once and shared by the group's weight
+ * vectors; x' = x_u - 128 and |x'| are made on the fly (xor 0x80 .. and vpabsb), so a call needs
+ * no workspace.  Same exactness argument as the conv tile: |x'| <= 128, |w| <= 127.
+ * ---------------------------------------------------------------------------------------------- */
+
+/* 4 input bytes from xr + 4q (zero-filled past c: their weights are 0) */
+INL uint32_t fc_quad(const uint8_t *xr, int64_t q, int64_t c) {
+    uint32_t v = 0;
+    if (4 * q + 4 <= c)
+        memcpy(&v, xr + 4 * q, 4);
+    else
+        memcpy(&v, xr + 4 * q, (size_t)(c - 4 * q));
+    return v;
+}
+
+/* acc[2j + h] = sum over the row of x' * w, channels (block j) * 16 + 8h .. +7 */
+T256 INL void fc_u8s8_quad(uint32_t v, const int8_t *wq, const int NKB, __m256i *a) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i xs = _mm256_set1_epi32((int32_t)v);
+    const __m256i xa = _mm256_abs_epi8(xs);
+#pragma GCC unroll 8
+    for (int j = 0; j < 2 * NKB; ++j) {
+        const __m256i w = _mm256_load_si256((const __m256i *)(wq + j * 32));
+        const __m256i t = _mm256_maddubs_epi16(xa, _mm256_sign_epi8(w, xs));
+        a[j] = _mm256_add_epi32(a[j], _mm256_madd_epi16(t, ones));
+    }
+}
+
+T256 INL void fc_u8s8(const uint8_t *xr, const int8_t *wg, int64_t c, int64_t cq, int64_t qstride,
+                      uint32_t flip4, const int NKB, __m256i *acc) {
+    const int64_t qfull = c / 4;
+    __m256i a[2 * FXQ_FC_GROUP];
+    int64_t q = 0;
+#pragma GCC unroll 8
+    for (int j = 0; j < 2 * NKB; ++j) a[j] = _mm256_setzero_si256();
+    for (; q < qfull; ++q) {
+        uint32_t v;
+        memcpy(&v, xr + 4 * q, 4);
+        fc_u8s8_quad(v ^ flip4, wg + q * qstride, NKB, a);
+#pragma GCC unroll 8
+        for (int j = 0; j < 2 * NKB; ++j) __asm__("" : "+x"(a[j])); /* keep them in registers */
+    }
+    if (q < cq) fc_u8s8_quad(fc_quad(xr, q, c) ^ flip4, wg + q * qstride, NKB, a);
+#pragma GCC unroll 8
+    for (int j = 0; j < 2 * NKB; ++j) acc[j] = a[j];
+}
+
+/* the exact int16 fallback (a weight is -128): vpmaddwd on (x_u[2p], x_u[2p+1]) pairs */
+T256 INL void fc_i16(const uint8_t *xr, const int16_t *wg, int64_t c, int64_t cp, int64_t pstride,
+                     uint32_t flip, const int NKB, __m256i *acc) {
+    __m256i a[2 * FXQ_FC_GROUP];
+    for (int j = 0; j < 2 * NKB; ++j) a[j] = _mm256_setzero_si256();
+    for (int64_t p = 0; p < cp; ++p) {
+        const uint32_t x0 = (uint32_t)(xr[2 * p] ^ flip);
+        const uint32_t x1 = 2 * p + 1 < c ? (uint32_t)(xr[2 * p + 1] ^ flip) : 0;
+        const __m256i xb = _mm256_set1_epi32((int32_t)(x0 | (x1 << 16)));
+        const int16_t *wp = wg + p * pstride;
+#pragma GCC unroll 8
+        for (int j = 0; j < 2 * NKB; ++j) {
+            a[j] = _mm256_add_epi32(
+                a[j], _mm256_madd_epi16(xb, _mm256_load_si256((const __m256i *)(wp + j * 16))));
+            __asm__("" : "+x"(a[j]));
+        }
+    }
+    for (int j = 0; j < 2 * NKB; ++j) acc[j] = a[j];
+}
+
+/* a whole group (4 blocks), or one block of a short group (gk < 4 blocks per quad) */
+T256 NOPC static void fc_u8s8_4(const uint8_t *xr, const int8_t *wg, int64_t c, int64_t cq,
+                                uint32_t flip4, __m256i *acc) {
+    fc_u8s8(xr, wg, c, cq, 4 * 64, flip4, 4, acc);
+}
+T256 NOPC static void fc_u8s8_1(const uint8_t *xr, const int8_t *wg, int64_t c, int64_t cq,
+                                int64_t gk, uint32_t flip4, __m256i *acc) {
+    fc_u8s8(xr, wg, c, cq, gk * 64, flip4, 1, acc);
+}
+T256 NOPC static void fc_i16_4(const uint8_t *xr, const int16_t *wg, int64_t c, int64_t cp,
+                               uint32_t flip, __m256i *acc) {
+    fc_i16(xr, wg, c, cp, 4 * 32, flip, 4, acc);
+}
+T256 NOPC static void fc_i16_1(const uint8_t *xr, const int16_t *wg, int64_t c, int64_t cp,
+                               int64_t gk, uint32_t flip, __m256i *acc) {
+    fc_i16(xr, wg, c, cp, gk * 32, flip, 1, acc);
+}
+
+/* correction, requantization (qvs: one per vector) and store of nv (<= 8) vectors of 8 channels
+ * from channel k0 */
+T256 INL void fc_store(const fxq_fc_plan *h, const int32_t *corr, __m256i *acc, int nv, int64_t k0,
+                       void *out_row, const int scheme, const qv *qvs) {
+    for (int j = 0; j < nv; ++j) {
+        const int64_t k = k0 + 8 * j;
+        const int64_t kv = h->k - k < 8 ? h->k - k : 8;
+        __m256i a;
+        if (kv <= 0) break; /* padded channels */
+        a = _mm256_add_epi32(acc[j], _mm256_loadu_si256((const __m256i *)(corr + k)));
+        if (scheme == FXQ_SCHEME_NONE) {
+            int32_t *o = (int32_t *)out_row + k;
+            if (kv == 8) {
+                _mm256_storeu_si256((__m256i *)o, a);
+            } else {
+                int32_t tmp[8];
+                _mm256_storeu_si256((__m256i *)tmp, a);
+                memcpy(o, tmp, (size_t)kv * 4);
+            }
+        } else {
+            uint8_t *o = (uint8_t *)out_row + k;
+            if (kv == 8) {
+                vi_store_bytes(o, rq_vec(a, scheme, &qvs[j]));
+            } else {
+                uint8_t tmp[8];
+                vi_store_bytes(tmp, rq_vec(a, scheme, &qvs[j]));
+                memcpy(o, tmp, (size_t)kv);
+            }
+        }
+    }
+}
+
+/* groups of output channels outside, rows inside: a group's weights (64 * C bytes) stay in
+ * L1/L2 across the rows of a batch, its requantization parameters are loaded once */
+T256 INL void fc_rows(const fxq_fc_plan *h, const uint8_t *x, void *out, int64_t n,
+                      const int scheme) {
+    const int64_t esz = scheme == FXQ_SCHEME_NONE ? 4 : 1;
+    const uint32_t flip4 = 0x80808080u ^ (0x01010101u * (uint32_t)h->flip);
+    for (int64_t kb = 0; kb < h->kb; kb += FXQ_FC_GROUP) {
+        const int gk = h->kb - kb < FXQ_FC_GROUP ? (int)(h->kb - kb) : FXQ_FC_GROUP;
+        qv qvs[2 * FXQ_FC_GROUP];
+        if (scheme != FXQ_SCHEME_NONE)
+            for (int j = 0; j < 2 * gk; ++j) qv_load(&h->q, kb * 16 + 8 * j, 0, &qvs[j]);
+        for (int64_t r = 0; r < n; ++r) {
+            const uint8_t *xr = x + r * h->c;
+            uint8_t *orow = (uint8_t *)out + r * h->k * esz;
+            __m256i acc[2 * FXQ_FC_GROUP];
+            if (h->has_m128) {
+                const int16_t *wg = h->w16 + kb * h->cp * 32;
+                if (gk == FXQ_FC_GROUP)
+                    fc_i16_4(xr, wg, h->c, h->cp, (uint32_t)h->flip, acc);
+                else
+                    for (int j = 0; j < gk; ++j) /* a short group: its blocks in turn */
+                        fc_i16_1(xr, wg + j * 32, h->c, h->cp, gk, (uint32_t)h->flip, acc + 2 * j);
+                fc_store(h, h->corr, acc, 2 * gk, kb * 16, orow, scheme, qvs);
+            } else {
+                const int8_t *wg = h->w8 + kb * h->cq * 64;
+                if (gk == FXQ_FC_GROUP)
+                    fc_u8s8_4(xr, wg, h->c, h->cq, flip4, acc);
+                else
+                    for (int j = 0; j < gk; ++j)
+                        fc_u8s8_1(xr, wg + j * 64, h->c, h->cq, gk, flip4, acc + 2 * j);
+                fc_store(h, h->corr2, acc, 2 * gk, kb * 16, orow, scheme, qvs);
+            }
+        }
+    }
+}
+
+T256 int fxq_fc_avx2(const fxq_fc_plan *h, const uint8_t *x, void *out, int64_t n) {
+    if (h->scheme == FXQ_SCHEME_NONE) {
+        fc_rows(h, x, out, n, FXQ_SCHEME_NONE);
+        return FXQ_OK;
+    }
+#define FXQ_FC_BODY(S) fc_rows(h, x, out, n, S)
+    FXQ_SCHEME_SWITCH(h->scheme, FXQ_FC_BODY)
+#undef FXQ_FC_BODY
+    return FXQ_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------
  * Throughput probes (AVX2): ymm12/ymm13 operands, ymm14 = ones, 6 independent chains
  * ---------------------------------------------------------------------------------------------- */
 #define FXQ_MW(t, a) \

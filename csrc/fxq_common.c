@@ -750,7 +750,6 @@ static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
     p.rowbuf = base + L.off_rowbuf;
     p.rowbuf_stride = ceil_div(d->ow, 64) * 64 * 16;
 
-    pack_input(d, t, &L, base + L.off_xpack, path);
     if (wpack_in) {
         p.wpack = (const int8_t *)wpack_in;
         p.corr = p.wsum = corr_in;
@@ -759,6 +758,17 @@ static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
         p.wpack = (const int8_t *)(base + L.off_wpack);
         p.corr = p.wsum = (const int32_t *)(base + L.off_corr);
     }
+#ifdef FXQ_HAVE_X86
+    /* depthwise 3x3 NCHW on AVX2: straight from the NCHW input (no NCHW16c packing) */
+    if (L.kind == FXQ_KIND_DEPTHWISE && path == FXQ_PATH_AVX2) {
+        const uint8_t flip = t->x_dtype == FXQ_DTYPE_INT8 ? 0x80 : 0x00;
+        st = fxq_dwconv3x3_nchw_avx2(&p, (const uint8_t *)t->x, flip,
+                                     (uint8_t)(t->x_zero_point ^ flip), base + L.off_xpack,
+                                     L.xpack_bytes);
+        if (st <= 0) return st;
+    }
+#endif
+    pack_input(d, t, &L, base + L.off_xpack, path);
 
     if (L.kind == FXQ_KIND_GROUPED) return fxq_grouped_scalar(&p);
     if (L.kind == FXQ_KIND_DEPTHWISE) {
@@ -836,4 +846,168 @@ int fxq_requantize(const int32_t *acc, void *out, int64_t outer, int64_t channel
 
 void fxq_copy_bytes(void *dst, const void *src, int64_t nbytes) {
     if (nbytes > 0) memcpy(dst, src, (size_t)nbytes);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Fully connected: the plan (packed weights, correction, requantization parameters) made once,
+ * then a GEMV per row with no set-up per call.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    int64_t kb, kpad, cq, cp, hdr, w8, w16, corr, corr2, prep, total;
+} fc_layout;
+
+static int fc_plan_layout(int64_t c, int64_t k, int has_m128, fc_layout *L) {
+    const int64_t lim = (int64_t)1 << 31;
+    if (c < 1 || k < 1 || c >= lim || k >= lim) return FXQ_ERR_ARG;
+    L->kb = ceil_div(k, 16);
+    L->kpad = L->kb * 16;
+    L->cq = ceil_div(c, 4);
+    L->cp = ceil_div(c, 2);
+    L->hdr = align_up((int64_t)sizeof(fxq_fc_plan));
+    L->w8 = align_up(L->kpad * L->cq * 4); /* < 2^31 * 2^30: no overflow in int64 */
+    L->w16 = has_m128 ? align_up(L->kpad * L->cp * 4) : 0;
+    L->corr = L->corr2 = align_up(L->kpad * 4);
+    L->prep = prepared_bytes(L->kpad);
+    L->total = L->hdr + L->w8 + L->w16 + L->corr + L->corr2 + L->prep + FXQ_ALIGN;
+    return FXQ_OK;
+}
+
+static int fc_has_m128(int64_t c, int64_t k, const int8_t *w) {
+    int8_t m = 0;
+    for (int64_t i = 0; i < c * k; ++i) m = w[i] < m ? w[i] : m;
+    return m == -128;
+}
+
+int64_t fxq_fc_plan_size(int64_t c, int64_t k, const int8_t *w) {
+    fc_layout L;
+    int st = fc_plan_layout(c, k, 0, &L);
+    if (st != FXQ_OK) return st;
+    if (!w) return FXQ_ERR_ARG;
+    st = fc_plan_layout(c, k, fc_has_m128(c, k, w), &L);
+    return st == FXQ_OK ? L.total : (int64_t)st;
+}
+
+int fxq_fc_plan_init(void *plan, int64_t plan_bytes, int64_t c, int64_t k, const int8_t *w,
+                     const int32_t *bias, int32_t x_dtype, int32_t x_zero_point,
+                     const fxq_quant_params *q, int path) {
+    fc_layout L;
+    fxq_fc_plan *h;
+    uint8_t *base;
+    int8_t *w8;
+    int16_t *w16 = NULL;
+    int32_t *corr, *corr2;
+    int32_t zp_u;
+    int st, has_m128;
+    if (!plan || !w || !q) return FXQ_ERR_ARG;
+    if (x_dtype == FXQ_DTYPE_UINT8) {
+        if (x_zero_point < 0 || x_zero_point > 255) return FXQ_ERR_ARG;
+        zp_u = x_zero_point;
+    } else if (x_dtype == FXQ_DTYPE_INT8) {
+        if (x_zero_point < -128 || x_zero_point > 127) return FXQ_ERR_ARG;
+        zp_u = x_zero_point + 128;
+    } else {
+        return FXQ_ERR_ARG;
+    }
+    if ((q->scheme == FXQ_SCHEME_NONE) != (q->out_dtype == FXQ_DTYPE_INT32)) return FXQ_ERR_ARG;
+    if (path == FXQ_PATH_AUTO)
+        path = fxq_path_available(FXQ_PATH_AVX2) ? FXQ_PATH_AVX2 : FXQ_PATH_SCALAR;
+    if (path != FXQ_PATH_SCALAR && path != FXQ_PATH_AVX2)
+        return path == FXQ_PATH_AVX512 ? FXQ_ERR_PATH : FXQ_ERR_ARG;
+    if (!fxq_path_available(path)) return FXQ_ERR_PATH;
+    st = fc_plan_layout(c, k, 0, &L);
+    if (st != FXQ_OK) return st;
+    has_m128 = fc_has_m128(c, k, w);
+    st = fc_plan_layout(c, k, has_m128, &L);
+    if (st != FXQ_OK) return st;
+    if (plan_bytes < L.total) return FXQ_ERR_WORKSPACE;
+    base = align_ptr(plan);
+    memset(base, 0, (size_t)(L.total - FXQ_ALIGN));
+    h = (fxq_fc_plan *)(void *)base;
+    w8 = (int8_t *)(base + L.hdr);
+    if (has_m128) w16 = (int16_t *)(void *)(base + L.hdr + L.w8);
+    corr = (int32_t *)(void *)(base + L.hdr + L.w8 + L.w16);
+    corr2 = (int32_t *)(void *)(base + L.hdr + L.w8 + L.w16 + L.corr);
+    st = prepare_params(q, k, L.kpad, base + L.hdr + L.w8 + L.w16 + L.corr + L.corr2, &h->q);
+    if (st != FXQ_OK) return st;
+    for (int64_t kk = 0; kk < k; ++kk) {
+        const int64_t kb = kk / 16, o = kk % 16, g = kb / FXQ_FC_GROUP, j = kb % FXQ_FC_GROUP;
+        const int64_t gk =
+            L.kb - g * FXQ_FC_GROUP < FXQ_FC_GROUP ? L.kb - g * FXQ_FC_GROUP : FXQ_FC_GROUP;
+        int64_t sum = 0;
+        for (int64_t cc = 0; cc < c; ++cc) {
+            const int8_t v = w[kk * c + cc];
+            sum += v;
+            w8[g * FXQ_FC_GROUP * L.cq * 64 + ((cc / 4) * gk + j) * 64 + o * 4 + cc % 4] = v;
+            if (w16)
+                w16[g * FXQ_FC_GROUP * L.cp * 32 + ((cc / 2) * gk + j) * 32 + o * 2 + cc % 2] = v;
+        }
+        /* mod 2^32 like the accumulators; the caller bounds the true sums inside int32 */
+        corr[kk] = (int32_t)(uint32_t)((uint64_t)(bias ? (int64_t)bias[kk] : 0) -
+                                       (uint64_t)((int64_t)zp_u * sum));
+        corr2[kk] = (int32_t)((uint32_t)corr[kk] + ((uint32_t)(int32_t)sum << 7));
+    }
+    h->magic = FXQ_FC_MAGIC;
+    h->self = plan;
+    h->c = c;
+    h->k = k;
+    h->kb = L.kb;
+    h->kpad = L.kpad;
+    h->cq = L.cq;
+    h->cp = L.cp;
+    h->flip = x_dtype == FXQ_DTYPE_INT8 ? 0x80 : 0;
+    h->path = path;
+    h->has_m128 = has_m128;
+    h->scheme = q->scheme;
+    h->out_dtype = q->out_dtype;
+    h->w8 = w8;
+    h->w16 = w16;
+    h->corr = corr;
+    h->corr2 = corr2;
+    return FXQ_OK;
+}
+
+/* the definition the AVX2 kernel reproduces: acc over x_u, a group of blocks per pass (the w8
+ * layout read in order) */
+int fxq_fc_scalar(const fxq_fc_plan *h, const uint8_t *x, void *out, int64_t n) {
+    for (int64_t r = 0; r < n; ++r) {
+        const uint8_t *xr = x + r * h->c;
+        for (int64_t kb0 = 0; kb0 < h->kb; kb0 += FXQ_FC_GROUP) {
+            const int64_t gk = h->kb - kb0 < FXQ_FC_GROUP ? h->kb - kb0 : FXQ_FC_GROUP;
+            const int8_t *wg = h->w8 + kb0 * h->cq * 64;
+            int32_t acc[FXQ_FC_GROUP * 16] = {0};
+            for (int64_t q = 0; q < h->cq; ++q) {
+                const int8_t *wq = wg + q * gk * 64;
+                int32_t xq[4];
+                for (int i = 0; i < 4; ++i)
+                    xq[i] = 4 * q + i < h->c ? (int32_t)(uint8_t)(xr[4 * q + i] ^ h->flip) : 0;
+                for (int64_t jo = 0; jo < gk * 16; ++jo)
+                    acc[jo] += xq[0] * wq[jo * 4] + xq[1] * wq[jo * 4 + 1] +
+                               xq[2] * wq[jo * 4 + 2] + xq[3] * wq[jo * 4 + 3];
+            }
+            for (int64_t jo = 0; jo < gk * 16 && kb0 * 16 + jo < h->k; ++jo) {
+                const int64_t kk = kb0 * 16 + jo;
+                int32_t v = (int32_t)((uint32_t)acc[jo] + (uint32_t)h->corr[kk]);
+                if (h->scheme != FXQ_SCHEME_NONE) v = fxq_requant_scalar(v, &h->q, kk);
+                fxq_store_scalar(out, h->out_dtype, r * h->k + kk, v);
+            }
+        }
+    }
+    return FXQ_OK;
+}
+
+int fxq_fc_run(const void *plan, const void *x, int64_t x_bytes, void *out, int64_t out_bytes,
+               int64_t n) {
+    const fxq_fc_plan *h;
+    int64_t need;
+    if (!plan || !x || !out || n < 1) return FXQ_ERR_ARG;
+    h = (const fxq_fc_plan *)(const void *)align_ptr((void *)(uintptr_t)plan);
+    if (h->magic != FXQ_FC_MAGIC || h->self != plan) return FXQ_ERR_ARG;
+    if (mul_chk(n, h->c) != x_bytes || x_bytes < 0) return FXQ_ERR_ARG;
+    need = mul_chk(mul_chk(n, h->k), h->out_dtype == FXQ_DTYPE_INT32 ? 4 : 1);
+    if (need < 0 || need != out_bytes) return FXQ_ERR_ARG;
+#ifdef FXQ_HAVE_X86
+    if (h->path == FXQ_PATH_AVX2) return fxq_fc_avx2(h, (const uint8_t *)x, out, n);
+#endif
+    return fxq_fc_scalar(h, (const uint8_t *)x, out, n);
 }

@@ -125,6 +125,24 @@ int fxq_conv2d_prepacked(const fxq_conv_dims *d, const fxq_conv_tensors *t,
                          const int32_t *corr, int64_t corr_len, void *workspace,
                          int64_t workspace_bytes, int path);
 
+/* Fully connected layer, out[n, k] = requant(sum_c (x[n, c] - x_zp) * w[k, c] + bias[k]), x (N, C)
+ * uint8/int8, w (K, C) int8, out (N, K) int32 (SCHEME_NONE) or 8-bit.  A plan, made once per
+ * weights, input dtype, zero point, requantization and path, holds the packed weights, the
+ * zero-point correction and the expanded requantization parameters, so a call does no set-up:
+ *   fxq_fc_plan_size(c, k, w)  bytes the plan needs (negative: invalid sizes)
+ *   fxq_fc_plan_init(...)      fills it; path FXQ_PATH_SCALAR or FXQ_PATH_AVX2 (FXQ_PATH_AUTO: the
+ *                              AVX2 kernel where the CPU has it; there is no AVX-512 variant:
+ *                              FXQ_PATH_AVX512 gives FXQ_ERR_PATH, use fxq_conv2d there)
+ *   fxq_fc_run(plan, ...)      one call on n rows; x_bytes = n * c, out_bytes = n * k * (4 or 1)
+ * The plan must stay where it was initialised (it checks its own address) and is read-only
+ * during a run, so concurrent runs of one plan are safe. */
+int64_t fxq_fc_plan_size(int64_t c, int64_t k, const int8_t *w);
+int fxq_fc_plan_init(void *plan, int64_t plan_bytes, int64_t c, int64_t k, const int8_t *w,
+                     const int32_t *bias, int32_t x_dtype, int32_t x_zero_point,
+                     const fxq_quant_params *q, int path);
+int fxq_fc_run(const void *plan, const void *x, int64_t x_bytes, void *out, int64_t out_bytes,
+               int64_t n);
+
 /* Bytes of workspace fxq_requantize needs for this many channels. */
 int64_t fxq_requantize_workspace_size(int64_t channels);
 

@@ -50,7 +50,12 @@ typedef struct {
 /* bcast == 0: channels k .. k+VL-1 (k a multiple of VL, arrays padded to kpad);
  * bcast == 1: channel k in every lane */
 FXQ_T FXQ_INL void qv_load(const fxq_prepared *q, int64_t k, int bcast, qv *v) {
-    memset(v, 0, sizeof(*v)); /* the members another scheme uses stay defined */
+    /* the members another scheme uses stay defined; member by member, not memset: a memset of
+     * the whole struct becomes `rep stosq`, whose start-up cost dominates a per-vector load
+     * (the fully connected epilogue) */
+    v->scale = vf_set1(0.0f);
+    v->a = v->b = v->c = v->d = v->e = v->f = vi_zero();
+    v->rnd_e = v->rnd_o = v->rsh_e = v->rsh_o = vi_zero();
     v->flo = vf_set1((float)q->lo);
     v->fhi = vf_set1((float)q->hi);
     v->lo = vi_set1(q->lo);

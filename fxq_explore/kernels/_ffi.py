@@ -125,6 +125,25 @@ def _workspace_ptr(nbytes):
     return hit
 
 
+# The FXQ_KERNEL_PATH lookup of every cached call.  os.environ.get costs ~1 us (a KeyError is
+# raised and caught inside Mapping.get when the variable is unset); CPython's os.environ keeps
+# its contents in the dict ``_data`` that every os.environ assignment and deletion updates, so
+# reading that dict sees exactly what os.environ.get sees, for ~0.05 us.
+_ENV_DATA = getattr(os.environ, "_data", None)
+_ENV_KEY = (
+    os.environ.encodekey("FXQ_KERNEL_PATH")
+    if _ENV_DATA is not None and hasattr(os.environ, "encodekey")
+    else None
+)
+
+
+def kernel_path_env():
+    """The raw value of ``$FXQ_KERNEL_PATH`` (None when unset): a cache-key token, not parsed."""
+    if _ENV_KEY is not None:
+        return _ENV_DATA.get(_ENV_KEY)  # type: ignore[union-attr]
+    return os.environ.get("FXQ_KERNEL_PATH")
+
+
 _PATH_CACHE: dict = {}
 
 
@@ -908,7 +927,7 @@ class ConvCall:
         t.layout, t.x_dtype, t.x_zero_point = self._layout, self._xdt, self._xzp
         t.x = ffi.from_buffer(x)  # exactly x_shape, x_dtype, C-contiguous: _x_bytes bytes
         t.out = ffi.from_buffer(out)
-        ws = _workspace(self._ws_size)
+        ws, wsp = _workspace_ptr(self._ws_size)  # the per-thread buffer and its cached pointer
         if self._packed is not None:
             if w is not None or bias is not None:
                 raise ValueError("w and bias are pre-packed in this call")
@@ -921,7 +940,7 @@ class ConvCall:
                 p.wpack.nbytes,
                 self._corr,
                 p.corr.size,
-                ffi.from_buffer(ws),
+                wsp,
                 ws.nbytes,
                 self._pid,
             )
@@ -932,9 +951,107 @@ class ConvCall:
             t.bias = (
                 _c_buf(ffi, "bias", bias, np.int32, 4 * self._k) if bias is not None else ffi.NULL
             )
-            st = lib.fxq_conv2d(self._d, t, self._qp.q, ffi.from_buffer(ws), ws.nbytes, self._pid)
+            st = lib.fxq_conv2d(self._d, t, self._qp.q, wsp, ws.nbytes, self._pid)
         _check(st, "fxq_conv2d")
         return out
+
+
+class FcPlan:
+    """A fully connected layer prepared once for ``fxq_fc_run`` (scalar and AVX2 paths): the
+    packed weights, the zero-point correction and the expanded requantization parameters live in
+    one plan buffer, so a call is one C call without set-up.
+
+    Parameters
+    ----------
+    w : ndarray of int8, shape (K, C), C-contiguous
+    bias : ndarray of int32, shape (K,), or None
+    x_dtype : {"uint8", "int8"}
+    x_zero_point : int in the range of x_dtype
+    scheme, arrays, n_channels, out_dtype, out_zero_point
+        As for :class:`ConvCall`: ``scheme=None`` gives int32 accumulators, a fused scheme its
+        8-bit output (the parameters are copied into the plan).
+    pid : int
+        ``FXQ_PATH_SCALAR`` or ``FXQ_PATH_AVX2`` (``FXQ_PATH_AVX512`` has no FC kernel).
+    """
+
+    def __init__(
+        self,
+        w,
+        bias,
+        *,
+        x_dtype,
+        x_zero_point,
+        pid,
+        scheme=None,
+        arrays=None,
+        n_channels=1,
+        out_dtype="int32",
+        out_zero_point=0,
+    ):
+        ext = _ext()
+        ffi, lib = ext.ffi, ext.lib
+        if not (type(w) is np.ndarray and w.dtype == np.int8 and w.ndim == 2):
+            raise TypeError("w must be an int8 ndarray of shape (K, C)")
+        w = np.ascontiguousarray(w)
+        k, c = w.shape
+        if scheme is None:
+            qparams = _QParams(None, "int32", 0, None, 1)
+            self.out_dtype: np.dtype = np.dtype(np.int32)
+        else:
+            if out_dtype not in C_OUT_DTYPES:
+                raise ValueError(f"out_dtype {out_dtype!r} has no C kernel")
+            qparams = _QParams(scheme, out_dtype, out_zero_point, arrays, n_channels)
+            if qparams.n_channels not in (1, k):
+                raise ValueError(f"{qparams.n_channels} channel parameters for {k} channels")
+            self.out_dtype = np.dtype(out_dtype)
+        wbuf = _c_buf(ffi, "w", w, np.int8, k * c)
+        bbuf = _c_buf(ffi, "bias", bias, np.int32, 4 * k) if bias is not None else ffi.NULL
+        nbytes = lib.fxq_fc_plan_size(c, k, wbuf)
+        if nbytes < 0:
+            raise ValueError(f"invalid fully connected shape {w.shape}")
+        self._buf = np.empty(int(nbytes), dtype=np.uint8)
+        self._ptr = ffi.from_buffer(self._buf)
+        _check(
+            lib.fxq_fc_plan_init(
+                self._ptr,
+                self._buf.nbytes,
+                c,
+                k,
+                wbuf,
+                bbuf,
+                _dtype_id(x_dtype),
+                int(x_zero_point),
+                qparams.q,
+                pid,
+            ),
+            "fxq_fc_plan_init",
+        )
+        self._buf.flags.writeable = False  # the C plan is read-only from here on
+        self.k, self.c, self.x_dtype = k, c, np.dtype(x_dtype)
+
+    def runner(self, n):
+        """A function ``f(x) -> out`` for x of shape (n, C) and this plan's x dtype, out (n, K).
+
+        The caller guarantees the shape and dtype (its cache key); ``ffi.from_buffer`` refuses a
+        non-C-contiguous array (numpy exports only C-contiguous buffers without strides), which
+        is then copied; C checks both byte counts again."""
+        ext = _ext()
+        fb, run = ext.ffi.from_buffer, ext.lib.fxq_fc_run
+        plan, shape, odt = self._ptr, (int(n), self.k), self.out_dtype
+        obytes = shape[0] * shape[1] * odt.itemsize
+
+        def call(x):
+            try:
+                xb = fb(x)
+            except ValueError:
+                xb = fb(np.ascontiguousarray(x))
+            out = np.empty(shape, odt)
+            st = run(plan, xb, len(xb), fb(out), obytes, shape[0])
+            if st:
+                _check(st, "fxq_fc_run")
+            return out
+
+        return call
 
 
 def conv2d_c(

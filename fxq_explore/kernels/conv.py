@@ -19,7 +19,6 @@ Layouts
 from __future__ import annotations
 
 import numbers
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -787,7 +786,7 @@ class Conv2d:
 
     def __call__(self, x):
         if type(x) is np.ndarray and x.flags.c_contiguous:  # fast path: a known input shape
-            key = (x.shape, x.dtype, os.environ.get("FXQ_KERNEL_PATH"))
+            key = (x.shape, x.dtype, kernels.kernel_path_env())
             call = self._calls.get(key)
             if call is not None:
                 return call.run(x)
@@ -797,7 +796,7 @@ class Conv2d:
             if call is not None:
                 if len(self._calls) > 16:
                     self._calls.clear()
-                self._calls[(x.shape, x.dtype, os.environ.get("FXQ_KERNEL_PATH"))] = call
+                self._calls[(x.shape, x.dtype, kernels.kernel_path_env())] = call
                 return call.run(x)
         return _run(x, self._st, out_shape, self.path, self._packed)
 
@@ -868,9 +867,12 @@ class FullyConnected:
     It computes ``requantize(sum_c (x[n, c] - x_zp) * w[k, c] + bias[k])`` for x ``(N, C)`` and
     w ``(K, C)``.
 
-    Same parameters and results as :func:`fully_connected`. In C it is an NHWC convolution with
-    a 1x1 kernel over a 1 x N image (the batch is the row), so it uses the dense register tiles
-    and the fused requantization of :func:`conv2d`.
+    Same parameters and results as :func:`fully_connected`. In C, on the scalar and AVX2
+    paths, it is a GEMV per row over weights packed once at construction (``fxq_fc_plan_init``:
+    packed weights, zero-point correction and requantization parameters in one plan), with the
+    fused requantization of :func:`conv2d`; on AVX-512 an NHWC convolution with a 1x1 kernel over
+    a 1 x N image (the dense register tiles). A call checks ``x`` once per new shape (dtype
+    ``x_dtype``, shape (N, C)); later calls with that shape and dtype go straight to C.
 
     Examples
     --------
@@ -918,78 +920,113 @@ class FullyConnected:
             pow2_mode,
         )
         self.path = path
-        self._calls = {}
-        self._packed = None
+        self._calls = {}  # (x.shape, x.dtype, $FXQ_KERNEL_PATH or None) -> f(x)
+        self._routes = {}  # path id -> FcPlan (scalar, AVX2) or PackedWeights (AVX-512)
         if backend == "c":
-            kernels.resolve_path(path)
-            st = self._st
-            self._packed = kernels.PackedWeights(
-                st.w, st.bias, layout="NHWC", x_dtype=x_dtype, x_zero_point=st.x_zero_point
-            )
+            self._route(kernels.resolve_path(path))  # pack now: errors surface here
 
     def __call__(self, x):
+        # the cached call of a checked input: same shape, same dtype, same path setting
+        if type(x) is np.ndarray:
+            call = self._calls.get(
+                (x.shape, x.dtype, kernels.kernel_path_env() if self.path is None else None)
+            )
+            if call is not None:
+                return call(x)
+        return self._checked_call(x)
+
+    def _checked_call(self, x):
         st = self._st
-        key = (getattr(x, "shape", None), os.environ.get("FXQ_KERNEL_PATH"))
-        call = self._calls.get(key) if type(x) is np.ndarray else None
-        if call is None:
-            x = _array("x", x, (st.x_dtype,))
-            if x.ndim != 2 or x.shape[1] != st.c or x.shape[0] < 1:
-                raise ValueError(
-                    f"x must have shape (N, {st.c}) with N >= 1 (w is ({st.k}, {st.c})); "
-                    f"got {x.shape}"
-                )
-            if st.backend == "reference":
-                return self._reference(x)
-            call = self._make_call(x.shape)
-            if call is None:  # an unfused scheme: int32 in C, then numpy requantize
-                return self._requantize(
-                    self._int32_call(x.shape).run(self._as4(x)).reshape(x.shape[0], st.k)
-                )
-            if len(self._calls) > 16:
-                self._calls.clear()
-            self._calls[key] = call
-        return call.run(self._as4(x)).reshape(x.shape[0], st.k)
+        x = _array("x", x, (st.x_dtype,))
+        if x.ndim != 2 or x.shape[1] != st.c or x.shape[0] < 1:
+            raise ValueError(
+                f"x must have shape (N, {st.c}) with N >= 1 (w is ({st.k}, {st.c})); got {x.shape}"
+            )
+        if st.backend == "reference":
+            return self._reference(x)
+        key = (x.shape, x.dtype, kernels.kernel_path_env() if self.path is None else None)
+        call = self._make_call(x.shape[0], kernels.resolve_path(self.path))
+        if len(self._calls) > 16:
+            self._calls.clear()
+        self._calls[key] = call
+        return call(x)
 
-    def _as4(self, x):
-        x = x if x.flags.c_contiguous else np.ascontiguousarray(x)
-        return x.reshape(1, 1, x.shape[0], x.shape[1])
-
-    def _common(self, shape):
-
-        return dict(
-            stride=(1, 1),
-            padding=(0, 0),
-            out_shape=(1, 1, shape[0], self._st.k),
-            pid=kernels.resolve_path(self.path),
-        )
-
-    def _int32_call(self, shape):
-
-        st = self._st
-        return kernels.ConvCall(
-            (1, 1) + tuple(shape), st.x_dtype, self._packed, **self._common(shape)
-        )
-
-    def _make_call(self, shape):
-
+    def _fused(self):
+        """(arrays, n_channels) when C requantizes (a fused scheme), else None."""
         st = self._st
         if st.scheme is None:
-            return self._int32_call(shape)
-        plan = kernels.fusion_plan(st.scheme, st.scale, st.out_dtype, st.pow2_mode)
-        if plan is None:
             return None
-        arrays, n = plan
-        return kernels.ConvCall(
-            (1, 1) + tuple(shape),
-            st.x_dtype,
-            self._packed,
-            scheme=st.scheme,
-            arrays=arrays,
-            n_channels=n,
-            out_dtype=st.out_dtype,
-            out_zero_point=st.out_zero_point,
-            **self._common(shape),
-        )
+        return kernels.fusion_plan(st.scheme, st.scale, st.out_dtype, st.pow2_mode)
+
+    def _route(self, pid):
+        """The packed weights for path ``pid``, made once: an FcPlan (the GEMV kernel) on the
+        scalar and AVX2 paths, the 1x1-convolution packing on AVX-512."""
+        hit = self._routes.get(pid)
+        if hit is not None:
+            return hit
+        st = self._st
+        if pid == kernels._ext().lib.FXQ_PATH_AVX512:
+            hit = kernels.PackedWeights(
+                st.w, st.bias, layout="NHWC", x_dtype=st.x_dtype, x_zero_point=st.x_zero_point
+            )
+        else:
+            plan = self._fused()
+            extra = {}
+            if plan is not None:
+                arrays, n = plan
+                extra = dict(
+                    scheme=st.scheme,
+                    arrays=arrays,
+                    n_channels=n,
+                    out_dtype=st.out_dtype,
+                    out_zero_point=st.out_zero_point,
+                )
+            hit = kernels.FcPlan(
+                st.w.reshape(st.k, st.c),
+                st.bias,
+                x_dtype=st.x_dtype,
+                x_zero_point=st.x_zero_point,
+                pid=pid,
+                **extra,
+            )
+        self._routes[pid] = hit
+        return hit
+
+    def _make_call(self, n, pid):
+        """f(x) for x of shape (n, C) (checked) on path ``pid``."""
+        st = self._st
+        route = self._route(pid)
+        fused = self._fused()
+        if isinstance(route, kernels.FcPlan):
+            run = route.runner(n)
+        else:
+            extra = {}
+            if fused is not None:
+                arrays, nch = fused
+                extra = dict(
+                    scheme=st.scheme,
+                    arrays=arrays,
+                    n_channels=nch,
+                    out_dtype=st.out_dtype,
+                    out_zero_point=st.out_zero_point,
+                )
+            cc = kernels.ConvCall(
+                (1, 1, n, st.c),
+                st.x_dtype,
+                route,
+                stride=(1, 1),
+                padding=(0, 0),
+                out_shape=(1, 1, n, st.k),
+                pid=pid,
+                **extra,
+            )
+
+            def run(x, cc=cc, shape=(1, 1, n, st.c), oshape=(n, st.k)):
+                return cc.run(np.ascontiguousarray(x).reshape(shape)).reshape(oshape)
+
+        if st.scheme is not None and fused is None:  # an unfused scheme: numpy requantizes
+            return lambda x, run=run: self._requantize(run(x))
+        return run
 
     def _requantize(self, acc):
 

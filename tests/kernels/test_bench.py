@@ -76,3 +76,21 @@ def test_preset_match_names_the_preset_and_counts_differences():
         flipped[0, 0, 0, :3] ^= 1
         assert preset_match(name, flipped, x, w, bias, ws)[1] == 3
     assert preset_match("LiteRT XNNPACK CONV_2D (int8)", y, x, w, bias, ws) is None
+
+
+def test_only_small_section_runs_alone():
+    """--only small: the depthwise and FC rows (incl. the digits models' shapes), no seed-layer
+    rows, the same result keys; an unknown section is refused by name."""
+    import io
+
+    from fxq_explore.bench import seed
+
+    buf = io.StringIO()
+    result = seed.run(quick=True, compare=False, only="small", out=buf)
+    labels = {label for label, _name in result["small"]}
+    assert {"depthwise 56x56x64 3x3", "FC N=1 1024->1000", "digits dw 8x8x16 3x3"} <= labels
+    assert "digits FC N=1 16->10" in labels
+    assert result["rows"] == [] and result["requantize"] == {}
+    assert "Seed layer" not in buf.getvalue() and "Depthwise 3x3" in buf.getvalue()
+    with pytest.raises(ValueError, match="only must be one of"):
+        seed.run(quick=True, compare=False, only="nope", out=io.StringIO())

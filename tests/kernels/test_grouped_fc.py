@@ -219,3 +219,154 @@ def test_conv_call_refuses_a_wrong_x():
     ):
         with pytest.raises(ValueError, match="x must be a C-contiguous"):
             call.run(bad)
+
+
+@pytest.mark.parametrize("scheme", kernels.FUSED_SCHEMES + (None, "tflite_optimized"))
+@pytest.mark.parametrize("wlo", [-128, -127])
+def test_fully_connected_groups_and_tails(path, scheme, wlo):
+    """K = 100 (a group of 4 blocks of 16 channels, then a short group of 3 with a partial block)
+    and C = 257 (a partial input quad and pair): every fused scheme, with and without a weight
+    of -128 (the int16 fallback), int8 and uint8 input, batch 3."""
+    rng = np.random.default_rng(11)
+    for x_dtype, xzp in (("uint8", 128), ("int8", -3)):
+        lo, hi = (0, 255) if x_dtype == "uint8" else (-128, 127)
+        x = rng.integers(lo, hi + 1, size=(3, 257)).astype(x_dtype)
+        w = rng.integers(wlo, 128, size=(100, 257)).astype(np.int8)
+        bias = rng.integers(-9999, 9999, size=100).astype(np.int32)
+        acc = fully_connected_reference(x, w, bias, x_zero_point=xzp)
+        scale = 100.0 / max(int(np.abs(acc).max()), 1) * 2.0 ** rng.uniform(-1, 1, size=100)
+        want = (
+            acc
+            if scheme is None
+            else requantize(acc, scale, scheme, zero_point=-2, dtype="int8", axis=1)
+        )
+        layer = conv.FullyConnected(
+            w,
+            bias,
+            x_dtype=x_dtype,
+            x_zero_point=xzp,
+            scale=None if scheme is None else scale,
+            scheme=scheme,
+            out_zero_point=0 if scheme is None else -2,
+            out_dtype="int8",
+            path=path,
+        )
+        for _ in range(2):  # the first call is checked, the second cached
+            np.testing.assert_array_equal(layer(x), want)
+        np.testing.assert_array_equal(layer(np.asfortranarray(x)), want)  # not C-contiguous
+        np.testing.assert_array_equal(layer(x[:1]), want[:1])  # another batch size
+
+
+def test_fully_connected_cache_keys():
+    """The cached call of a shape never serves an input of another dtype (TypeError naming x,
+    not a ValueError from the prepared call), nor a changed FXQ_KERNEL_PATH."""
+    fc = conv.FullyConnected(np.ones((3, 5), np.int8), x_zero_point=128, scheme="tflite", scale=0.1)
+    x = np.full((2, 5), 150, np.uint8)
+    want = fc(x)
+    np.testing.assert_array_equal(fc(x), want)
+    with pytest.raises(TypeError, match="x must have dtype uint8; got int8"):
+        fc(x.view(np.int8))
+    with pytest.raises(TypeError, match="x must be a numpy ndarray"):
+        fc(x.tolist())
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("FXQ_KERNEL_PATH", "scalar")
+        np.testing.assert_array_equal(fc(x), want)
+        mp.setenv("FXQ_KERNEL_PATH", "no-such-path")
+        with pytest.raises(ValueError, match="unknown FXQ_KERNEL_PATH"):
+            fc(x)
+    finally:
+        mp.undo()
+    np.testing.assert_array_equal(fc(x), want)
+
+
+def test_fc_plan_refuses_wrong_sizes_and_a_moved_plan():
+    """The C plan checks the byte counts it is given and its own address (a copy is refused)."""
+    if not {"scalar", "avx2"} & set(kernels.available_paths()):
+        pytest.skip("no FC plan path")
+    ext = kernels._ext()
+    ffi, lib = ext.ffi, ext.lib
+    w = np.arange(-6, 6, dtype=np.int8).reshape(3, 4)
+    plan = kernels.FcPlan(w, None, x_dtype="uint8", x_zero_point=0, pid=lib.FXQ_PATH_SCALAR)
+    x = np.ones((2, 4), np.uint8)
+    out = np.empty((2, 3), np.int32)
+    xb, ob = ffi.from_buffer(x), ffi.from_buffer(out)
+    assert lib.fxq_fc_run(plan._ptr, xb, 8, ob, 24, 2) == lib.FXQ_OK
+    np.testing.assert_array_equal(out, x.astype(np.int32) @ w.T.astype(np.int32))
+    assert lib.fxq_fc_run(plan._ptr, xb, 7, ob, 24, 2) == lib.FXQ_ERR_ARG
+    assert lib.fxq_fc_run(plan._ptr, xb, 8, ob, 23, 2) == lib.FXQ_ERR_ARG
+    assert lib.fxq_fc_run(plan._ptr, xb, 8, ob, 24, 0) == lib.FXQ_ERR_ARG
+    moved = np.empty(plan._buf.nbytes + 64, np.uint8)
+    addr = int(ffi.cast("uintptr_t", plan._ptr))
+    off = (addr - int(ffi.cast("uintptr_t", ffi.from_buffer(moved)))) % 64  # same alignment
+    moved[off : off + plan._buf.nbytes] = plan._buf
+    mp = ffi.from_buffer(moved[off:])
+    assert lib.fxq_fc_run(mp, xb, 8, ob, 24, 2) == lib.FXQ_ERR_ARG
+    avx512 = lib.FXQ_PATH_AVX512
+    with pytest.raises(RuntimeError, match="FXQ_ERR_PATH"):
+        kernels.FcPlan(w, None, x_dtype="uint8", x_zero_point=0, pid=avx512)
+
+
+@pytest.mark.parametrize("scheme", kernels.FUSED_SCHEMES)
+def test_depthwise_3x3_widths_around_the_blocks(path, scheme):
+    """The NCHW depthwise 3x3 kernel (AVX2: lanes = pixels, blocks of 2 x 16 outputs, the input
+    row's tail loaded as its last 16 pixels): widths around 16 and 32, pad 0..2, uint8 and int8
+    input, uint8 and int8 output, per-channel scales, weights with -128."""
+    rng = np.random.default_rng(7)
+    for wd, pad, x_dtype, out_dtype in (
+        (15, 1, "uint8", "uint8"),
+        (16, 0, "int8", "int8"),
+        (17, 2, "uint8", "int8"),
+        (31, 1, "int8", "uint8"),
+        (32, 1, "uint8", "uint8"),
+        (33, 0, "uint8", "int8"),
+        (47, 2, "int8", "int8"),
+        (49, 1, "uint8", "uint8"),
+    ):
+        lo, hi = (0, 255) if x_dtype == "uint8" else (-128, 127)
+        xzp = 5 if x_dtype == "uint8" else -7
+        c = 18
+        x = rng.integers(lo, hi + 1, size=(2, c, 5, wd)).astype(x_dtype)
+        w = rng.integers(-128, 128, size=(c, 1, 3, 3)).astype(np.int8)
+        bias = rng.integers(-3000, 3000, size=c).astype(np.int32)
+        acc = conv2d_reference(x, w, bias, x_zero_point=xzp, padding=pad, groups=c)
+        scale = 100.0 / max(int(np.abs(acc).max()), 1) * 2.0 ** rng.uniform(-1, 1, size=c)
+        ozp = 3 if out_dtype == "uint8" else -4
+        want = requantize(acc, scale, scheme, zero_point=ozp, dtype=out_dtype, axis=1)
+        layer = conv.Conv2d(
+            w,
+            bias,
+            x_dtype=x_dtype,
+            x_zero_point=xzp,
+            padding=pad,
+            groups=c,
+            scheme=scheme,
+            scale=scale,
+            out_zero_point=ozp,
+            out_dtype=out_dtype,
+            path=path,
+        )
+        np.testing.assert_array_equal(layer(x), want, err_msg=f"width {wd} pad {pad}")
+
+
+@pytest.mark.parametrize("scheme", ["tflite", "tflite_optimized", None])
+def test_fully_connected_conv_route_on_every_path(path, scheme):
+    """The 1x1-convolution route FullyConnected takes on AVX-512 (PackedWeights + ConvCall),
+    forced onto the path at hand so it is checked on every CPU, fused, unfused and int32."""
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, size=(3, 70)).astype(np.uint8)
+    w = rng.integers(-128, 128, size=(40, 70)).astype(np.int8)
+    bias = rng.integers(-999, 999, size=40).astype(np.int32)
+    acc = fully_connected_reference(x, w, bias, x_zero_point=128)
+    want = acc if scheme is None else requantize(acc, 0.002, scheme, dtype="uint8", axis=1)
+    layer = conv.FullyConnected(
+        w, bias, x_zero_point=128, scheme=scheme, scale=None if scheme is None else 0.002, path=path
+    )
+    pid = kernels.resolve_path(path)
+    st = layer._st
+    layer._routes[pid] = kernels.PackedWeights(
+        st.w, st.bias, layout="NHWC", x_dtype="uint8", x_zero_point=128
+    )
+    layer._calls.clear()
+    for xin in (x, x, np.asfortranarray(x)):
+        np.testing.assert_array_equal(layer(xin), want)
