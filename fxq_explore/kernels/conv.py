@@ -958,6 +958,21 @@ class FullyConnected:
             return None
         return kernels.fusion_plan(st.scheme, st.scale, st.out_dtype, st.pow2_mode)
 
+    def _fused_kwargs(self) -> dict:
+        """The fused requantization arguments of the C calls ({} for an unfused scheme)."""
+        st = self._st
+        plan = self._fused()
+        if plan is None:
+            return {}
+        arrays, n = plan
+        return dict(
+            scheme=st.scheme,
+            arrays=arrays,
+            n_channels=n,
+            out_dtype=st.out_dtype,
+            out_zero_point=st.out_zero_point,
+        )
+
     def _route(self, pid):
         """The packed weights for path ``pid``, made once: an FcPlan (the GEMV kernel) on the
         scalar and AVX2 paths, the 1x1-convolution packing on AVX-512."""
@@ -970,24 +985,13 @@ class FullyConnected:
                 st.w, st.bias, layout="NHWC", x_dtype=st.x_dtype, x_zero_point=st.x_zero_point
             )
         else:
-            plan = self._fused()
-            extra = {}
-            if plan is not None:
-                arrays, n = plan
-                extra = dict(
-                    scheme=st.scheme,
-                    arrays=arrays,
-                    n_channels=n,
-                    out_dtype=st.out_dtype,
-                    out_zero_point=st.out_zero_point,
-                )
             hit = kernels.FcPlan(
                 st.w.reshape(st.k, st.c),
                 st.bias,
                 x_dtype=st.x_dtype,
                 x_zero_point=st.x_zero_point,
                 pid=pid,
-                **extra,
+                **self._fused_kwargs(),
             )
         self._routes[pid] = hit
         return hit
@@ -996,20 +1000,9 @@ class FullyConnected:
         """f(x) for x of shape (n, C) (checked) on path ``pid``."""
         st = self._st
         route = self._route(pid)
-        fused = self._fused()
         if isinstance(route, kernels.FcPlan):
             run = route.runner(n)
         else:
-            extra = {}
-            if fused is not None:
-                arrays, nch = fused
-                extra = dict(
-                    scheme=st.scheme,
-                    arrays=arrays,
-                    n_channels=nch,
-                    out_dtype=st.out_dtype,
-                    out_zero_point=st.out_zero_point,
-                )
             cc = kernels.ConvCall(
                 (1, 1, n, st.c),
                 st.x_dtype,
@@ -1018,13 +1011,13 @@ class FullyConnected:
                 padding=(0, 0),
                 out_shape=(1, 1, n, st.k),
                 pid=pid,
-                **extra,
+                **self._fused_kwargs(),
             )
 
             def run(x, cc=cc, shape=(1, 1, n, st.c), oshape=(n, st.k)):
                 return cc.run(np.ascontiguousarray(x).reshape(shape)).reshape(oshape)
 
-        if st.scheme is not None and fused is None:  # an unfused scheme: numpy requantizes
+        if st.scheme is not None and self._fused() is None:  # unfused: numpy requantizes
             return lambda x, run=run: self._requantize(run(x))
         return run
 
