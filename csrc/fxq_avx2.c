@@ -369,14 +369,14 @@ T256 int fxq_conv2d_avx2(const fxq_conv_plan *p) {
  * Depthwise 3x3, stride 1, NCHW in and out, fused requantization: straight from the NCHW input,
  * lanes = output pixels (no NCHW16c packing, no output transposes).  Per channel the input plane
  * is widened once to int16 x_u with the zero-point padding (hp x wrow int16, ~8 KB: L1).  A 32-byte
- * load at column j holds the pairs (P[j+2i], P[j+2i+1]), i = 0..7, so with the loads L0 at ow0 and
- * L2 at ow0 + 2 of each kernel row r, vpmaddwd gives for the even output pixels ow0 + 2i
- *     E += L0 . (w[r][0], w[r][1]) + L2 . (w[r][2], 0)
- * and for the odd ones ow0 + 2i + 1
- *     O += L0 . (0, w[r][0]) + L2 . (w[r][1], w[r][2]):
- * 16 outputs per 6 loads and 12 vpmaddwd, no shuffles.  Exact for any int8 weight (int16 x int16
- * pairs into int32).  E and O are requantized (rq_vec, per-channel parameters broadcast) and
- * interleaved back into pixel order by one 16-bit blend and a pack.
+ * load Lj at column ow0 + j holds the pairs (P[ow0+j+2i], P[ow0+j+2i+1]), i = 0..7, so per kernel
+ * row r, with A = (w[r][0], w[r][1]) and B = (w[r][2], 0), vpmaddwd gives for the even output
+ * pixels ow0 + 2i and for the odd ones ow0 + 2i + 1
+ *     E += L0 . A + L2 . B,      O += L1 . A + L3 . B:
+ * 16 outputs per 12 loads and 12 vpmaddwd, no shuffles, and only the six weight pairs A, B of
+ * the three rows live (with two blocks in flight, everything fits the 16 ymm registers).  Exact for
+ * any int8 weight (int16 x int16 pairs into int32).  E and O are requantized (rq_vec, per-channel
+ * parameters broadcast) and interleaved back into pixel order by one 16-bit blend and a pack.
  * ---------------------------------------------------------------------------------------------- */
 
 T256 INL __m256i dw3_pair(int16_t a, int16_t b) {
@@ -444,17 +444,18 @@ T256 INL void dw3_plane(const fxq_conv_dims *d, const uint8_t *xc, uint8_t flip,
 
 /* 16 outputs of one row from the plane at src (the block's first input column, kernel row 0) */
 T256 INL void dw3_block(const int16_t *src, int64_t wrow, const __m256i *A, const __m256i *B,
-                        const __m256i *C, const __m256i *D, __m256i corr, __m256i *e_out,
-                        __m256i *o_out) {
+                        __m256i corr, __m256i *e_out, __m256i *o_out) {
     __m256i e = corr, o = corr;
 #pragma GCC unroll 3
     for (int r = 0; r < 3; ++r) {
-        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(src + r * wrow));
-        const __m256i l2 = _mm256_loadu_si256((const __m256i *)(src + r * wrow + 2));
-        e = _mm256_add_epi32(e, _mm256_madd_epi16(l0, A[r]));
-        o = _mm256_add_epi32(o, _mm256_madd_epi16(l0, C[r]));
-        e = _mm256_add_epi32(e, _mm256_madd_epi16(l2, B[r]));
-        o = _mm256_add_epi32(o, _mm256_madd_epi16(l2, D[r]));
+        const int16_t *sr = src + r * wrow;
+        e = _mm256_add_epi32(e, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)sr), A[r]));
+        o = _mm256_add_epi32(
+            o, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(sr + 1)), A[r]));
+        e = _mm256_add_epi32(
+            e, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(sr + 2)), B[r]));
+        o = _mm256_add_epi32(
+            o, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(sr + 3)), B[r]));
     }
     *e_out = e;
     *o_out = o;
@@ -467,7 +468,7 @@ T256 INL void dw3_body(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip, i
     const int is_u8 = p->out_dtype == FXQ_DTYPE_UINT8;
     for (int64_t n = 0; n < d->n; ++n)
         for (int64_t k = 0; k < d->k; ++k) {
-            __m256i A[3], B[3], C[3], D[3];
+            __m256i A[3], B[3];
             const __m256i corr = _mm256_set1_epi32(p->corr[k]);
             uint8_t *oc = (uint8_t *)p->out + (n * d->k + k) * d->oh * d->ow;
             qv v;
@@ -476,8 +477,6 @@ T256 INL void dw3_body(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip, i
                 const int16_t w0 = wr[0], w1 = wr[1], w2 = wr[32];
                 A[r] = dw3_pair(w0, w1);
                 B[r] = dw3_pair(w2, 0);
-                C[r] = dw3_pair(0, w0);
-                D[r] = dw3_pair(w1, w2);
             }
             qv_load(p->q, k, 1, &v);
             dw3_plane(d, x + (n * d->c + k) * d->h * d->w, flip, zp_u, P, wrow);
@@ -487,8 +486,8 @@ T256 INL void dw3_body(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip, i
                 int64_t ow0 = 0;
                 for (; d->ow - ow0 > 16; ow0 += 32) { /* two blocks of 16: more ILP */
                     __m256i e0, o0, e1, o1;
-                    dw3_block(src + ow0, wrow, A, B, C, D, corr, &e0, &o0);
-                    dw3_block(src + ow0 + 16, wrow, A, B, C, D, corr, &e1, &o1);
+                    dw3_block(src + ow0, wrow, A, B, corr, &e0, &o0);
+                    dw3_block(src + ow0 + 16, wrow, A, B, corr, &e1, &o1);
                     dw3_store(orow + ow0, rq_vec(e0, scheme, &v), rq_vec(o0, scheme, &v),
                               d->ow - ow0, is_u8);
                     dw3_store(orow + ow0 + 16, rq_vec(e1, scheme, &v), rq_vec(o1, scheme, &v),
@@ -496,7 +495,7 @@ T256 INL void dw3_body(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip, i
                 }
                 if (ow0 < d->ow) { /* 1 .. 16 left */
                     __m256i e0, o0;
-                    dw3_block(src + ow0, wrow, A, B, C, D, corr, &e0, &o0);
+                    dw3_block(src + ow0, wrow, A, B, corr, &e0, &o0);
                     dw3_store(orow + ow0, rq_vec(e0, scheme, &v), rq_vec(o0, scheme, &v),
                               d->ow - ow0, is_u8);
                 }
@@ -512,9 +511,9 @@ T256 int fxq_dwconv3x3_nchw_avx2(const fxq_conv_plan *p, const uint8_t *x, uint8
     if (d->r != 3 || d->s != 3 || d->stride_h != 1 || d->stride_w != 1 ||
         p->layout != FXQ_LAYOUT_NCHW || p->scheme == FXQ_SCHEME_NONE || ((uintptr_t)scratch) % 32)
         return 1;
-    /* reads reach column ceil32(ow) + 1 (blocks of 32 outputs); the plane's rows hold
-     * pad_w + ceil16(w) + pad_w */
-    wrow = (d->ow + 31) / 32 * 32 + 2;
+    /* reads reach column ceil32(ow) + 2 (blocks of 32 outputs, loads at +0..+3); the plane's
+     * rows hold pad_w + ceil16(w) + pad_w */
+    wrow = (d->ow + 31) / 32 * 32 + 3;
     if (d->pad_w + (d->w + 15) / 16 * 16 + d->pad_w > wrow)
         wrow = d->pad_w + (d->w + 15) / 16 * 16 + d->pad_w;
     wrow = (wrow + 15) / 16 * 16;
