@@ -156,9 +156,25 @@ T256 INL VI vb_unpacklo8(VI a, VI b) {
 T256 INL VI vb_unpackhi8(VI a, VI b) {
     return _mm256_unpackhi_epi8(a, b);
 }
+/* shuffle masks for the partial loads and stores: with m = fxq_shift_mask + 16 + k, byte j of
+ * a vpshufb by m is byte j + k (zero past 15); with m = fxq_shift_mask + k, byte j is byte
+ * j + k - 16 (zero below 0) */
+static const int8_t fxq_shift_mask[48] = {
+    -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128,
+    0,    1,    2,    3,    4,    5,    6,    7,    8,    9,    10,   11,   12,   13,   14,   15,
+    -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128};
+/* n < 32 bytes: 16 <= n by two overlapping 16-byte loads (the second ends at p + n, shifted
+ * into place), fewer through a zero-filled copy */
 T256 INL VI vb_loadu_n(const uint8_t *p, int64_t n) {
     uint8_t tmp[32] = {0};
     if (n >= 32) return _mm256_loadu_si256((const __m256i *)p);
+    if (n >= 16) {
+        const __m128i lo = _mm_loadu_si128((const __m128i *)p);
+        const __m128i hi =
+            _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + n - 16)),
+                             _mm_loadu_si128((const __m128i *)(fxq_shift_mask + 48 - n)));
+        return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    }
     memcpy(tmp, p, (size_t)n);
     return _mm256_loadu_si256((const __m256i *)tmp);
 }
@@ -166,6 +182,16 @@ T256 INL void vb_storeu_n(uint8_t *p, VI v, int64_t n) {
     uint8_t tmp[32];
     if (n >= 32) {
         _mm256_storeu_si256((__m256i *)p, v);
+        return;
+    }
+    if (n >= 16) { /* bytes 0..15, then bytes n-16 .. n-1 (overlapping, the same values) */
+        const __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+        const int64_t k = n - 16; /* 0 .. 15: byte j of the tail = lo[j + k] or hi[j + k - 16] */
+        const __m128i t = _mm_or_si128(
+            _mm_shuffle_epi8(lo, _mm_loadu_si128((const __m128i *)(fxq_shift_mask + 16 + k))),
+            _mm_shuffle_epi8(hi, _mm_loadu_si128((const __m128i *)(fxq_shift_mask + k))));
+        _mm_storeu_si128((__m128i *)p, lo);
+        _mm_storeu_si128((__m128i *)(p + k), t);
         return;
     }
     _mm256_storeu_si256((__m256i *)tmp, v);
