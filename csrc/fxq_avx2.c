@@ -1,15 +1,21 @@
 /* fxq_avx2.c -- AVX2 path for CPUs without AVX-512 VNNI (e.g. AMD Zen 3).
  *
- * The MAC tile is exact at vpmaddubsw speed: with x' = x_u - 128 as int8 and weights in
- * [-127, 127],
- *     vpmaddubsw(|x'|, sign(x') * w)      (vpabsb done once at packing, vpsignb per product pair)
- * multiplies |x'| <= 128 by |w| <= 127, so each int16 pair sum is within +-32,512 and never
- * saturates; vpmaddwd with ones widens the pairs to int32.  Since
+ * The dense MAC tile is exact at vpmaddubsw speed for every int8 weight: with x' = x_u - 128 as
+ * int8, u = |x'| (uint8, <= 128) and m = (x' < 0 ? 0xFF : 0) per byte,
+ *     vpmaddubsw(u, w ^ m)                (vpxor per product pair, u and m made at packing)
+ * multiplies u <= 128 by w ^ m in [-128, 127], so each product is within [-16384, 16256] and
+ * each int16 pair sum within [-32768, 32512]: it never saturates.  For x' < 0, w ^ m = -w - 1,
+ * so u * (w ^ m) = x' * w - u: the tile sums sum x' * w - N with N = sum of |x'| over the
+ * window's negative x', a term that does not depend on the output channel.  N is computed once
+ * per output pixel (prepare_u8s8) and starts the accumulators.  vpmaddwd with ones widens the
+ * pairs to int32.  Since
  *     sum (x_u - zp_u) * w = sum x' * w + (128 - zp_u) * sum w,
- * the accumulators get corr2 = bias - zp_u * sum w + 128 * sum w.  When some weight is -128
- * (sign(x') * w would not fit int8) the path falls back to the exact int16 kernel (vpmaddwd on
- * int16 copies of the operands).  Tile: FXQ_TILE_AVX2 pixels x 16 output channels, the weight
- * layout is the VNNI one (OIHW4i16o4i: one 32-byte load = 8 output channels x 4 inputs).
+ * the accumulators get corr2 = bias - zp_u * sum w + 128 * sum w.  vpxor runs on every vector
+ * pipe (vpsignb, the earlier form, shares the multiplier pipes on Zen 3), and the identity holds
+ * for w = -128 too, so there is no int16 fallback.  Tiles: 3 + 2 pixels x 32 output channels
+ * (two 16-channel blocks, weights straight from memory as vpxor operands), and 5 pixels x 16
+ * channels for a last odd block; the weight layout is the VNNI one (OIHW4i16o4i: one 32-byte
+ * load = 8 output channels x 4 inputs).
  *
  * The requantization epilogue, transposes, packing and the driver come from fxq_simd.h,
  * instantiated with the AVX2 primitives below (8 int32 lanes).  AVX2 has no 64-bit arithmetic
@@ -32,7 +38,7 @@
 #define VF __m256
 #define VL 8
 #define FXQ_TILE TILE
-#define FXQ_NKB 1
+#define FXQ_NKB 2
 #define FXQ_ISA(name) name##_avx2
 
 T256 INL VI vi_load(const int32_t *p) {
@@ -150,9 +156,25 @@ T256 INL VI vb_unpacklo8(VI a, VI b) {
 T256 INL VI vb_unpackhi8(VI a, VI b) {
     return _mm256_unpackhi_epi8(a, b);
 }
+/* shuffle masks for the partial loads and stores: with m = fxq_shift_mask + 16 + k, byte j of
+ * a vpshufb by m is byte j + k (zero past 15); with m = fxq_shift_mask + k, byte j is byte
+ * j + k - 16 (zero below 0) */
+static const int8_t fxq_shift_mask[48] = {
+    -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128,
+    0,    1,    2,    3,    4,    5,    6,    7,    8,    9,    10,   11,   12,   13,   14,   15,
+    -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128};
+/* n < 32 bytes: 16 <= n by two overlapping 16-byte loads (the second ends at p + n, shifted
+ * into place), fewer through a zero-filled copy */
 T256 INL VI vb_loadu_n(const uint8_t *p, int64_t n) {
     uint8_t tmp[32] = {0};
     if (n >= 32) return _mm256_loadu_si256((const __m256i *)p);
+    if (n >= 16) {
+        const __m128i lo = _mm_loadu_si128((const __m128i *)p);
+        const __m128i hi =
+            _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + n - 16)),
+                             _mm_loadu_si128((const __m128i *)(fxq_shift_mask + 48 - n)));
+        return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    }
     memcpy(tmp, p, (size_t)n);
     return _mm256_loadu_si256((const __m256i *)tmp);
 }
@@ -160,6 +182,16 @@ T256 INL void vb_storeu_n(uint8_t *p, VI v, int64_t n) {
     uint8_t tmp[32];
     if (n >= 32) {
         _mm256_storeu_si256((__m256i *)p, v);
+        return;
+    }
+    if (n >= 16) { /* bytes 0..15, then bytes n-16 .. n-1 (overlapping, the same values) */
+        const __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+        const int64_t k = n - 16; /* 0 .. 15: byte j of the tail = lo[j + k] or hi[j + k - 16] */
+        const __m128i t = _mm_or_si128(
+            _mm_shuffle_epi8(lo, _mm_loadu_si128((const __m128i *)(fxq_shift_mask + 16 + k))),
+            _mm_shuffle_epi8(hi, _mm_loadu_si128((const __m128i *)(fxq_shift_mask + k))));
+        _mm_storeu_si128((__m128i *)p, lo);
+        _mm_storeu_si128((__m128i *)(p + k), t);
         return;
     }
     _mm256_storeu_si256((__m256i *)tmp, v);
@@ -194,126 +226,108 @@ T256 INL void dw_pair(const uint8_t *x, const int16_t *w, VI *acc) {
 typedef int32_t __attribute__((may_alias, aligned(1))) i32u;
 #define NOPC __attribute__((noinline, optimize("no-predictive-commoning")))
 
-/* vpmaddubsw tile: xs = x' (int8), xa = |x'| (uint8), both in the xpack layout */
-T256 INL void tile_u8s8_body(const int8_t *xs, const uint8_t *xa, const int8_t *w,
-                             const tile_geom *g, const int ST1, const int PX, __m256i *out) {
+/* The exact vpmaddubsw tile over NB (1 or 2) 16-channel blocks and PX pixels: m (sign masks) and
+ * u = |x'| in the xpack layout, the correction N of each pixel in the first 4 bytes of its slot
+ * in nc (see prepare_u8s8).  Weights of block j at w + j * g->wkb. */
+T256 INL void tile_u8s8_body(const uint8_t *m, const uint8_t *u, const uint8_t *nc, const int8_t *w,
+                             const tile_geom *g, const int ST1, const int NB, const int PX,
+                             __m256i *out0, __m256i *out1) {
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256i a[TILE][2];
+    const int64_t sw = ST1 ? 16 : g->sw16;
+    __m256i a[TILE][4];
 #pragma GCC unroll 8
-    for (int i = 0; i < PX; ++i) a[i][0] = a[i][1] = _mm256_setzero_si256();
+    for (int i = 0; i < PX; ++i) {
+        const __m256i n0 = _mm256_set1_epi32(*(const i32u *)(nc + i * sw));
+#pragma GCC unroll 4
+        for (int h = 0; h < 2 * NB; ++h) a[i][h] = n0;
+    }
     for (int64_t cb = 0; cb < g->ncb; ++cb)
         for (int64_t r = 0; r < g->R; ++r) {
             const int64_t xo = cb * g->cbs + r * g->rows;
             const int8_t *wr = w + (cb * g->R + r) * g->S * 256;
             for (int64_t s = 0; s < g->S; ++s) {
-                const int8_t *xsp = xs + xo + s * 16;
-                const uint8_t *xap = xa + xo + s * 16;
+                const uint8_t *mp = m + xo + s * 16;
+                const uint8_t *up = u + xo + s * 16;
                 const int8_t *ws = wr + s * 256;
 #pragma GCC unroll 4
                 for (int c4 = 0; c4 < 4; ++c4) {
-                    const __m256i w0 = _mm256_load_si256((const __m256i *)(ws + c4 * 64));
-                    const __m256i w1 = _mm256_load_si256((const __m256i *)(ws + c4 * 64 + 32));
+                    __m256i wv[2];
+                    if (NB == 1) {
+                        wv[0] = _mm256_load_si256((const __m256i *)(ws + c4 * 64));
+                        wv[1] = _mm256_load_si256((const __m256i *)(ws + c4 * 64 + 32));
+                    }
 #pragma GCC unroll 8
                     for (int i = 0; i < PX; ++i) {
-                        const int64_t o = (ST1 ? i * 16 : i * g->sw16) + c4 * 4;
-                        const __m256i xb = _mm256_set1_epi32(*(const i32u *)(xsp + o));
-                        const __m256i ab = _mm256_set1_epi32(*(const i32u *)(xap + o));
-                        __m256i t0 = _mm256_maddubs_epi16(ab, _mm256_sign_epi8(w0, xb));
-                        __m256i t1 = _mm256_maddubs_epi16(ab, _mm256_sign_epi8(w1, xb));
-                        a[i][0] = _mm256_add_epi32(a[i][0], _mm256_madd_epi16(t0, ones));
-                        a[i][1] = _mm256_add_epi32(a[i][1], _mm256_madd_epi16(t1, ones));
-                        /* keep gcc from re-associating the sums over c4 into long-lived
-                         * temporaries (it spills them): the accumulators stay in registers */
-                        __asm__("" : "+x"(a[i][0]), "+x"(a[i][1]));
+                        const int64_t o = i * sw + c4 * 4;
+                        const __m256i mb = _mm256_set1_epi32(*(const i32u *)(mp + o));
+                        const __m256i ub = _mm256_set1_epi32(*(const i32u *)(up + o));
+#pragma GCC unroll 4
+                        for (int h = 0; h < 2 * NB; ++h) {
+                            /* NB == 2: the weights as memory operands of vpxor (12 accumulators
+                             * leave no registers for them) */
+                            const __m256i wh =
+                                NB == 1
+                                    ? wv[h]
+                                    : _mm256_load_si256((const __m256i *)(ws + (h >> 1) * g->wkb +
+                                                                          c4 * 64 + (h & 1) * 32));
+                            const __m256i t = _mm256_maddubs_epi16(ub, _mm256_xor_si256(wh, mb));
+                            a[i][h] = _mm256_add_epi32(a[i][h], _mm256_madd_epi16(t, ones));
+                            /* keep gcc from re-associating the sums over c4 into long-lived
+                             * temporaries (it spills them): the accumulators stay in registers */
+                            __asm__("" : "+x"(a[i][h]));
+                        }
                     }
                 }
             }
         }
 #pragma GCC unroll 8
     for (int i = 0; i < PX; ++i) {
-        _mm256_storeu_si256(out + 2 * i, a[i][0]);
-        _mm256_storeu_si256(out + 2 * i + 1, a[i][1]);
+        _mm256_storeu_si256(out0 + 2 * i, a[i][0]);
+        _mm256_storeu_si256(out0 + 2 * i + 1, a[i][1]);
+        if (NB == 2) {
+            _mm256_storeu_si256(out1 + 2 * i, a[i][2]);
+            _mm256_storeu_si256(out1 + 2 * i + 1, a[i][3]);
+        }
     }
 }
 
-T256 NOPC static void tile_u8s8_s1(const int8_t *xs, const uint8_t *xa, const int8_t *w,
-                                   const tile_geom *g, __m256i *out) {
-    tile_u8s8_body(xs, xa, w, g, 1, TILE, out);
-}
-
-T256 NOPC static void tile_u8s8_sn(const int8_t *xs, const uint8_t *xa, const int8_t *w,
-                                   const tile_geom *g, __m256i *out) {
-    tile_u8s8_body(xs, xa, w, g, 0, TILE, out);
-}
-
-T256 NOPC static void tile_u8s8_p1(const int8_t *xs, const uint8_t *xa, const int8_t *w,
-                                   const tile_geom *g, __m256i *out) {
-    tile_u8s8_body(xs, xa, w, g, 1, 1, out);
-}
-
-/* exact int16 fallback (a weight is -128): vpmaddwd on int16 copies; weights as
- * [kb][cb][r][s][pair j][16 o][2] */
-T256 INL void tile_i16_body(const int16_t *x, const int16_t *w, const tile_geom *g, const int ST1,
-                            __m256i *out) {
-    __m256i a[TILE][2];
-#pragma GCC unroll 8
-    for (int i = 0; i < TILE; ++i) a[i][0] = a[i][1] = _mm256_setzero_si256();
-    for (int64_t cb = 0; cb < g->ncb; ++cb)
-        for (int64_t r = 0; r < g->R; ++r)
-            for (int64_t s = 0; s < g->S; ++s) {
-                const int16_t *xs = x + cb * g->cbs + r * g->rows + s * 16;
-                const int16_t *ws = w + ((cb * g->R + r) * g->S + s) * 256;
-#pragma GCC unroll 8
-                for (int j = 0; j < 8; ++j) {
-                    __m256i w0 = _mm256_load_si256((const __m256i *)(ws + j * 32));
-                    __m256i w1 = _mm256_load_si256((const __m256i *)(ws + j * 32 + 16));
-#pragma GCC unroll 8
-                    for (int i = 0; i < TILE; ++i) {
-                        const int64_t o = (ST1 ? i * 16 : i * g->sw16) + 2 * j;
-                        __m256i b = _mm256_set1_epi32(*(const i32u *)(xs + o));
-                        a[i][0] = _mm256_add_epi32(a[i][0], _mm256_madd_epi16(b, w0));
-                        a[i][1] = _mm256_add_epi32(a[i][1], _mm256_madd_epi16(b, w1));
-                        __asm__("" : "+x"(a[i][0]), "+x"(a[i][1]));
-                    }
-                }
-            }
-#pragma GCC unroll 8
-    for (int i = 0; i < TILE; ++i) {
-        _mm256_storeu_si256(out + 2 * i, a[i][0]);
-        _mm256_storeu_si256(out + 2 * i + 1, a[i][1]);
+#define TILE_FN(name, ST1, NB, PX)                                                    \
+    T256 NOPC static void name(const uint8_t *m, const uint8_t *u, const uint8_t *nc, \
+                               const int8_t *w, const tile_geom *g, __m256i *out0,    \
+                               __m256i *out1) {                                       \
+        tile_u8s8_body(m, u, nc, w, g, ST1, NB, PX, out0, out1);                      \
     }
-}
-
-T256 NOPC static void tile_i16_s1(const int16_t *x, const int16_t *w, const tile_geom *g,
-                                  __m256i *out) {
-    tile_i16_body(x, w, g, 1, out);
-}
-
-T256 NOPC static void tile_i16_sn(const int16_t *x, const int16_t *w, const tile_geom *g,
-                                  __m256i *out) {
-    tile_i16_body(x, w, g, 0, out);
-}
+TILE_FN(tile_k2_p3, 0, 2, 3)
+TILE_FN(tile_k2_p2, 0, 2, 2)
+TILE_FN(tile_k2_p1, 0, 2, 1)
+TILE_FN(tile_k1_s1, 1, 1, TILE)
+TILE_FN(tile_k1_sn, 0, 1, TILE)
+TILE_FN(tile_k1_p1, 1, 1, 1)
 
 FXQ_T static void isa_tile(const fxq_conv_plan *p, const tile_geom *g, int64_t xoff, int64_t kb,
                            int nkb, int P, VI *acc) {
-    const int64_t xbytes = p->xpack_bytes;
-    (void)nkb;
-    if (p->wsum[2 * p->kpad]) {
-        const int16_t *x = (const int16_t *)p->xscratch + xoff;
-        if (p->d->stride_w == 1)
-            tile_i16_s1(x, p->wpack16 + kb * g->wkb, g, acc);
-        else
-            tile_i16_sn(x, p->wpack16 + kb * g->wkb, g, acc);
+    const uint8_t *m = p->xscratch + xoff, *u = p->xscratch + p->xpack_bytes + xoff;
+    const uint8_t *nc = p->xpack + xoff;
+    const int8_t *w = p->wpack + kb * g->wkb;
+    if (nkb == 2) { /* 32 channels: the pixels 3 + 2 (or 2 + 2, 3, 2, 1) at a time */
+        for (int i = 0; i < P;) {
+            const int64_t o = i * g->sw16;
+            const int n = P - i == 4 ? 2 : (P - i >= 3 ? 3 : P - i);
+            VI *o0 = acc + i * FXQ_NV, *o1 = acc + (TILE + i) * FXQ_NV;
+            if (n == 3)
+                tile_k2_p3(m + o, u + o, nc + o, w, g, o0, o1);
+            else if (n == 2)
+                tile_k2_p2(m + o, u + o, nc + o, w, g, o0, o1);
+            else
+                tile_k2_p1(m + o, u + o, nc + o, w, g, o0, o1);
+            i += n;
+        }
+    } else if (P == 1) {
+        tile_k1_p1(m, u, nc, w, g, acc, acc);
+    } else if (p->d->stride_w == 1) {
+        tile_k1_s1(m, u, nc, w, g, acc, acc);
     } else {
-        const int8_t *xs = (const int8_t *)p->xscratch + xoff;
-        const uint8_t *xa = p->xscratch + xbytes + xoff;
-        const int8_t *w = p->wpack + kb * g->wkb;
-        if (P == 1)
-            tile_u8s8_p1(xs, xa, w, g, acc);
-        else if (p->d->stride_w == 1)
-            tile_u8s8_s1(xs, xa, w, g, acc);
-        else
-            tile_u8s8_sn(xs, xa, w, g, acc);
+        tile_k1_sn(m, u, nc, w, g, acc, acc);
     }
 }
 
@@ -321,45 +335,74 @@ FXQ_T static void isa_tile(const fxq_conv_plan *p, const tile_geom *g, int64_t x
  * Operand preparation and the entry point
  * ---------------------------------------------------------------------------------------------- */
 
-/* xs = xpack - 128 (as int8: xor 0x80), xa = |xs| (vpabsb; |-128| reads as 128 unsigned) */
-T256 static void prepare_u8s8(const uint8_t *xpack, int64_t nbytes, uint8_t *xs, uint8_t *xa) {
-    const __m256i f = _mm256_set1_epi8((char)0x80);
-    int64_t i = 0;
-    for (; i + 32 <= nbytes; i += 32) {
-        __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(xpack + i)), f);
-        _mm256_storeu_si256((__m256i *)(xs + i), v);
-        _mm256_storeu_si256((__m256i *)(xa + i), _mm256_abs_epi8(v));
-    }
-    for (; i < nbytes; ++i) {
-        int8_t v = (int8_t)(xpack[i] ^ 0x80);
-        xs[i] = (uint8_t)v;
-        xa[i] = (uint8_t)(v < 0 ? -(int)v : v);
-    }
-}
-
-/* the int16 fallback's operands: int16 input (same layout) and weights as pairs */
-T256 static void prepare_i16(const fxq_conv_plan *p) {
+/* From xpack: m = (x' < 0 ? 0xFF : 0) and u = |x'| (vpabsb; |-128| reads as 128 unsigned) with
+ * x' = xpack - 128, in the xpack layout in xscratch; then the tile's correction for each window
+ * position (y, x) of the padded input,
+ *     N(y, x) = sum over r < R, s < S and all packed channels of (x' < 0 ? -x' : 0),
+ * as int32 in the first 4 bytes of pixel (y, x)'s cb = 0 slot of xpack (the kernel reads only
+ * xscratch after this, so the packed input's slots are free: a pixel's slot is overwritten once
+ * all its channel blocks are read).  Per pixel: vpsadbw of u & m over the channel blocks, then
+ * the R x S box sum in place (along the row, then down the rows: each sum reads only positions
+ * at or after its own). */
+T256 static void prepare_u8s8(const fxq_conv_plan *p) {
     const fxq_conv_dims *d = p->d;
-    int16_t *x16 = (int16_t *)p->xscratch;
-    for (int64_t i = 0; i < p->xpack_bytes; ++i) x16[i] = p->xpack[i];
-    for (int64_t blk = 0; blk < p->kb * p->cb * d->r * d->s; ++blk) {
-        const int8_t *src = p->wpack + blk * 256;
-        int16_t *dst = p->wpack16 + blk * 256;
-        for (int j = 0; j < 8; ++j)
-            for (int o = 0; o < 16; ++o)
-                for (int e = 0; e < 2; ++e) {
-                    int c = 2 * j + e; /* input channel within the block = c4*4 + c4i */
-                    dst[(j * 16 + o) * 2 + e] = src[((c / 4) * 16 + o) * 4 + (c % 4)];
+    const __m256i f = _mm256_set1_epi8((char)0x80), z = _mm256_setzero_si256();
+    const int64_t wpa = p->wpa, hp = p->hp, plane = hp * wpa * 16, R = d->r, S = d->s;
+    uint8_t *xp = (uint8_t *)(uintptr_t)p->xpack; /* workspace: writable */
+    uint8_t *mm = p->xscratch, *ua = p->xscratch + p->xpack_bytes;
+    for (int64_t n = 0; n < d->n; ++n) {
+        const int64_t base = n * p->cb * plane;
+        for (int64_t y = 0; y < hp; ++y) {
+            const int64_t row = base + y * wpa * 16;
+            int32_t *nr = (int32_t *)(void *)(xp + row); /* N of pixel x at nr[4 x] */
+            int64_t x = 0;
+            for (; x + 2 <= wpa; x += 2) {
+                __m256i sad = z;
+                for (int64_t cb = 0; cb < p->cb; ++cb) {
+                    const int64_t o = row + cb * plane + x * 16;
+                    const __m256i v =
+                        _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(xp + o)), f);
+                    const __m256i mk = _mm256_cmpgt_epi8(z, v), a = _mm256_abs_epi8(v);
+                    _mm256_storeu_si256((__m256i *)(mm + o), mk);
+                    _mm256_storeu_si256((__m256i *)(ua + o), a);
+                    sad = _mm256_add_epi64(sad, _mm256_sad_epu8(_mm256_and_si256(a, mk), z));
                 }
+                nr[4 * x] = _mm256_extract_epi32(sad, 0) + _mm256_extract_epi32(sad, 2);
+                nr[4 * x + 4] = _mm256_extract_epi32(sad, 4) + _mm256_extract_epi32(sad, 6);
+            }
+            for (; x < wpa; ++x) {
+                __m128i sad = _mm_setzero_si128();
+                for (int64_t cb = 0; cb < p->cb; ++cb) {
+                    const int64_t o = row + cb * plane + x * 16;
+                    const __m128i v = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(xp + o)),
+                                                    _mm256_castsi256_si128(f));
+                    const __m128i mk = _mm_cmpgt_epi8(_mm_setzero_si128(), v), a = _mm_abs_epi8(v);
+                    _mm_storeu_si128((__m128i *)(mm + o), mk);
+                    _mm_storeu_si128((__m128i *)(ua + o), a);
+                    sad =
+                        _mm_add_epi64(sad, _mm_sad_epu8(_mm_and_si128(a, mk), _mm_setzero_si128()));
+                }
+                nr[4 * x] = _mm_extract_epi32(sad, 0) + _mm_extract_epi32(sad, 2);
+            }
+            for (x = 0; x + S <= wpa; ++x) { /* along the row */
+                int32_t t = 0;
+                for (int64_t s = 0; s < S; ++s) t += nr[4 * (x + s)];
+                nr[4 * x] = t;
+            }
+            if (y + 1 >= R) { /* down the rows: window row y - R + 1 is complete */
+                int32_t *top = (int32_t *)(void *)(xp + base + (y + 1 - R) * wpa * 16);
+                for (x = 0; x + S <= wpa; ++x) {
+                    int32_t t = 0;
+                    for (int64_t r = 0; r < R; ++r) t += top[4 * (x + r * wpa)];
+                    top[4 * x] = t;
+                }
+            }
+        }
     }
 }
 
 T256 int fxq_conv2d_avx2(const fxq_conv_plan *p) {
-    if (p->wsum[2 * p->kpad]) {
-        prepare_i16(p);
-        return conv_driver(p, p->corr);
-    }
-    prepare_u8s8(p->xpack, p->xpack_bytes, p->xscratch, p->xscratch + p->xpack_bytes);
+    prepare_u8s8(p);
     for (int64_t k = 0; k < p->kpad; ++k) /* + 128 * sum(w), mod 2^32 like the accumulators */
         p->corr2[k] = (int32_t)((uint32_t)p->corr[k] + ((uint32_t)p->wsum[p->kpad + k] << 7));
     return conv_driver(p, p->corr2);
