@@ -745,6 +745,10 @@ T256 int fxq_fc_avx2(const fxq_fc_plan *h, const uint8_t *x, void *out, int64_t 
     "vpsignb %%ymm12, %%ymm13, %%ymm" #t "\n\tvpmaddubsw %%ymm" #t ", %%ymm12, %%ymm" #t          \
     "\n\tvpmaddwd %%ymm14, %%ymm" #t ", %%ymm" #t "\n\tvpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a \
     "\n\t"
+#define FXQ_XQ(t, a)                                                                              \
+    "vpxor %%ymm12, %%ymm13, %%ymm" #t "\n\tvpmaddubsw %%ymm" #t ", %%ymm12, %%ymm" #t            \
+    "\n\tvpmaddwd %%ymm14, %%ymm" #t ", %%ymm" #t "\n\tvpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a \
+    "\n\t"
 #define FXQ_CLOB                                                                             \
     "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", \
         "xmm11", "xmm12", "xmm13", "xmm14", "cc"
@@ -769,6 +773,9 @@ T256 int64_t fxq_probe_avx2(int kind, int64_t iters) {
             return n * 6 * 32;
         case FXQ_PROBE_VPSIGNB_QUAD:
             FXQ_PROBE_LOOP(FXQ_QU);
+            return n * 6 * 32;
+        case FXQ_PROBE_VPXOR_QUAD:
+            FXQ_PROBE_LOOP(FXQ_XQ);
             return n * 6 * 32;
         default:
             return FXQ_ERR_ARG;

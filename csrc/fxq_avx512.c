@@ -278,6 +278,301 @@ T512 int fxq_conv2d_avx512(const fxq_conv_plan *p) {
 }
 
 /* ------------------------------------------------------------------------------------------------
+ * AMX (the "amx" path): dense convolutions on tiles.  tdpbusd multiplies a tile A of M <= 16 rows
+ * of kc <= 64 unsigned bytes by a tile B of kc/4 rows of [16 channels][4 signed bytes] into a
+ * 16 x 16 int32 tile C: C[m][o] += sum_c A[m][c] * w[o][c], exact (no int16 step), so the same
+ * correction as vpdpbusd's applies.  The input goes to a channels-last buffer xa
+ * [N][Hp][wpa][cpad] (zero point at the borders): A for output pixels ow0 .. ow0+M-1, tap (r, s)
+ * and channel chunk ch is one tile load from xa with a row stride of stride_w * cpad bytes, no
+ * im2col.  The weights go to wa [Kb][R][S][cpad/kc][kc/4][16][4] (each B tile contiguous).
+ * Tiles: tmm0-1 A (two pixel tiles), tmm2-3 B (two 16-channel blocks), tmm4-7 C; the C tiles go
+ * through a 4 KiB buffer to the shared epilogue of fxq_simd.h.
+ * ---------------------------------------------------------------------------------------------- */
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define FXQ_AMX_OS 1
+#endif
+
+#define TAMX __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,amx-tile,amx-int8")))
+#define FXQ_BARRIER() __asm__ volatile("" ::: "memory")
+
+static int amx_state = -1; /* idempotent: a race computes the same value */
+
+int fxq_amx_enable(void) {
+    int ok = 0;
+    if (amx_state >= 0) return amx_state;
+#ifdef FXQ_AMX_OS
+    {
+        unsigned a, b, c, d;
+        /* CPUID.7.0:EDX bit 24 AMX-TILE, bit 25 AMX-INT8; CPUID.1:ECX bit 27 OSXSAVE */
+        if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 24 & 1) && (d >> 25 & 1) &&
+            __get_cpuid(1, &a, &b, &c, &d) && (c >> 27 & 1)) {
+            uint32_t lo, hi;
+            __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+            (void)hi;
+            /* XCR0 bits 17-18: the OS saves the tile state; then ask for it (ARCH_REQ_XCOMP_PERM,
+             * XFEATURE_XTILEDATA): without this permission the first tile instruction faults */
+            if ((lo >> 17 & 3) == 3 && syscall(SYS_arch_prctl, 0x1023, 18) == 0) ok = 1;
+        }
+    }
+#endif
+    amx_state = ok;
+    return ok;
+}
+
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} __attribute__((aligned(64))) amx_tilecfg;
+
+/* A tiles m x kc bytes, B tiles kc/4 x 64, C tiles m x 64 (16 int32) */
+TAMX static void amx_config(int64_t m, int64_t kc) {
+    amx_tilecfg cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.palette = 1;
+    for (int t = 0; t < 8; ++t) {
+        cfg.rows[t] = (uint8_t)(t < 2 ? m : t < 4 ? kc / 4 : m);
+        cfg.colsb[t] = (uint16_t)(t < 2 ? kc : 64);
+    }
+    /* the address as a register operand with a memory clobber: every store above happens first
+     * (the intrinsic's "m" operand covers 8 bytes only, and gcc dropped the other stores) */
+    __asm__ volatile("ldtilecfg (%0)" ::"r"(&cfg) : "memory");
+}
+
+/* x (NCHW, NHWC or NCHW16c) -> xa [N][Hp][wpa][cpad]: borders hold zp_u, channels >= C hold 0 */
+TAMX static void amx_pack_input(const fxq_conv_plan *p, const fxq_amx_geom *g, const uint8_t *x,
+                                uint8_t *xa) {
+    const fxq_conv_dims *d = p->d;
+    const int64_t cp = g->cpad, rowb = g->wpa * cp, H = d->h, W = d->w, C = d->c;
+    const __m512i vflip = _mm512_set1_epi8((char)g->flip);
+    for (int64_t n = 0; n < d->n; ++n)
+        for (int64_t hp = 0; hp < p->hp; ++hp) {
+            uint8_t *row = xa + (n * p->hp + hp) * rowb;
+            const int64_t h = hp - d->pad_h;
+            if (h < 0 || h >= H) {
+                memset(row, g->zp_u, (size_t)rowb);
+                continue;
+            }
+            memset(row, g->zp_u, (size_t)(d->pad_w * cp));
+            memset(row + (d->pad_w + W) * cp, g->zp_u, (size_t)((g->wpa - d->pad_w - W) * cp));
+            if (p->layout == FXQ_LAYOUT_NHWC) {
+                const uint8_t *src = x + (n * H + h) * W * C;
+                for (int64_t w = 0; w < W; ++w) {
+                    uint8_t *o = row + (d->pad_w + w) * cp;
+                    for (int64_t c0 = 0; c0 < cp; c0 += 64) {
+                        const int64_t nc = C - c0 <= 0 ? 0 : C - c0 < 64 ? C - c0 : 64;
+                        const int64_t no = cp - c0 < 64 ? cp - c0 : 64;
+                        __m512i v = _mm512_maskz_loadu_epi8(bmask(nc), src + w * C + c0);
+                        v = _mm512_maskz_mov_epi8(bmask(nc), _mm512_xor_si512(v, vflip));
+                        _mm512_mask_storeu_epi8(o + c0, bmask(no), v);
+                    }
+                }
+            } else {
+                /* NCHW16c here; NCHW rows are transposed below. Channels >= cb*16: 0 */
+                for (int64_t w = 0; w < W; ++w) {
+                    uint8_t *o = row + (d->pad_w + w) * cp;
+                    if (p->layout == FXQ_LAYOUT_NCHW16C)
+                        for (int64_t cb = 0; cb < p->cb; ++cb) {
+                            const __m128i v = _mm_loadu_si128(
+                                (const __m128i *)(x + (((n * p->cb + cb) * H + h) * W + w) * 16));
+                            _mm_storeu_si128((__m128i *)(o + cb * 16),
+                                             _mm_xor_si128(v, _mm512_castsi512_si128(vflip)));
+                        }
+                    if (cp > p->cb * 16) memset(o + p->cb * 16, 0, (size_t)(cp - p->cb * 16));
+                }
+            }
+        }
+    if (p->layout == FXQ_LAYOUT_NCHW)
+        pack_nchw_strided(d, x, g->flip, xa + (d->pad_h * g->wpa + d->pad_w) * cp, p->cb,
+                          p->hp * rowb, 16, rowb, cp);
+}
+
+/* wpack (OIHW4i16o4i) -> wa [Kb][R][S][cpad/kc][kc/4][64]: B row q of chunk ch holds input
+ * channels ch*kc + 4q .. +3 of 16 output channels, one 64-byte row of wpack */
+TAMX static void amx_pack_weights(const fxq_conv_plan *p, const fxq_amx_geom *g, int8_t *wa) {
+    const fxq_conv_dims *d = p->d;
+    const int64_t R = d->r, S = d->s, nq = g->cpad / 4;
+    for (int64_t kb = 0; kb < p->kb; ++kb)
+        for (int64_t r = 0; r < R; ++r)
+            for (int64_t s = 0; s < S; ++s) {
+                int8_t *dst = wa + ((kb * R + r) * S + s) * nq * 64;
+                for (int64_t q = 0; q < nq; ++q) {
+                    const int64_t c = 4 * q;
+                    __m512i v = _mm512_setzero_si512();
+                    if (c < p->cb * 16)
+                        v = _mm512_load_si512(
+                            (const void *)(p->wpack +
+                                           (((kb * p->cb + c / 16) * R + r) * S + s) * 256 +
+                                           (c % 16) / 4 * 64));
+                    _mm512_store_si512((void *)(dst + q * 64), v);
+                }
+            }
+}
+
+/* the C tile of one pixel tile and one 16-channel block (rows = pixels) -> the epilogue, in
+ * pieces of at most FXQ_TILE pixels */
+TAMX static void amx_finish(const fxq_conv_plan *p, const tile_geom *tg, const int32_t *cbuf,
+                            int64_t n, int64_t kb, int64_t oh, int64_t ow0, int64_t P,
+                            const qv *qvs) {
+    for (int64_t i0 = 0; i0 < P; i0 += TILE) {
+        const int np = P - i0 < TILE ? (int)(P - i0) : TILE;
+        __m512i acc[TILE];
+        for (int i = 0; i < np; ++i)
+            acc[i] = _mm512_load_si512((const void *)(cbuf + (i0 + i) * 16));
+        epilogue(p, tg, acc, n, kb, oh, ow0 + i0, np, qvs);
+    }
+}
+
+/* The MACs of one job (TWO pixel tiles, 1 or 2, x NKB channel blocks, 1 or 2): tdpbusd over
+ * every tap and chunk into the C tiles tmm4 (tile 0, block 0), tmm5 (0, 1), tmm6 (1, 0),
+ * tmm7 (1, 1) */
+typedef struct {
+    const int8_t *wt; /* the B tiles of the first channel block */
+    int64_t R, S, nch, kc, rows, pxs, astride, anext, wkb;
+} amx_geom;
+
+TAMX static inline __attribute__((always_inline)) void amx_macs(const amx_geom *a,
+                                                                const uint8_t *xt, const int TWO,
+                                                                const int NKB) {
+    _tile_zero(4);
+    if (NKB == 2) _tile_zero(5);
+    if (TWO) _tile_zero(6);
+    if (TWO && NKB == 2) _tile_zero(7);
+    for (int64_t r = 0; r < a->R; ++r)
+        for (int64_t s = 0; s < a->S; ++s)
+            for (int64_t ch = 0; ch < a->nch; ++ch) {
+                const uint8_t *a0 = xt + r * a->rows + s * a->pxs + ch * a->kc;
+                const int8_t *b0 = a->wt + ((r * a->S + s) * a->nch + ch) * a->kc * 16;
+                _tile_loadd(0, a0, a->astride);
+                _tile_loadd(2, b0, 64);
+                if (NKB == 2) _tile_loadd(3, b0 + a->wkb, 64);
+                if (TWO) _tile_loadd(1, a0 + a->anext, a->astride);
+                _tile_dpbusd(4, 0, 2);
+                if (NKB == 2) _tile_dpbusd(5, 0, 3);
+                if (TWO) _tile_dpbusd(6, 1, 2);
+                if (TWO && NKB == 2) _tile_dpbusd(7, 1, 3);
+            }
+}
+
+TAMX static void amx_macs_any(const amx_geom *a, const uint8_t *xt, int two, int nkb) {
+    if (two && nkb == 2)
+        amx_macs(a, xt, 1, 2);
+    else if (two)
+        amx_macs(a, xt, 1, 1);
+    else if (nkb == 2)
+        amx_macs(a, xt, 0, 2);
+    else
+        amx_macs(a, xt, 0, 1);
+}
+
+/* the C tiles -> cbuf[tile * 2 + block] */
+TAMX static void amx_store(int32_t (*cbuf)[256], int two, int nkb) {
+    _tile_stored(4, cbuf[0], 64);
+    if (nkb == 2) _tile_stored(5, cbuf[1], 64);
+    if (two) _tile_stored(6, cbuf[2], 64);
+    if (two && nkb == 2) _tile_stored(7, cbuf[3], 64);
+    FXQ_BARRIER();
+}
+
+/* A software pipeline over the jobs (output row, pair of pixel tiles) of one channel-block pair:
+ * the MACs of job j are issued, then the epilogue of job j-1 runs on the vector units while the
+ * tile unit works, then job j's C tiles are stored (two 4 KiB buffers, alternating). */
+TAMX int fxq_conv2d_amx(const fxq_conv_plan *p, const fxq_amx_geom *g, const uint8_t *x,
+                        uint8_t *xa, int8_t *wa) {
+    const fxq_conv_dims *d = p->d;
+    const int64_t M = g->m, tiles = (d->ow + M - 1) / M, pairs = (tiles + 1) / 2;
+    const int64_t njobs = d->oh * pairs;
+    const int nchw = p->scheme != FXQ_SCHEME_NONE && p->layout == FXQ_LAYOUT_NCHW;
+    int32_t cbuf[2][4][256] __attribute__((aligned(64)));
+    amx_geom a;
+    tile_geom tg;
+    memset(&tg, 0, sizeof(tg));
+    tg.corr = p->corr;
+    a.R = d->r;
+    a.S = d->s;
+    a.kc = g->kc;
+    a.nch = g->cpad / g->kc;
+    a.pxs = g->cpad;
+    a.rows = g->wpa * g->cpad;
+    a.astride = d->stride_w * g->cpad;
+    a.anext = M * a.astride;
+    a.wkb = d->r * d->s * g->cpad * 16;
+    amx_pack_input(p, g, x, xa);
+    amx_pack_weights(p, g, wa);
+    if (nchw) memset(p->rowbuf, 0, (size_t)(2 * p->rowbuf_stride));
+    amx_config(M, g->kc);
+    FXQ_BARRIER();
+    for (int64_t n = 0; n < d->n; ++n)
+        for (int64_t kb = 0; kb < p->kb;) {
+            const int nkb = p->kb - kb >= 2 ? 2 : 1;
+            qv qvs[2];
+            a.wt = wa + kb * a.wkb;
+            if (p->scheme != FXQ_SCHEME_NONE)
+                for (int j = 0; j < nkb; ++j) qv_load(p->q, (kb + j) * 16, 0, &qvs[j]);
+            for (int64_t job = 0; job <= njobs; ++job) {
+                if (job < njobs) {
+                    const int64_t oh = job / pairs, t0 = job % pairs * 2;
+                    amx_macs_any(&a,
+                                 xa + (n * p->hp + oh * d->stride_h) * a.rows + t0 * M * a.astride,
+                                 t0 + 1 < tiles, nkb);
+                }
+                if (job > 0) { /* the epilogue of the previous job */
+                    const int64_t pj = job - 1, oh = pj / pairs, t0 = pj % pairs * 2;
+                    const int two = t0 + 1 < tiles;
+                    for (int tt = 0; tt <= two; ++tt) {
+                        const int64_t ow0 = (t0 + tt) * M;
+                        const int64_t P = d->ow - ow0 < M ? d->ow - ow0 : M;
+                        for (int j = 0; j < nkb; ++j)
+                            amx_finish(p, &tg, cbuf[pj & 1][tt * 2 + j], n, kb + j, oh, ow0, P,
+                                       &qvs[j]);
+                    }
+                    if (nchw && pj % pairs == pairs - 1) /* the row is complete */
+                        for (int j = 0; j < nkb; ++j) {
+                            const int64_t kvalid =
+                                d->k - (kb + j) * 16 < 16 ? d->k - (kb + j) * 16 : 16;
+                            row_to_nchw(p->rowbuf + ((kb + j) & 1) * p->rowbuf_stride, d->ow,
+                                        (uint8_t *)p->out +
+                                            ((n * d->k + (kb + j) * 16) * d->oh + oh) * d->ow,
+                                        d->oh * d->ow, kvalid);
+                        }
+                }
+                if (job < njobs) amx_store(cbuf[job & 1], job % pairs * 2 + 1 < tiles, nkb);
+            }
+            kb += nkb;
+        }
+    _tile_release();
+    return FXQ_OK;
+}
+
+/* peak probe: 4 independent C tiles (tmm0-3) from two A and two B tiles, 16 x 64 bytes each */
+#define FXQ_TDP(c, a, b) "tdpbusd %%tmm" #b ", %%tmm" #a ", %%tmm" #c "\n\t"
+TAMX static int64_t amx_probe(int64_t iters) {
+    const int64_t n = iters;
+    amx_tilecfg cfg;
+    if (iters <= 0) return 0;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.palette = 1;
+    for (int t = 0; t < 8; ++t) {
+        cfg.rows[t] = 16;
+        cfg.colsb[t] = 64;
+    }
+    __asm__ volatile("ldtilecfg (%0)" ::"r"(&cfg) : "memory");
+    __asm__ volatile(
+        "tilezero %%tmm0\n\ttilezero %%tmm1\n\ttilezero %%tmm2\n\ttilezero %%tmm3\n\t"
+        "tilezero %%tmm4\n\ttilezero %%tmm5\n\ttilezero %%tmm6\n\ttilezero %%tmm7\n\t"
+        "1:\n\t" FXQ_TDP(0, 4, 6) FXQ_TDP(1, 4, 7) FXQ_TDP(2, 5, 6) FXQ_TDP(3, 5, 7)
+        "dec %0\n\tjnz 1b\n\t"
+        "tilerelease\n\t"
+        : "+r"(iters)
+        :
+        : "cc");
+    return n * 4 * 16 * 16 * 64;
+}
+
+/* ------------------------------------------------------------------------------------------------
  * Peak probe: 20 independent accumulator chains (latency 5 would allow 4 per cycle), register
  * operands only -- the ceiling any AVX-512 VNNI kernel can reach on this core.
  * ---------------------------------------------------------------------------------------------- */
@@ -330,6 +625,7 @@ int64_t fxq_probe_macs(int kind, int64_t iters) {
         case FXQ_PROBE_VPMADDWD_YMM:
         case FXQ_PROBE_VPMADDUBSW_TRIPLE:
         case FXQ_PROBE_VPSIGNB_QUAD:
+        case FXQ_PROBE_VPXOR_QUAD:
             if (!fxq_path_available(FXQ_PATH_AVX2)) return FXQ_ERR_PATH;
             return fxq_probe_avx2(kind, iters);
         case FXQ_PROBE_VPDPBUSD_YMM:
@@ -339,6 +635,9 @@ int64_t fxq_probe_macs(int kind, int64_t iters) {
             int st = fxq_probe_vpdpbusd_zmm(iters);
             return st < 0 ? st : (iters > 0 ? iters * 20 * 64 : 0);
         }
+        case FXQ_PROBE_TDPBUSD:
+            if (!fxq_path_available(FXQ_PATH_AMX)) return FXQ_ERR_PATH;
+            return amx_probe(iters);
         default:
             return FXQ_ERR_ARG;
     }

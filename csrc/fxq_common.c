@@ -43,6 +43,10 @@ typedef struct {
     int64_t off_xpack, off_wpack, off_corr, off_corr2, off_prep, off_xscratch, off_wpack16,
         off_rowbuf, total;
     int64_t xpack_bytes, wpack_bytes;
+    /* the AMX operands (dense convolutions; they reuse the AVX2 scratch regions): input
+     * [N][Hp][amx_wpa][amx_cpad] (a pixel's channels contiguous, a tile row = amx_kc of them),
+     * weights [Kb][R][S][amx_cpad / amx_kc][amx_kc / 4][16][4] (one B tile each) */
+    int64_t amx_m, amx_cpad, amx_kc, amx_wpa, amx_xbytes, amx_wbytes;
 } conv_layout;
 
 static int64_t prepared_bytes(int64_t kpad) {
@@ -97,14 +101,35 @@ static int plan_layout(const fxq_conv_dims *d, conv_layout *L) {
     if (L->xpack_bytes < 0 || L->wpack_bytes < 0) return FXQ_ERR_ARG;
     if (L->xpack_bytes > ((int64_t)1 << 40) || L->wpack_bytes > ((int64_t)1 << 40))
         return FXQ_ERR_ARG;
+    /* AMX: pixel tiles of amx_m <= 16 pixels of one output row, as even as possible; channels
+     * padded to 16, 32, 48, 64 or a multiple of 64 (a tile row is at most 64 bytes) */
+    L->amx_m = ceil_div(d->ow, ceil_div(d->ow, 16));
+    L->amx_cpad = L->cb <= 4 ? L->cb * 16 : ceil_div(d->c, 64) * 64;
+    L->amx_kc = L->amx_cpad < 64 ? L->amx_cpad : 64;
+    L->amx_wpa = L->wp;
+    {
+        /* the pixel tiles come in pairs: reads cover 2 * ceil(tiles / 2) whole tiles */
+        const int64_t tiles = ceil_div(d->ow, L->amx_m);
+        const int64_t need = (ceil_div(tiles, 2) * 2 * L->amx_m - 1) * d->stride_w + d->s;
+        if (need > L->amx_wpa) L->amx_wpa = need;
+    }
+    L->amx_xbytes = mul_chk4(d->n, L->hp, L->amx_wpa, L->amx_cpad);
+    L->amx_wbytes = mul_chk4(L->kb, mul_chk(d->r, d->s), L->amx_cpad, 16);
+    if (L->amx_xbytes < 0 || L->amx_wbytes < 0) return FXQ_ERR_ARG;
+    if (L->amx_xbytes > ((int64_t)1 << 40) || L->amx_wbytes > ((int64_t)1 << 40))
+        return FXQ_ERR_ARG;
     L->off_xpack = 0;
     L->off_wpack = L->off_xpack + align_up(L->xpack_bytes);
     L->off_corr = L->off_wpack + align_up(L->wpack_bytes);
     L->off_corr2 = L->off_corr + align_up(FXQ_WSUM_LEN(L->kpad) * 4);
     L->off_prep = L->off_corr2 + align_up(L->kpad * 4);
     L->off_xscratch = L->off_prep + prepared_bytes(L->kpad);
-    L->off_wpack16 = L->off_xscratch + align_up(2 * L->xpack_bytes);
-    L->off_rowbuf = L->off_wpack16 + align_up(2 * L->wpack_bytes);
+    {
+        const int64_t xs = 2 * L->xpack_bytes, ws = 2 * L->wpack_bytes;
+        const int64_t amx = L->kind == FXQ_KIND_DENSE;
+        L->off_wpack16 = L->off_xscratch + align_up(amx && L->amx_xbytes > xs ? L->amx_xbytes : xs);
+        L->off_rowbuf = L->off_wpack16 + align_up(amx && L->amx_wbytes > ws ? L->amx_wbytes : ws);
+    }
     /* two output-channel blocks of one output row, 8-bit, padded to 64 pixels (NCHW epilogue) */
     L->total = L->off_rowbuf + 2 * (ceil_div(d->ow, 64) * 64 * 16) + FXQ_ALIGN; /* + align slack */
     return FXQ_OK;
@@ -373,7 +398,7 @@ static void pack_input(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
     }
 #ifdef FXQ_HAVE_X86
     if (use_simd && t->layout == FXQ_LAYOUT_NCHW) {
-        if (path == FXQ_PATH_AVX512)
+        if (path >= FXQ_PATH_AVX512)
             fxq_pack_input_nchw_avx512(d, x, flip, xpack, L->cb, L->hp, L->wpa);
         else
             fxq_pack_input_nchw_avx2(d, x, flip, xpack, L->cb, L->hp, L->wpa);
@@ -599,6 +624,7 @@ int fxq_cpu_features(void) {
     if (__builtin_cpu_supports("avx512bw")) f |= FXQ_CPU_AVX512BW;
     if (__builtin_cpu_supports("avx512vl")) f |= FXQ_CPU_AVX512VL;
     if (__builtin_cpu_supports("avx512vnni")) f |= FXQ_CPU_AVX512VNNI;
+    if (fxq_amx_enable()) f |= FXQ_CPU_AMX_INT8;
 #endif
     cpu_features_cache = f;
     return f;
@@ -615,6 +641,8 @@ int fxq_path_available(int path) {
             return (f & (FXQ_CPU_AVX2 | FXQ_CPU_FMA)) == (FXQ_CPU_AVX2 | FXQ_CPU_FMA);
         case FXQ_PATH_AVX512:
             return (f & need512) == need512;
+        case FXQ_PATH_AMX:
+            return (f & (need512 | FXQ_CPU_AMX_INT8)) == (need512 | FXQ_CPU_AMX_INT8);
 #endif
         default:
             (void)f;
@@ -624,6 +652,7 @@ int fxq_path_available(int path) {
 }
 
 int fxq_best_path(void) {
+    if (fxq_path_available(FXQ_PATH_AMX)) return FXQ_PATH_AMX;
     if (fxq_path_available(FXQ_PATH_AVX512)) return FXQ_PATH_AVX512;
     if (fxq_path_available(FXQ_PATH_AVX2)) return FXQ_PATH_AVX2;
     return FXQ_PATH_SCALAR;
@@ -639,6 +668,8 @@ const char *fxq_path_name(int path) {
             return "avx2";
         case FXQ_PATH_AVX512:
             return "avx512";
+        case FXQ_PATH_AMX:
+            return "amx";
         default:
             return "invalid";
     }
@@ -650,7 +681,7 @@ const char *fxq_compile_flags(void) {
 
 static int resolve_path(int path) {
     if (path == FXQ_PATH_AUTO) return fxq_best_path();
-    if (path < FXQ_PATH_SCALAR || path > FXQ_PATH_AVX512) return FXQ_ERR_ARG;
+    if (path < FXQ_PATH_SCALAR || path > FXQ_PATH_AMX) return FXQ_ERR_ARG;
     return fxq_path_available(path) ? path : FXQ_ERR_PATH;
 }
 
@@ -768,6 +799,21 @@ static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
         if (st <= 0) return st;
     }
 #endif
+#ifdef FXQ_HAVE_X86
+    /* AMX: the operands in its own layout (in the scratch regions), not NCHW16c */
+    if (L.kind == FXQ_KIND_DENSE && path == FXQ_PATH_AMX) {
+        fxq_amx_geom g;
+        g.m = L.amx_m;
+        g.cpad = L.amx_cpad;
+        g.kc = L.amx_kc;
+        g.wpa = L.amx_wpa;
+        g.flip = t->x_dtype == FXQ_DTYPE_INT8 ? 0x80 : 0x00;
+        g.zp_u = (uint8_t)(t->x_zero_point ^ g.flip);
+        return fxq_conv2d_amx(&p, &g, (const uint8_t *)t->x, base + L.off_xscratch,
+                              (int8_t *)(base + L.off_wpack16));
+    }
+    if (path == FXQ_PATH_AMX) path = FXQ_PATH_AVX512; /* everything else: the AVX-512 kernels */
+#endif
     pack_input(d, t, &L, base + L.off_xpack, path);
 
     if (L.kind == FXQ_KIND_GROUPED) return fxq_grouped_scalar(&p);
@@ -834,6 +880,7 @@ int fxq_requantize(const int32_t *acc, void *out, int64_t outer, int64_t channel
     if (outer == 0 || inner == 0) return FXQ_OK;
     switch (path) {
 #ifdef FXQ_HAVE_X86
+        case FXQ_PATH_AMX:
         case FXQ_PATH_AVX512:
             return fxq_requantize_avx512(acc, out, outer, channels, inner, &P);
         case FXQ_PATH_AVX2:

@@ -156,6 +156,15 @@ int fxq_requantize_scalar(const int32_t *acc, void *out, int64_t outer, int64_t 
 
 #if defined(__x86_64__) || defined(__i386__)
 #define FXQ_HAVE_X86 1
+/* AMX (fxq_avx512.c): fxq_amx_enable() checks CPUID and XCR0 and asks the kernel for the tile
+ * state (once per process); 1 when the tiles can be used. */
+typedef struct {
+    int64_t m, cpad, kc, wpa; /* pixels per tile, padded channels, bytes per tile row, row width */
+    uint8_t flip, zp_u;       /* 0x80 for int8 input; the input zero point + 128 * (int8) */
+} fxq_amx_geom;
+int fxq_amx_enable(void);
+int fxq_conv2d_amx(const fxq_conv_plan *p, const fxq_amx_geom *g, const uint8_t *x, uint8_t *xa,
+                   int8_t *wa);
 int fxq_conv2d_avx512(const fxq_conv_plan *p);
 int fxq_dwconv_avx512(const fxq_conv_plan *p);
 int fxq_dwconv_avx2(const fxq_conv_plan *p);

@@ -45,8 +45,9 @@ enum fxq_layout {
 enum fxq_path {
     FXQ_PATH_AUTO = 0,
     FXQ_PATH_SCALAR = 1,
-    FXQ_PATH_AVX2 = 2,  /* AVX2 (+FMA): exact vpmaddubsw(|x-128|, sign(x-128)*w) MACs */
-    FXQ_PATH_AVX512 = 3 /* AVX-512 F/BW/VL + VNNI: vpdpbusd zmm */
+    FXQ_PATH_AVX2 = 2,   /* AVX2 (+FMA): exact vpmaddubsw(|x-128|, sign(x-128)*w) MACs */
+    FXQ_PATH_AVX512 = 3, /* AVX-512 F/BW/VL + VNNI: vpdpbusd zmm */
+    FXQ_PATH_AMX = 4     /* the AVX-512 path with dense convolutions on AMX tiles (tdpbusd) */
 };
 
 enum fxq_cpu_feature {
@@ -56,7 +57,8 @@ enum fxq_cpu_feature {
     FXQ_CPU_AVX512F = 8,
     FXQ_CPU_AVX512BW = 16,
     FXQ_CPU_AVX512VL = 32,
-    FXQ_CPU_AVX512VNNI = 64
+    FXQ_CPU_AVX512VNNI = 64,
+    FXQ_CPU_AMX_INT8 = 128 /* AMX-TILE + AMX-INT8, enabled by the kernel for this process */
 };
 
 /* Convolution geometry.  Dilation 1.  groups divides c and k (0 means 1); groups == c == k is a
@@ -165,9 +167,11 @@ enum fxq_probe {
     FXQ_PROBE_VPMADDWD_YMM = 1, /* vpmaddwd + vpaddd: int16 x int16 pairs, exact (AVX2) */
     FXQ_PROBE_VPMADDUBSW_TRIPLE =
         2, /* vpmaddubsw + vpmaddwd(1) + vpaddd: u8 x s8, int16-saturating (AVX2) */
-    FXQ_PROBE_VPSIGNB_QUAD = 3, /* vpsignb + the triple: fxq's exact AVX2 kernel */
+    FXQ_PROBE_VPSIGNB_QUAD = 3, /* vpsignb + the triple: the exact AVX2 form fxq used before */
     FXQ_PROBE_VPDPBUSD_YMM = 4, /* vpdpbusd ymm (AVX-512 VL + VNNI, EVEX) */
-    FXQ_PROBE_VPDPBUSD_ZMM = 5  /* vpdpbusd zmm (AVX-512 VNNI) */
+    FXQ_PROBE_VPDPBUSD_ZMM = 5, /* vpdpbusd zmm (AVX-512 VNNI) */
+    FXQ_PROBE_TDPBUSD = 6,      /* tdpbusd on 16x64-byte tiles (AMX-INT8) */
+    FXQ_PROBE_VPXOR_QUAD = 7    /* vpxor + the triple: fxq's exact AVX2 kernel today */
 };
 int64_t fxq_probe_macs(int kind, int64_t iters);
 

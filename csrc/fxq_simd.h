@@ -171,18 +171,20 @@ FXQ_T FXQ_INL void transpose16x16(VI r[16]) {
 
 #define FXQ_PXB (VL / 4) /* 128-bit lanes per vector = 16-pixel groups per transpose */
 
-/* NCHW input -> the interior of the padded NCHW16c buffer, 16*FXQ_PXB pixels x 16 channels at a
- * time: one load per channel (partial loads never read past the row), the in-lane transpose,
- * then lane L of register i is pixel 16L + i's 16 channels. */
-FXQ_T void FXQ_ISA(fxq_pack_input_nchw)(const fxq_conv_dims *d, const uint8_t *x, uint8_t flip,
-                                        uint8_t *xpack, int64_t ncb, int64_t hp, int64_t wpa) {
+/* NCHW input -> a channels-last buffer, 16*FXQ_PXB pixels x 16 channels at a time: one load per
+ * channel (partial loads never read past the row), the in-lane transpose, then lane L of
+ * register i is pixel 16L + i's 16 channels.  dst0 is where pixel (n 0, h 0, w 0) of channel
+ * block 0 goes; the strides (bytes) say where the others go.  Channels >= C of the last block
+ * get 0. */
+FXQ_T static void pack_nchw_strided(const fxq_conv_dims *d, const uint8_t *x, uint8_t flip,
+                                    uint8_t *dst0, int64_t ncb, int64_t nstride, int64_t cbstride,
+                                    int64_t rowstride, int64_t pxstride) {
     const int64_t PXS = 16 * FXQ_PXB;
     const VI vflip = vi_set1((int32_t)(0x01010101u * flip));
     for (int64_t n = 0; n < d->n; ++n)
         for (int64_t cb = 0; cb < ncb; ++cb)
             for (int64_t h = 0; h < d->h; ++h) {
-                uint8_t *dst =
-                    xpack + ((n * ncb + cb) * hp + h + d->pad_h) * wpa * 16 + d->pad_w * 16;
+                uint8_t *dst = dst0 + n * nstride + cb * cbstride + h * rowstride;
                 for (int64_t w = 0; w < d->w; w += PXS) {
                     const int64_t np = d->w - w < PXS ? d->w - w : PXS;
                     VI r[16];
@@ -198,9 +200,16 @@ FXQ_T void FXQ_ISA(fxq_pack_input_nchw)(const fxq_conv_dims *d, const uint8_t *x
                     for (int i = 0; i < 16; ++i)
                         for (int L = 0; L < FXQ_PXB; ++L)
                             if (16 * L + i < np)
-                                vb_store_lane(dst + (w + 16 * L + i) * 16, r[i], L);
+                                vb_store_lane(dst + (w + 16 * L + i) * pxstride, r[i], L);
                 }
             }
+}
+
+/* NCHW input -> the interior of the padded NCHW16c buffer xpack */
+FXQ_T void FXQ_ISA(fxq_pack_input_nchw)(const fxq_conv_dims *d, const uint8_t *x, uint8_t flip,
+                                        uint8_t *xpack, int64_t ncb, int64_t hp, int64_t wpa) {
+    pack_nchw_strided(d, x, flip, xpack + (d->pad_h * wpa + d->pad_w) * 16, ncb,
+                      ncb * hp * wpa * 16, hp * wpa * 16, wpa * 16, 16);
 }
 
 /* rows[ow][16] (one output row of a 16-channel block, 8-bit) -> out[k16][ow] (NCHW): the same

@@ -6,8 +6,9 @@ noisy, so compare ratios within one run):
 
 * the CPU (model name, features) and the SIMD path of each fxq candidate;
 * the MAC throughput peaks that exist on this CPU, measured by C probes (``fxq_probe_macs``:
-  ``vpmaddwd``, the ``vpmaddubsw + vpmaddwd + vpaddd`` triple, fxq's exact ``vpsignb`` +
-  triple, ``vpdpbusd`` ymm/zmm), each with the seed layer's floor;
+  ``vpmaddwd``, the ``vpmaddubsw + vpmaddwd + vpaddd`` triple, fxq's exact ``vpxor`` + triple
+  (and the ``vpsignb`` form it used before), ``vpdpbusd`` ymm/zmm, AMX ``tdpbusd``), each with
+  the seed layer's floor;
 * every candidate: median ms, the fraction of the relevant peak, the ratio to ONNX Runtime u8s8,
   and whether it is **exact on full-range per-channel weights** (max ``|w|`` = 127 per channel,
   uint8 activations uniform 0..255, zero point 128) -- computed by comparing its output with the
@@ -38,15 +39,24 @@ Y_SCALE = 0.5
 PROBES = (  # (enum name, label, MACs per instruction mix)
     ("FXQ_PROBE_VPMADDWD_YMM", "vpmaddwd + vpaddd (ymm, exact int16)"),
     ("FXQ_PROBE_VPMADDUBSW_TRIPLE", "vpmaddubsw + vpmaddwd + vpaddd (ymm, saturating)"),
-    ("FXQ_PROBE_VPSIGNB_QUAD", "vpsignb + the triple (ymm, fxq's exact AVX2)"),
+    ("FXQ_PROBE_VPSIGNB_QUAD", "vpsignb + the triple (ymm, an exact AVX2 form)"),
+    ("FXQ_PROBE_VPXOR_QUAD", "vpxor + the triple (ymm, fxq's exact AVX2)"),
     ("FXQ_PROBE_VPDPBUSD_YMM", "vpdpbusd ymm"),
     ("FXQ_PROBE_VPDPBUSD_ZMM", "vpdpbusd zmm"),
+    ("FXQ_PROBE_TDPBUSD", "tdpbusd (AMX tiles, 16x16x64)"),
 )
 # which peak bounds which candidate: fxq's path -> probe; engines by what they run here
 PATH_PEAK = {
-    "avx2": "FXQ_PROBE_VPSIGNB_QUAD",
+    "avx2": "FXQ_PROBE_VPXOR_QUAD",
     "avx512": "FXQ_PROBE_VPDPBUSD_ZMM",
+    "amx": "FXQ_PROBE_TDPBUSD",
 }
+# XNNPACK picks its avx512amx microkernels where the CPU has AMX (perf on such a CPU shows
+# xnn_qs8_qc8w_igemm_minmax_fp32_ukernel_16x64c4__avx512amx for the seed layer)
+XNNPACK_AMX_NOTE = (
+    "LiteRT XNNPACK runs its avx512amx microkernels on a CPU with AMX: its % peak is against "
+    "tdpbusd there"
+)
 
 
 def cpu_name() -> str:
@@ -330,7 +340,7 @@ def run(
         rounds, block = 1, 3
     pr = lambda *a: print(*a, file=out)  # noqa: E731
     info = kernels.info()
-    paths = [p for p in ("avx512", "avx2", "scalar") if p in info["available_paths"]]
+    paths = [p for p in ("amx", "avx512", "avx2", "scalar") if p in info["available_paths"]]
     timed_paths = [p for p in paths if p != "scalar"] or ["scalar"]
     pr(f"CPU: {cpu_name()}; features: {', '.join(info['cpu_features'])}")
     pr(
@@ -417,6 +427,8 @@ def run(
             path = name[name.rfind("[") + 1 : -1] if name.endswith("]") else None
             if path == "auto":
                 path = info["best_path"]
+            if path is None and name.startswith("LiteRT XNNPACK") and "amx" in paths:
+                path = "amx"  # its avx512amx microkernels (XNNPACK_AMX_NOTE)
             peak = peaks.get(
                 PATH_PEAK.get(
                     path,
@@ -560,20 +572,31 @@ def run(
     fused = [r for r in rows if r["name"].startswith("fxq Conv2d") and "int32" not in r["name"]]
     u8u8 = next((v for k2, v in med.items() if "u8u8" in k2), None)
     xnn = med.get("LiteRT XNNPACK CONV_2D (int8)")
-    if "avx512" in paths:
-        r512 = [r for r in fused if r["path"] == "avx512"]
-        if ort:
-            worst = max(r["vs_ort"] for r in r512)
+    for p, label in (("avx512", "AVX-512 VNNI"), ("amx", "AMX")):
+        rp = [r for r in fused if r["path"] == p]
+        if p in paths and ort and rp:
+            worst = max(r["vs_ort"] for r in rp)
             targets.append(
                 (
-                    "AVX-512 VNNI: fxq seed layer <= 0.9x ORT u8s8 (worst fused scheme)",
+                    f"{label}: fxq [{p}] seed layer <= 0.9x ORT u8s8 (worst fused scheme)",
                     worst <= 0.9,
                     f"{worst:.3f}x",
                 )
             )
+    if "amx" in paths and xnn:
+        worst_ms = max(r["ms"] for r in fused if r["path"] == "amx")
+        v = worst_ms / (xnn * 1e3)
+        targets.append(
+            (
+                "AMX: fxq [amx] seed layer <= 1.0x LiteRT XNNPACK (its AMX kernel; worst scheme)",
+                v <= 1.0,
+                f"{v:.3f}x",
+            )
+        )
+        notes.append(XNNPACK_AMX_NOTE)
     r2 = [r for r in fused if r["path"] == "avx2"]
     if "avx2" in paths and r2:
-        quad = peaks.get("FXQ_PROBE_VPMADDUBSW_TRIPLE")
+        quad = peaks.get("FXQ_PROBE_VPMADDUBSW_TRIPLE")  # the floor the issue names
         worst_ms = max(r["ms"] for r in r2)
         floor = SEED_MACS / quad / 1e6 if quad else None
         if floor:
@@ -632,7 +655,7 @@ def run(
         pr(f"  {'MET    ' if ok else 'NOT MET'}  {t}: {v}")
     zmm = peaks.get("FXQ_PROBE_VPDPBUSD_ZMM")
     for r in rows:
-        if zmm and r["gmacs"] > zmm:
+        if zmm and r["gmacs"] > zmm and r["path"] != "amx":
             notes.append(
                 f"{r['name']} runs above the vpdpbusd zmm peak: it uses a wider unit "
                 "than AVX-512 VNNI here (AMX TDPBUSD where the CPU has it)"

@@ -7,9 +7,11 @@ friendly API is :func:`fxq_explore.conv2d` and ``fxq_explore.requantize(..., bac
 SIMD path
 ---------
 One build runs on any x86-64 CPU: each SIMD file is compiled with per-function ``target``
-attributes and the path is chosen at run time (``"avx512"``: AVX-512 F/BW/VL + VNNI, ``"avx2"``:
-AVX2 + FMA, ``"scalar"``: portable C).  ``path=None`` uses the environment variable
-``FXQ_KERNEL_PATH`` (``auto``/``scalar``/``avx2``/``avx512``) if set, else the best available.
+attributes and the path is chosen at run time (``"amx"``: the AVX-512 path with dense
+convolutions on AMX tiles (``tdpbusd``; Sapphire Rapids and later, where the OS grants the tile
+state), ``"avx512"``: AVX-512 F/BW/VL + VNNI, ``"avx2"``: AVX2 + FMA, ``"scalar"``: portable C).
+``path=None`` uses the environment variable ``FXQ_KERNEL_PATH``
+(``auto``/``scalar``/``avx2``/``avx512``/``amx``) if set, else the best available.
 Asking for a path the CPU lacks raises ``ValueError``.
 """
 
@@ -506,7 +508,7 @@ def requantize(
         Which power of two replaces the scale for ``pow2`` (``"truncate"`` is numpy-only).
     multiplier_bits : int
         Only 32 (the engines' Q31 multiplier) has a C kernel.
-    path : {None, "auto", "scalar", "avx2", "avx512"}
+    path : {None, "auto", "scalar", "avx2", "avx512", "amx"}
 
     Returns
     -------

@@ -465,7 +465,7 @@ def conv2d(
     layout : {"NCHW", "NCHW16c"}
     backend : {"c", "reference"}
     pow2_mode : {"nearest", "ceil", "floor", "truncate"}
-    path : {None, "auto", "scalar", "avx2", "avx512"}
+    path : {None, "auto", "scalar", "avx2", "avx512", "amx"}
         SIMD path of the C kernel (None: ``$FXQ_KERNEL_PATH`` or the best available).
     groups : int
         Grouped convolution: ``w`` is ``(K, C/groups, R, S)`` and output channel k sums over the
@@ -975,12 +975,12 @@ class FullyConnected:
 
     def _route(self, pid):
         """The packed weights for path ``pid``, made once: an FcPlan (the GEMV kernel) on the
-        scalar and AVX2 paths, the 1x1-convolution packing on AVX-512."""
+        scalar and AVX2 paths, the 1x1-convolution packing on AVX-512 and AMX."""
         hit = self._routes.get(pid)
         if hit is not None:
             return hit
         st = self._st
-        if pid == kernels._ext().lib.FXQ_PATH_AVX512:
+        if pid >= kernels._ext().lib.FXQ_PATH_AVX512:
             hit = kernels.PackedWeights(
                 st.w, st.bias, layout="NHWC", x_dtype=st.x_dtype, x_zero_point=st.x_zero_point
             )

@@ -4,7 +4,7 @@ import pytest
 
 kernels = pytest.importorskip("fxq_explore.kernels._ffi")
 
-ALL_PATHS = ("scalar", "avx2", "avx512")
+ALL_PATHS = ("scalar", "avx2", "avx512", "amx")
 
 
 def available_paths():

@@ -14,6 +14,8 @@ def test_probes_follow_the_cpu():
     peaks = measure_peaks(iters=2000, repeats=1)
     assert ("FXQ_PROBE_VPMADDWD_YMM" in peaks) == ("avx2" in kernels.available_paths())
     assert ("FXQ_PROBE_VPDPBUSD_ZMM" in peaks) == ("avx512" in kernels.available_paths())
+    assert ("FXQ_PROBE_VPXOR_QUAD" in peaks) == ("avx2" in kernels.available_paths())
+    assert ("FXQ_PROBE_TDPBUSD" in peaks) == ("amx" in kernels.available_paths())
     assert all(v > 0 for v in peaks.values())
     lib = kernels._ext().lib
     assert lib.fxq_probe_macs(99, 10) == lib.FXQ_ERR_ARG

@@ -109,11 +109,14 @@ def test_env_var_selects_path(monkeypatch):
 
 def test_info_reports_features_and_flags():
     i = kernels.info()
-    assert i["best_path"] in ("scalar", "avx2", "avx512")
+    assert i["best_path"] in ("scalar", "avx2", "avx512", "amx")
+    assert i["best_path"] == i["available_paths"][-1]
     assert "scalar" in i["available_paths"]
     assert "-O3" in i["compile_flags"] and "-march" not in i["compile_flags"]
     if "avx512" in i["available_paths"]:
         assert {"avx512f", "avx512bw", "avx512vl", "avx512vnni"} <= set(i["cpu_features"])
+    if "amx" in i["available_paths"]:
+        assert {"avx512vnni", "amx_int8"} <= set(i["cpu_features"])
 
 
 def test_kernels_requantize_rejects_what_c_lacks():
