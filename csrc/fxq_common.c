@@ -47,6 +47,9 @@ typedef struct {
      * [N][Hp][amx_wpa][amx_cpad] (a pixel's channels contiguous, a tile row = amx_kc of them),
      * weights [Kb][R][S][amx_cpad / amx_kc][amx_kc / 4][16][4] (one B tile each) */
     int64_t amx_m, amx_cpad, amx_kc, amx_wpa, amx_xbytes, amx_wbytes;
+    /* grouped convolutions on the SIMD paths: one dense convolution per (image, group), with
+     * its own workspace (grp_ws bytes) after the group's bias (grp_bias bytes) */
+    int64_t grp_bias, grp_ws;
 } conv_layout;
 
 static int64_t prepared_bytes(int64_t kpad) {
@@ -55,6 +58,17 @@ static int64_t prepared_bytes(int64_t kpad) {
     int64_t pow2 = 5 * align_up(kpad * 4);
     int64_t single = align_up(kpad * 4) + 2 * align_up(kpad * 8) + 4 * align_up(kpad / 2 * 8);
     return pow2 > single ? pow2 : single;
+}
+
+static int plan_layout(const fxq_conv_dims *d, conv_layout *L);
+
+/* the dense convolution of one (image, group) of a grouped convolution */
+static void group_dims(const fxq_conv_dims *d, int64_t groups, fxq_conv_dims *g) {
+    *g = *d;
+    g->n = 1;
+    g->c = d->c / groups;
+    g->k = d->k / groups;
+    g->groups = 1;
 }
 
 static int plan_layout(const fxq_conv_dims *d, conv_layout *L) {
@@ -132,6 +146,19 @@ static int plan_layout(const fxq_conv_dims *d, conv_layout *L) {
     }
     /* two output-channel blocks of one output row, 8-bit, padded to 64 pixels (NCHW epilogue) */
     L->total = L->off_rowbuf + 2 * (ceil_div(d->ow, 64) * 64 * 16) + FXQ_ALIGN; /* + align slack */
+    L->grp_bias = L->grp_ws = 0;
+    if (L->kind == FXQ_KIND_GROUPED) {
+        fxq_conv_dims gd;
+        conv_layout G;
+        int st;
+        group_dims(d, L->groups, &gd);
+        st = plan_layout(&gd, &G); /* dense: no further recursion */
+        if (st != FXQ_OK) return st;
+        L->grp_bias = align_up(gd.k * 4);
+        L->grp_ws = G.total;
+        if (L->grp_bias + L->grp_ws + FXQ_ALIGN > L->total)
+            L->total = L->grp_bias + L->grp_ws + FXQ_ALIGN;
+    }
     return FXQ_OK;
 }
 
@@ -731,6 +758,56 @@ int fxq_conv2d_pack_weights(const fxq_conv_dims *d, const fxq_conv_tensors *t, v
 
 static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const fxq_quant_params *q,
                        const void *wpack_in, int64_t wpack_bytes, const int32_t *corr_in,
+                       int64_t corr_len, void *workspace, int64_t workspace_bytes, int path);
+
+/* A grouped convolution (NCHW) on a SIMD path: the dense kernels, once per image and group, on
+ * the group's slices of x, w, bias, the requantization parameters and out (all contiguous in
+ * NCHW / OIHW).  Pre-packed weights are the OIHW weights as they are; the group's bias comes
+ * back from the weight summary: bias = corr + zp_u * sum(w) (mod 2^32, exact). */
+static int grouped_by_dense(const fxq_conv_dims *d, const fxq_conv_tensors *t,
+                            const fxq_quant_params *q, const conv_layout *L, const int8_t *wpack_in,
+                            const int32_t *corr_in, uint8_t *base, int path) {
+    const int64_t G = L->groups, CG = d->c / G, KG = d->k / G;
+    const int64_t wg = KG * CG * d->r * d->s, xg = CG * d->h * d->w, og = KG * d->oh * d->ow;
+    const int64_t esize = q->out_dtype == FXQ_DTYPE_INT32 ? 4 : 1;
+    const uint8_t flip = t->x_dtype == FXQ_DTYPE_INT8 ? 0x80 : 0x00;
+    const uint32_t zp_u = (uint8_t)(t->x_zero_point ^ flip);
+    int32_t *gbias = (int32_t *)(void *)base;
+    fxq_conv_dims gd;
+    if (q->n_channels != 1 && q->n_channels != d->k) return FXQ_ERR_ARG;
+    group_dims(d, G, &gd);
+    for (int64_t n = 0; n < d->n; ++n)
+        for (int64_t g = 0; g < G; ++g) {
+            fxq_conv_tensors tg = *t;
+            fxq_quant_params qg = *q;
+            int st;
+            tg.x = (const uint8_t *)t->x + (n * G + g) * xg;
+            tg.out = (uint8_t *)t->out + (n * G + g) * og * esize;
+            if (wpack_in) {
+                tg.w = wpack_in + g * wg;
+                for (int64_t k = 0; k < KG; ++k)
+                    gbias[k] = (int32_t)((uint32_t)corr_in[g * KG + k] +
+                                         zp_u * (uint32_t)corr_in[L->kpad + g * KG + k]);
+                tg.bias = gbias;
+            } else {
+                tg.w = t->w + g * wg;
+                tg.bias = t->bias ? t->bias + g * KG : NULL;
+            }
+            if (q->n_channels != 1) {
+                qg.n_channels = (int32_t)KG;
+                if (q->multiplier) qg.multiplier = q->multiplier + g * KG;
+                if (q->shift) qg.shift = q->shift + g * KG;
+                if (q->exponent) qg.exponent = q->exponent + g * KG;
+                if (q->scale_f32) qg.scale_f32 = q->scale_f32 + g * KG;
+            }
+            st = conv2d_core(&gd, &tg, &qg, NULL, 0, NULL, 0, base + L->grp_bias, L->grp_ws, path);
+            if (st != FXQ_OK) return st;
+        }
+    return FXQ_OK;
+}
+
+static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const fxq_quant_params *q,
+                       const void *wpack_in, int64_t wpack_bytes, const int32_t *corr_in,
                        int64_t corr_len, void *workspace, int64_t workspace_bytes, int path) {
     conv_layout L;
     fxq_conv_plan p;
@@ -755,6 +832,8 @@ static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
     }
 
     base = align_ptr(workspace);
+    if (L.kind == FXQ_KIND_GROUPED && path != FXQ_PATH_SCALAR && t->layout == FXQ_LAYOUT_NCHW)
+        return grouped_by_dense(d, t, q, &L, (const int8_t *)wpack_in, corr_in, base, path);
     st = prepare_params(q, d->k, L.kpad, base + L.off_prep, &P);
     if (st != FXQ_OK) return st;
 

@@ -29,7 +29,9 @@
  *   DENSE      groups = 1: wpack OIHW4i16o4i, the register-tiled kernels
  *   DEPTHWISE  groups = C = K: wpack int16 [Kb][R][ceil(S/2)][16 channels][2 taps], taps in pairs
  *              (vpmaddwd on (x_u, x_u) pairs of neighbouring taps), an odd S padded with 0
- *   GROUPED    other groups: wpack = the OIHW weights, a portable loop on every path */
+ *   GROUPED    other groups: wpack = the OIHW weights; NCHW on a SIMD path: the dense kernels once
+ *              per (image, group) on the group's slices (fxq_common.c grouped_by_dense), else a
+ *              portable loop */
 #define FXQ_KIND_DENSE 0
 #define FXQ_KIND_DEPTHWISE 1
 #define FXQ_KIND_GROUPED 2

@@ -470,7 +470,8 @@ def conv2d(
     groups : int
         Grouped convolution: ``w`` is ``(K, C/groups, R, S)`` and output channel k sums over the
         input channels of group ``k // (K/groups)``. ``groups = C = K`` (depthwise) has its own
-        SIMD kernels; other groups > 1 run a portable C loop. NCHW layout only.
+        SIMD kernels; other groups > 1 run the dense SIMD kernel once per image and group (on
+        the scalar path: a portable C loop). NCHW layout only.
 
     Returns
     -------

@@ -31,14 +31,17 @@ def _case(draw, rng, c, k):
 def grouped_case(draw):
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
-    kind = draw(st.sampled_from(["depthwise", "depthwise", "grouped"]))
+    kind = draw(st.sampled_from(["depthwise", "depthwise", "grouped", "grouped", "multiplier"]))
     if kind == "depthwise":
         c = draw(st.sampled_from([1, 3, 16, 17, 40]))
         groups, k = c, c
-    else:
-        groups = draw(st.sampled_from([2, 3]))
-        c = groups * draw(st.sampled_from([1, 2, 5]))
-        k = groups * draw(st.sampled_from([1, 3]))
+    elif kind == "multiplier":  # depthwise with a channel multiplier: a grouped conv, C_g = 1
+        c = draw(st.sampled_from([1, 3, 8]))
+        groups, k = c, c * draw(st.sampled_from([2, 3]))
+    else:  # the SIMD paths run one dense conv per (image, group): C_g, K_g around 16
+        groups = draw(st.sampled_from([2, 3, 4, 8]))
+        c = groups * draw(st.sampled_from([1, 2, 5, 17]))
+        k = groups * draw(st.sampled_from([1, 3, 16, 17]))
     r, s = draw(st.sampled_from([(1, 1), (3, 3), (5, 5), (3, 1), (2, 4)]))
     sh, sw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
     ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
@@ -370,3 +373,41 @@ def test_fully_connected_conv_route_on_every_path(path, scheme):
     layer._calls.clear()
     for xin in (x, x, np.asfortranarray(x)):
         np.testing.assert_array_equal(layer(xin), want)
+
+
+@pytest.mark.parametrize("scheme", [None, "tflite", "float32_rne"])
+def test_grouped_direct_entry_every_path(path, scheme):
+    """fxq_conv2d on unpacked grouped weights (the per-group route takes w and bias slices) and
+    the pre-packed call (bias rebuilt from the weight summary), N = 2, per-channel scales."""
+    rng = np.random.default_rng(11)
+    groups, c, k = 4, 4 * 20, 4 * 18
+    x = rng.integers(0, 256, size=(2, c, 9, 21)).astype(np.uint8)
+    w = rng.integers(-128, 128, size=(k, c // groups, 3, 3)).astype(np.int8)
+    bias = rng.integers(-30000, 30000, size=k).astype(np.int32)
+    acc = conv2d_reference(x, w, bias, x_zero_point=77, padding=1, groups=groups)
+    scale = np.linspace(1.0, 2.0, k) * 100.0 / int(np.abs(acc.astype(np.int64)).max())
+    want = acc if scheme is None else requantize(acc, scale, scheme, dtype="uint8", axis=1)
+    kw = dict(
+        layout="NCHW",
+        x_zero_point=77,
+        stride=(1, 1),
+        padding=(1, 1),
+        out_shape=(2, k, 9, 21),
+        path=path,
+        groups=groups,
+    )
+    if scheme is not None:
+        arrays, nch = kernels.quant_arrays(scale, scheme)
+        kw.update(scheme=scheme, arrays=arrays, n_channels=nch, out_dtype="uint8")
+    np.testing.assert_array_equal(kernels.conv2d_c(x, w, bias, **kw), want)
+    layer = conv.Conv2d(
+        w,
+        bias,
+        x_zero_point=77,
+        padding=1,
+        groups=groups,
+        scheme=scheme,
+        scale=None if scheme is None else scale,
+        path=path,
+    )
+    np.testing.assert_array_equal(layer(x), want)
