@@ -302,9 +302,53 @@ def test_fc_plan_refuses_wrong_sizes_and_a_moved_plan():
     moved[off : off + plan._buf.nbytes] = plan._buf
     mp = ffi.from_buffer(moved[off:])
     assert lib.fxq_fc_run(mp, xb, 8, ob, 24, 2) == lib.FXQ_ERR_ARG
-    avx512 = lib.FXQ_PATH_AVX512
-    with pytest.raises(RuntimeError, match="FXQ_ERR_PATH"):
-        kernels.FcPlan(w, None, x_dtype="uint8", x_zero_point=0, pid=avx512)
+
+
+def test_fc_plan_path_numbers():
+    """fxq_fc_plan_init takes every path this CPU has (AVX-512 and any later one run the AVX-512
+    kernel) and AUTO; a known path the CPU lacks is FXQ_ERR_PATH, an unknown number FXQ_ERR_ARG.
+    The Python FcPlan refuses both with a ValueError before C is called."""
+    ext = kernels._ext()
+    ffi, lib = ext.ffi, ext.lib
+    w = np.arange(-6, 6, dtype=np.int8).reshape(3, 4)
+    x = np.array([[1, 2, 3, 250], [0, 255, 7, 9]], np.uint8)
+    want = x.astype(np.int32) @ w.T.astype(np.int32)
+    q = ffi.new(
+        "fxq_quant_params *", dict(scheme=lib.FXQ_SCHEME_NONE, out_dtype=lib.FXQ_DTYPE_INT32)
+    )
+    wb = ffi.from_buffer(w)
+    nbytes = lib.fxq_fc_plan_size(4, 3, wb)
+    buf = np.zeros(nbytes, np.uint8)
+    out = np.empty((2, 3), np.int32)
+    known = sorted(kernels._path_ids().values())
+
+    def init(pid):
+        return lib.fxq_fc_plan_init(
+            ffi.from_buffer(buf), nbytes, 4, 3, wb, ffi.NULL, lib.FXQ_DTYPE_UINT8, 0, q, pid
+        )
+
+    for pid in known:
+        ok = pid == lib.FXQ_PATH_AUTO or lib.fxq_path_available(pid)
+        assert init(pid) == (lib.FXQ_OK if ok else lib.FXQ_ERR_PATH), kernels.path_name(pid)
+        if ok:
+            st = lib.fxq_fc_run(
+                ffi.from_buffer(buf), ffi.from_buffer(x), 8, ffi.from_buffer(out), 24, 2
+            )
+            assert st == lib.FXQ_OK
+            np.testing.assert_array_equal(out, want)
+            plan = kernels.FcPlan(w, None, x_dtype="uint8", x_zero_point=0, pid=pid)
+            np.testing.assert_array_equal(plan.runner(2)(x), want)
+        else:
+            with pytest.raises(ValueError, match="not available on this CPU"):
+                kernels.FcPlan(w, None, x_dtype="uint8", x_zero_point=0, pid=pid)
+    for pid in (-1, -(2**31), max(known) + 1, max(known) + 2, 99, 2**31 - 1):
+        if lib.fxq_path_available(pid):
+            continue  # a later path compiled in (AMX): accepted, tested above once it is named
+        assert init(pid) == lib.FXQ_ERR_ARG, pid
+        with pytest.raises(ValueError, match="unknown path id"):
+            kernels.FcPlan(w, None, x_dtype="uint8", x_zero_point=0, pid=pid)
+    with pytest.raises(TypeError, match="pid must be an int"):
+        kernels.FcPlan(w, None, x_dtype="uint8", x_zero_point=0, pid="avx512")
 
 
 @pytest.mark.parametrize("scheme", kernels.FUSED_SCHEMES)
