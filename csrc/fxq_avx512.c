@@ -373,22 +373,26 @@ FC512_FN_ROWS(4)
 /* [int8 input][rows - 1][blocks - 1] */
 static const fc512_fn fc512_tab[2][FC512_ROWS][FXQ_FC_GROUP] = {FC512_TAB(u), FC512_TAB(s)};
 
-/* correction, requantization (qvs: one per block) and store of rb rows x gk blocks from channel
- * k0; a partial last block (k not a multiple of 16) by masked stores, never past the row */
+/* correction, requantization and store of rb rows x gk blocks from channel k0; a partial last
+ * block (k not a multiple of 16) by masked stores, never past the row.  The parameters of a block
+ * are loaded here into a local qv: the compiler keeps in registers only the members that
+ * rq_vec(S) reads (a qv array kept across the passes costs ~17 zmm stores per block). */
 T512 INL void fc512_store(const fxq_fc_plan *h, const __m512i *acc, int rb, int gk, int64_t k0,
-                          uint8_t *orow, int64_t row_bytes, const int scheme, const qv *qvs) {
+                          uint8_t *orow, int64_t row_bytes, const int scheme) {
     for (int j = 0; j < gk; ++j) {
         const int64_t k = k0 + 16 * j;
         const int kv = h->k - k < 16 ? (int)(h->k - k) : 16; /* >= 1: kb = ceil(k / 16) */
         const __mmask16 m = (__mmask16)((1u << kv) - 1);
         const __m512i corr = _mm512_loadu_si512(h->corr + k);
+        qv v;
+        if (scheme != FXQ_SCHEME_NONE) qv_load(&h->q, k, 0, &v);
         for (int i = 0; i < rb; ++i) {
             const __m512i a = _mm512_add_epi32(acc[i * gk + j], corr);
             uint8_t *o = orow + i * row_bytes;
             if (scheme == FXQ_SCHEME_NONE) {
                 _mm512_mask_storeu_epi32((int32_t *)(void *)o + k, m, a);
             } else {
-                const __m512i r = rq_vec(a, scheme, &qvs[j]);
+                const __m512i r = rq_vec(a, scheme, &v);
                 if (kv == 16)
                     vi_store_bytes(o + k, r);
                 else
@@ -399,7 +403,7 @@ T512 INL void fc512_store(const fxq_fc_plan *h, const __m512i *acc, int rb, int 
 }
 
 /* groups of output channels outside, passes of rows inside: a group's weights (256 * cq bytes)
- * stay in L1/L2 across the rows of a batch, its requantization parameters are loaded once */
+ * stay in L1/L2 across the rows of a batch */
 T512 INL void fc512_rows(const fxq_fc_plan *h, const uint8_t *x, void *out, int64_t n,
                          const int scheme) {
     const int64_t row_bytes = h->k * (scheme == FXQ_SCHEME_NONE ? 4 : 1);
@@ -407,15 +411,11 @@ T512 INL void fc512_rows(const fxq_fc_plan *h, const uint8_t *x, void *out, int6
     for (int64_t kb = 0; kb < h->kb; kb += FXQ_FC_GROUP) {
         const int gk = h->kb - kb < FXQ_FC_GROUP ? (int)(h->kb - kb) : FXQ_FC_GROUP;
         const int8_t *wg = h->w8 + kb * h->cq * 64;
-        qv qvs[FXQ_FC_GROUP];
-        if (scheme != FXQ_SCHEME_NONE)
-            for (int j = 0; j < gk; ++j) qv_load(&h->q, (kb + j) * 16, 0, &qvs[j]);
         for (int64_t r = 0; r < n; r += FC512_ROWS) {
             const int rb = n - r < FC512_ROWS ? (int)(n - r) : FC512_ROWS;
             __m512i acc[FC512_ROWS * FXQ_FC_GROUP];
             fc512_tab[flip][rb - 1][gk - 1](x + r * h->c, h->c, h->cq, wg, acc);
-            fc512_store(h, acc, rb, gk, kb * 16, (uint8_t *)out + r * row_bytes, row_bytes, scheme,
-                        qvs);
+            fc512_store(h, acc, rb, gk, kb * 16, (uint8_t *)out + r * row_bytes, row_bytes, scheme);
         }
     }
 }
