@@ -573,6 +573,160 @@ TAMX static int64_t amx_probe(int64_t iters) {
 }
 
 /* ------------------------------------------------------------------------------------------------
+ * Fully connected (GEMV): the plan's w8 group layout read as it lies.  For quad q (inputs 4q ..
+ * 4q+3) block j of a group is 64 bytes [16 channels][4 inputs], exactly one vpdpbusd zmm operand:
+ *   acc[row][j] += vpdpbusd(broadcast of the 4 bytes x_u[row][4q .. 4q+3], block j)
+ * vpdpbusd sums the four u8 x s8 products in int32 (no int16 intermediate), so every weight,
+ * -128 included, is exact here: the AVX2 path's w16 fallback and corr2 are not read.  A pass
+ * covers up to 4 rows x the group's gk <= 4 blocks, each weight load shared by the rows and each
+ * broadcast by the blocks; with few rows or blocks the quads are split over NS accumulator sets
+ * (summed at the end), so 8 or more independent vpdpbusd chains (4 for a single row and block)
+ * cover its latency of 5 cycles at up to 2 per cycle.
+ * ---------------------------------------------------------------------------------------------- */
+
+#define FC512_ROWS 4 /* rows per pass */
+
+/* 4 input bytes of row xr from input 4q, zero-filled past c: the row is never read past its end
+ * (and the padded weights there are 0) */
+INL uint32_t fc512_quad(const uint8_t *xr, int64_t q, int64_t c) {
+    uint32_t v = 0;
+    memcpy(&v, xr + 4 * q, (size_t)(c - 4 * q < 4 ? c - 4 * q : 4));
+    return v;
+}
+
+/* acc[i * GK + j] = sum over the row of x_u[row i] * w[block j] (no correction), rows x + i * c */
+T512 INL void fc512_mac(const uint8_t *x, int64_t c, int64_t cq, const int8_t *wg, const int RB,
+                        const int GK, const int FLIP, __m512i *acc) {
+    const int NS = RB * GK >= 8 ? 1 : (RB * GK >= 4 ? 2 : 4); /* accumulator sets */
+    const int64_t qstride = GK * 64, qfull = c / 4;
+    const __m512i vflip = _mm512_set1_epi32((int32_t)0x80808080u);
+    __m512i a[4][FC512_ROWS][FXQ_FC_GROUP];
+    int64_t q = 0;
+#pragma GCC unroll 4
+    for (int s = 0; s < NS; ++s)
+#pragma GCC unroll 4
+        for (int i = 0; i < RB; ++i)
+#pragma GCC unroll 4
+            for (int j = 0; j < GK; ++j) a[s][i][j] = _mm512_setzero_si512();
+    for (; q + NS <= qfull; q += NS)
+#pragma GCC unroll 4
+        for (int s = 0; s < NS; ++s) {
+            const int8_t *wq = wg + (q + s) * qstride;
+            __m512i wv[FXQ_FC_GROUP];
+#pragma GCC unroll 4
+            for (int j = 0; j < GK; ++j) wv[j] = _mm512_load_si512((const void *)(wq + j * 64));
+#pragma GCC unroll 4
+            for (int i = 0; i < RB; ++i) {
+                __m512i b = _mm512_set1_epi32(*(const i32u *)(x + i * c + 4 * (q + s)));
+                if (FLIP) b = _mm512_xor_si512(b, vflip);
+#pragma GCC unroll 4
+                for (int j = 0; j < GK; ++j) a[s][i][j] = _mm512_dpbusd_epi32(a[s][i][j], b, wv[j]);
+            }
+        }
+    for (; q < cq; ++q) { /* the last full quads, then a partial one, into set 0 */
+        const int8_t *wq = wg + q * qstride;
+#pragma GCC unroll 4
+        for (int i = 0; i < RB; ++i) {
+            __m512i b = _mm512_set1_epi32((int32_t)fc512_quad(x + i * c, q, c));
+            if (FLIP) b = _mm512_xor_si512(b, vflip);
+#pragma GCC unroll 4
+            for (int j = 0; j < GK; ++j)
+                a[0][i][j] = _mm512_dpbusd_epi32(a[0][i][j], b,
+                                                 _mm512_load_si512((const void *)(wq + j * 64)));
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < RB; ++i)
+#pragma GCC unroll 4
+        for (int j = 0; j < GK; ++j) {
+            __m512i t = a[0][i][j];
+#pragma GCC unroll 4
+            for (int s = 1; s < NS; ++s) t = _mm512_add_epi32(t, a[s][i][j]);
+            acc[i * GK + j] = t;
+        }
+}
+
+typedef void (*fc512_fn)(const uint8_t *x, int64_t c, int64_t cq, const int8_t *wg, __m512i *acc);
+#define FC512_FN(RB, GK)                                                                  \
+    T512 NOPC static void fc512_mac_##RB##GK##_u(const uint8_t *x, int64_t c, int64_t cq, \
+                                                 const int8_t *wg, __m512i *acc) {        \
+        fc512_mac(x, c, cq, wg, RB, GK, 0, acc);                                          \
+    }                                                                                     \
+    T512 NOPC static void fc512_mac_##RB##GK##_s(const uint8_t *x, int64_t c, int64_t cq, \
+                                                 const int8_t *wg, __m512i *acc) {        \
+        fc512_mac(x, c, cq, wg, RB, GK, 1, acc);                                          \
+    }
+#define FC512_FN_ROWS(RB) FC512_FN(RB, 1) FC512_FN(RB, 2) FC512_FN(RB, 3) FC512_FN(RB, 4)
+FC512_FN_ROWS(1)
+FC512_FN_ROWS(2)
+FC512_FN_ROWS(3)
+FC512_FN_ROWS(4)
+#define FC512_TAB_ROWS(RB, T) \
+    {fc512_mac_##RB##1_##T, fc512_mac_##RB##2_##T, fc512_mac_##RB##3_##T, fc512_mac_##RB##4_##T}
+#define FC512_TAB(T) \
+    {FC512_TAB_ROWS(1, T), FC512_TAB_ROWS(2, T), FC512_TAB_ROWS(3, T), FC512_TAB_ROWS(4, T)}
+/* [int8 input][rows - 1][blocks - 1] */
+static const fc512_fn fc512_tab[2][FC512_ROWS][FXQ_FC_GROUP] = {FC512_TAB(u), FC512_TAB(s)};
+
+/* correction, requantization and store of rb rows x gk blocks from channel k0; a partial last
+ * block (k not a multiple of 16) by masked stores, never past the row.  The parameters of a block
+ * are loaded here into a local qv: the compiler keeps in registers only the members that
+ * rq_vec(S) reads (a qv array kept across the passes costs ~17 zmm stores per block). */
+T512 INL void fc512_store(const fxq_fc_plan *h, const __m512i *acc, int rb, int gk, int64_t k0,
+                          uint8_t *orow, int64_t row_bytes, const int scheme) {
+    for (int j = 0; j < gk; ++j) {
+        const int64_t k = k0 + 16 * j;
+        const int kv = h->k - k < 16 ? (int)(h->k - k) : 16; /* >= 1: kb = ceil(k / 16) */
+        const __mmask16 m = (__mmask16)((1u << kv) - 1);
+        const __m512i corr = _mm512_loadu_si512(h->corr + k);
+        qv v;
+        if (scheme != FXQ_SCHEME_NONE) qv_load(&h->q, k, 0, &v);
+        for (int i = 0; i < rb; ++i) {
+            const __m512i a = _mm512_add_epi32(acc[i * gk + j], corr);
+            uint8_t *o = orow + i * row_bytes;
+            if (scheme == FXQ_SCHEME_NONE) {
+                _mm512_mask_storeu_epi32((int32_t *)(void *)o + k, m, a);
+            } else {
+                const __m512i r = rq_vec(a, scheme, &v);
+                if (kv == 16)
+                    vi_store_bytes(o + k, r);
+                else
+                    _mm512_mask_cvtepi32_storeu_epi8(o + k, m, r);
+            }
+        }
+    }
+}
+
+/* groups of output channels outside, passes of rows inside: a group's weights (256 * cq bytes)
+ * stay in L1/L2 across the rows of a batch */
+T512 INL void fc512_rows(const fxq_fc_plan *h, const uint8_t *x, void *out, int64_t n,
+                         const int scheme) {
+    const int64_t row_bytes = h->k * (scheme == FXQ_SCHEME_NONE ? 4 : 1);
+    const int flip = h->flip != 0;
+    for (int64_t kb = 0; kb < h->kb; kb += FXQ_FC_GROUP) {
+        const int gk = h->kb - kb < FXQ_FC_GROUP ? (int)(h->kb - kb) : FXQ_FC_GROUP;
+        const int8_t *wg = h->w8 + kb * h->cq * 64;
+        for (int64_t r = 0; r < n; r += FC512_ROWS) {
+            const int rb = n - r < FC512_ROWS ? (int)(n - r) : FC512_ROWS;
+            __m512i acc[FC512_ROWS * FXQ_FC_GROUP];
+            fc512_tab[flip][rb - 1][gk - 1](x + r * h->c, h->c, h->cq, wg, acc);
+            fc512_store(h, acc, rb, gk, kb * 16, (uint8_t *)out + r * row_bytes, row_bytes, scheme);
+        }
+    }
+}
+
+T512 int fxq_fc_avx512(const fxq_fc_plan *h, const uint8_t *x, void *out, int64_t n) {
+    if (h->scheme == FXQ_SCHEME_NONE) {
+        fc512_rows(h, x, out, n, FXQ_SCHEME_NONE);
+        return FXQ_OK;
+    }
+#define FXQ_FC_BODY(S) fc512_rows(h, x, out, n, S)
+    FXQ_SCHEME_SWITCH(h->scheme, FXQ_FC_BODY)
+#undef FXQ_FC_BODY
+    return FXQ_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------
  * Peak probe: 20 independent accumulator chains (latency 5 would allow 4 per cycle), register
  * operands only -- the ceiling any AVX-512 VNNI kernel can reach on this core.
  * ---------------------------------------------------------------------------------------------- */

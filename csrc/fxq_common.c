@@ -1014,6 +1014,15 @@ int64_t fxq_fc_plan_size(int64_t c, int64_t k, const int8_t *w) {
     return st == FXQ_OK ? L.total : (int64_t)st;
 }
 
+/* the path of a plan: resolve_path's (FXQ_ERR_ARG out of range, FXQ_ERR_PATH where the CPU lacks
+ * it, AUTO the best), and a path above AVX-512 (a later AMX path) wherever fxq_path_available()
+ * has it: every path from AVX-512 up runs the AVX-512 VNNI GEMV (fxq_fc_run) */
+static int fc_resolve_path(int path) {
+    if (path == FXQ_PATH_AUTO) path = fxq_best_path();
+    if (path > FXQ_PATH_AVX512 && fxq_path_available(path)) return path;
+    return resolve_path(path);
+}
+
 int fxq_fc_plan_init(void *plan, int64_t plan_bytes, int64_t c, int64_t k, const int8_t *w,
                      const int32_t *bias, int32_t x_dtype, int32_t x_zero_point,
                      const fxq_quant_params *q, int path) {
@@ -1036,11 +1045,8 @@ int fxq_fc_plan_init(void *plan, int64_t plan_bytes, int64_t c, int64_t k, const
         return FXQ_ERR_ARG;
     }
     if ((q->scheme == FXQ_SCHEME_NONE) != (q->out_dtype == FXQ_DTYPE_INT32)) return FXQ_ERR_ARG;
-    if (path == FXQ_PATH_AUTO)
-        path = fxq_path_available(FXQ_PATH_AVX2) ? FXQ_PATH_AVX2 : FXQ_PATH_SCALAR;
-    if (path != FXQ_PATH_SCALAR && path != FXQ_PATH_AVX2)
-        return path == FXQ_PATH_AVX512 ? FXQ_ERR_PATH : FXQ_ERR_ARG;
-    if (!fxq_path_available(path)) return FXQ_ERR_PATH;
+    path = fc_resolve_path(path);
+    if (path < 0) return path;
     st = fc_plan_layout(c, k, 0, &L);
     if (st != FXQ_OK) return st;
     has_m128 = fc_has_m128(c, k, w);
@@ -1093,8 +1099,8 @@ int fxq_fc_plan_init(void *plan, int64_t plan_bytes, int64_t c, int64_t k, const
     return FXQ_OK;
 }
 
-/* the definition the AVX2 kernel reproduces: acc over x_u, a group of blocks per pass (the w8
- * layout read in order) */
+/* the definition the AVX2 and AVX-512 kernels reproduce: acc over x_u, a group of blocks per pass
+ * (the w8 layout read in order) */
 int fxq_fc_scalar(const fxq_fc_plan *h, const uint8_t *x, void *out, int64_t n) {
     for (int64_t r = 0; r < n; ++r) {
         const uint8_t *xr = x + r * h->c;
@@ -1133,6 +1139,7 @@ int fxq_fc_run(const void *plan, const void *x, int64_t x_bytes, void *out, int6
     need = mul_chk(mul_chk(n, h->k), h->out_dtype == FXQ_DTYPE_INT32 ? 4 : 1);
     if (need < 0 || need != out_bytes) return FXQ_ERR_ARG;
 #ifdef FXQ_HAVE_X86
+    if (h->path >= FXQ_PATH_AVX512) return fxq_fc_avx512(h, (const uint8_t *)x, out, n);
     if (h->path == FXQ_PATH_AVX2) return fxq_fc_avx2(h, (const uint8_t *)x, out, n);
 #endif
     return fxq_fc_scalar(h, (const uint8_t *)x, out, n);

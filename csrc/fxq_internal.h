@@ -124,8 +124,9 @@ typedef struct {
  * up to FXQ_FC_GROUP 16-channel blocks: group g (gk = min(4, kb - 4g) blocks) starts at byte
  * g * 4 * cq * 64 and holds, for each quad q, gk blocks of [16 channels][4 inputs]:
  *   w8[g * 4 * cq * 64 + (q * gk + j) * 64 + o * 4 + i] = w[(4g + j) * 16 + o, 4q + i]
- * (one 32-byte load = 8 channels x 4 inputs, the vpmaddubsw operand).  When a weight is -128
- * (has_m128) the AVX2 kernel uses w16 instead, int16 in pairs (cp = ceil(C/2)):
+ * (AVX-512: one 64-byte block = 16 channels x 4 inputs, the vpdpbusd zmm operand, exact for every
+ * weight; AVX2: one 32-byte load = 8 channels x 4 inputs, the vpmaddubsw operand).  When a weight
+ * is -128 (has_m128) the AVX2 kernel uses w16 instead, int16 in pairs (cp = ceil(C/2)):
  *   w16[g * 4 * cp * 32 + (p * gk + j) * 32 + o * 2 + i] = w[(4g + j) * 16 + o, 2p + i]. */
 #define FXQ_FC_GROUP 4
 #define FXQ_FC_MAGIC 0x667871666370ull
@@ -134,13 +135,13 @@ typedef struct {
     const void *self; /* the address given to fxq_fc_plan_init */
     int64_t c, k, kb, kpad, cq, cp;
     int32_t flip;     /* 0x80 for int8 input (x_u = x + 128 = x ^ 0x80), else 0 */
-    int32_t path;     /* FXQ_PATH_SCALAR or FXQ_PATH_AVX2 */
+    int32_t path;     /* as resolved: SCALAR, AVX2, or AVX512 and up (the AVX-512 VNNI GEMV) */
     int32_t has_m128; /* some weight is -128 */
     int32_t scheme, out_dtype;
     const int8_t *w8;
-    const int16_t *w16;   /* NULL unless has_m128 */
-    const int32_t *corr;  /* kpad: bias - zp_u * sum w (acc over x_u) */
-    const int32_t *corr2; /* kpad: corr + 128 * sum w (acc over x' = x_u - 128) */
+    const int16_t *w16;   /* NULL unless has_m128 (AVX2 only) */
+    const int32_t *corr;  /* kpad: bias - zp_u * sum w (acc over x_u: scalar, AVX-512) */
+    const int32_t *corr2; /* kpad: corr + 128 * sum w (acc over x' = x_u - 128: AVX2) */
     fxq_prepared q;
 } fxq_fc_plan;
 
@@ -177,6 +178,7 @@ int fxq_requantize_avx512(const int32_t *acc, void *out, int64_t outer, int64_t 
                           int64_t inner, const fxq_prepared *q);
 int fxq_conv2d_avx2(const fxq_conv_plan *p);
 int fxq_fc_avx2(const fxq_fc_plan *h, const uint8_t *x, void *out, int64_t n);
+int fxq_fc_avx512(const fxq_fc_plan *h, const uint8_t *x, void *out, int64_t n);
 int fxq_requantize_avx2(const int32_t *acc, void *out, int64_t outer, int64_t channels,
                         int64_t inner, const fxq_prepared *q);
 void fxq_pack_input_nchw_avx512(const fxq_conv_dims *d, const uint8_t *x, uint8_t flip,

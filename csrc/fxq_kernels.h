@@ -133,9 +133,11 @@ int fxq_conv2d_prepacked(const fxq_conv_dims *d, const fxq_conv_tensors *t,
  * weights, input dtype, zero point, requantization and path, holds the packed weights, the
  * zero-point correction and the expanded requantization parameters, so a call does no set-up:
  *   fxq_fc_plan_size(c, k, w)  bytes the plan needs (negative: invalid sizes)
- *   fxq_fc_plan_init(...)      fills it; path FXQ_PATH_SCALAR or FXQ_PATH_AVX2 (FXQ_PATH_AUTO: the
- *                              AVX2 kernel where the CPU has it; there is no AVX-512 variant:
- *                              FXQ_PATH_AVX512 gives FXQ_ERR_PATH, use fxq_conv2d there)
+ *   fxq_fc_plan_init(...)      fills it for a path: FXQ_PATH_SCALAR, FXQ_PATH_AVX2 (vpmaddubsw),
+ *                              FXQ_PATH_AVX512 (vpdpbusd zmm) or any later path the CPU has
+ *                              (they run the AVX-512 kernel); FXQ_PATH_AUTO: fxq_best_path().
+ *                              A path the CPU lacks gives FXQ_ERR_PATH, an unknown number
+ *                              FXQ_ERR_ARG
  *   fxq_fc_run(plan, ...)      one call on n rows; x_bytes = n * c, out_bytes = n * k * (4 or 1)
  * The plan must stay where it was initialised (it checks its own address) and is read-only
  * during a run, so concurrent runs of one plan are safe. */

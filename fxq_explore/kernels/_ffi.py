@@ -959,9 +959,9 @@ class ConvCall:
 
 
 class FcPlan:
-    """A fully connected layer prepared once for ``fxq_fc_run`` (scalar and AVX2 paths): the
-    packed weights, the zero-point correction and the expanded requantization parameters live in
-    one plan buffer, so a call is one C call without set-up.
+    """A fully connected layer prepared once for ``fxq_fc_run`` (every path): the packed
+    weights, the zero-point correction and the expanded requantization parameters live in one
+    plan buffer, so a call is one C call without set-up.
 
     Parameters
     ----------
@@ -973,7 +973,9 @@ class FcPlan:
         As for :class:`ConvCall`: ``scheme=None`` gives int32 accumulators, a fused scheme its
         8-bit output (the parameters are copied into the plan).
     pid : int
-        ``FXQ_PATH_SCALAR`` or ``FXQ_PATH_AVX2`` (``FXQ_PATH_AVX512`` has no FC kernel).
+        A path id (:func:`resolve_path`): ``FXQ_PATH_SCALAR``, ``FXQ_PATH_AVX2`` or
+        ``FXQ_PATH_AVX512`` (``FXQ_PATH_AUTO``: the best this CPU has). A path the CPU lacks
+        raises ``ValueError``.
     """
 
     def __init__(
@@ -994,6 +996,12 @@ class FcPlan:
         ffi, lib = ext.ffi, ext.lib
         if not (type(w) is np.ndarray and w.dtype == np.int8 and w.ndim == 2):
             raise TypeError("w must be an int8 ndarray of shape (K, C)")
+        if type(pid) is not int:
+            raise TypeError(f"pid must be an int path id; got {pid!r}")
+        if pid not in _path_ids().values():
+            raise ValueError(f"unknown path id {pid}; valid: {sorted(_path_ids().values())}")
+        if pid != lib.FXQ_PATH_AUTO and not lib.fxq_path_available(pid):
+            raise ValueError(f"path {path_name(pid)!r} is not available on this CPU")
         w = np.ascontiguousarray(w)
         k, c = w.shape
         if scheme is None:

@@ -465,7 +465,7 @@ def conv2d(
     layout : {"NCHW", "NCHW16c"}
     backend : {"c", "reference"}
     pow2_mode : {"nearest", "ceil", "floor", "truncate"}
-    path : {None, "auto", "scalar", "avx2", "avx512", "amx"}
+    path : {None, "auto", "scalar", "avx2", "avx512"}
         SIMD path of the C kernel (None: ``$FXQ_KERNEL_PATH`` or the best available).
     groups : int
         Grouped convolution: ``w`` is ``(K, C/groups, R, S)`` and output channel k sums over the
@@ -868,12 +868,12 @@ class FullyConnected:
     It computes ``requantize(sum_c (x[n, c] - x_zp) * w[k, c] + bias[k])`` for x ``(N, C)`` and
     w ``(K, C)``.
 
-    Same parameters and results as :func:`fully_connected`. In C, on the scalar and AVX2
-    paths, it is a GEMV per row over weights packed once at construction (``fxq_fc_plan_init``:
-    packed weights, zero-point correction and requantization parameters in one plan), with the
-    fused requantization of :func:`conv2d`; on AVX-512 an NHWC convolution with a 1x1 kernel over
-    a 1 x N image (the dense register tiles). A call checks ``x`` once per new shape (dtype
-    ``x_dtype``, shape (N, C)); later calls with that shape and dtype go straight to C.
+    Same parameters and results as :func:`fully_connected`. In C, on every path, it is a GEMV
+    over weights packed once at construction (``fxq_fc_plan_init``: packed weights, zero-point
+    correction and requantization parameters in one plan), with the fused requantization of
+    :func:`conv2d`: scalar, AVX2 (``vpmaddubsw``) or AVX-512 VNNI (``vpdpbusd``, up to 4 rows x
+    64 channels per pass). A call checks ``x`` once per new shape (dtype ``x_dtype``, shape
+    (N, C)); later calls with that shape and dtype go straight to C.
 
     Examples
     --------
@@ -922,7 +922,7 @@ class FullyConnected:
         )
         self.path = path
         self._calls = {}  # (x.shape, x.dtype, $FXQ_KERNEL_PATH or None) -> f(x)
-        self._routes = {}  # path id -> FcPlan (scalar, AVX2) or PackedWeights (AVX-512)
+        self._routes = {}  # path id -> FcPlan
         if backend == "c":
             self._route(kernels.resolve_path(path))  # pack now: errors surface here
 
@@ -975,49 +975,27 @@ class FullyConnected:
         )
 
     def _route(self, pid):
-        """The packed weights for path ``pid``, made once: an FcPlan (the GEMV kernel) on the
-        scalar and AVX2 paths, the 1x1-convolution packing on AVX-512 and AMX."""
+        """The GEMV plan (packed weights, correction, fused requantization) for path ``pid``,
+        made once."""
         hit = self._routes.get(pid)
         if hit is not None:
             return hit
         st = self._st
-        if pid >= kernels._ext().lib.FXQ_PATH_AVX512:
-            hit = kernels.PackedWeights(
-                st.w, st.bias, layout="NHWC", x_dtype=st.x_dtype, x_zero_point=st.x_zero_point
-            )
-        else:
-            hit = kernels.FcPlan(
-                st.w.reshape(st.k, st.c),
-                st.bias,
-                x_dtype=st.x_dtype,
-                x_zero_point=st.x_zero_point,
-                pid=pid,
-                **self._fused_kwargs(),
-            )
+        hit = kernels.FcPlan(
+            st.w.reshape(st.k, st.c),
+            st.bias,
+            x_dtype=st.x_dtype,
+            x_zero_point=st.x_zero_point,
+            pid=pid,
+            **self._fused_kwargs(),
+        )
         self._routes[pid] = hit
         return hit
 
     def _make_call(self, n, pid):
         """f(x) for x of shape (n, C) (checked) on path ``pid``."""
         st = self._st
-        route = self._route(pid)
-        if isinstance(route, kernels.FcPlan):
-            run = route.runner(n)
-        else:
-            cc = kernels.ConvCall(
-                (1, 1, n, st.c),
-                st.x_dtype,
-                route,
-                stride=(1, 1),
-                padding=(0, 0),
-                out_shape=(1, 1, n, st.k),
-                pid=pid,
-                **self._fused_kwargs(),
-            )
-
-            def run(x, cc=cc, shape=(1, 1, n, st.c), oshape=(n, st.k)):
-                return cc.run(np.ascontiguousarray(x).reshape(shape)).reshape(oshape)
-
+        run = self._route(pid).runner(n)
         if st.scheme is not None and self._fused() is None:  # unfused: numpy requantizes
             return lambda x, run=run: self._requantize(run(x))
         return run

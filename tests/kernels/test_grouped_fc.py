@@ -305,9 +305,53 @@ def test_fc_plan_refuses_wrong_sizes_and_a_moved_plan():
     moved[off : off + plan._buf.nbytes] = plan._buf
     mp = ffi.from_buffer(moved[off:])
     assert lib.fxq_fc_run(mp, xb, 8, ob, 24, 2) == lib.FXQ_ERR_ARG
-    avx512 = lib.FXQ_PATH_AVX512
-    with pytest.raises(RuntimeError, match="FXQ_ERR_PATH"):
-        kernels.FcPlan(w, None, x_dtype="uint8", x_zero_point=0, pid=avx512)
+
+
+def test_fc_plan_path_numbers():
+    """fxq_fc_plan_init takes every path this CPU has (AVX-512 and any later one run the AVX-512
+    kernel) and AUTO; a known path the CPU lacks is FXQ_ERR_PATH, an unknown number FXQ_ERR_ARG.
+    The Python FcPlan refuses both with a ValueError before C is called."""
+    ext = kernels._ext()
+    ffi, lib = ext.ffi, ext.lib
+    w = np.arange(-6, 6, dtype=np.int8).reshape(3, 4)
+    x = np.array([[1, 2, 3, 250], [0, 255, 7, 9]], np.uint8)
+    want = x.astype(np.int32) @ w.T.astype(np.int32)
+    q = ffi.new(
+        "fxq_quant_params *", dict(scheme=lib.FXQ_SCHEME_NONE, out_dtype=lib.FXQ_DTYPE_INT32)
+    )
+    wb = ffi.from_buffer(w)
+    nbytes = lib.fxq_fc_plan_size(4, 3, wb)
+    buf = np.zeros(nbytes, np.uint8)
+    out = np.empty((2, 3), np.int32)
+    known = sorted(kernels._path_ids().values())
+
+    def init(pid):
+        return lib.fxq_fc_plan_init(
+            ffi.from_buffer(buf), nbytes, 4, 3, wb, ffi.NULL, lib.FXQ_DTYPE_UINT8, 0, q, pid
+        )
+
+    for pid in known:
+        ok = pid == lib.FXQ_PATH_AUTO or lib.fxq_path_available(pid)
+        assert init(pid) == (lib.FXQ_OK if ok else lib.FXQ_ERR_PATH), kernels.path_name(pid)
+        if ok:
+            st = lib.fxq_fc_run(
+                ffi.from_buffer(buf), ffi.from_buffer(x), 8, ffi.from_buffer(out), 24, 2
+            )
+            assert st == lib.FXQ_OK
+            np.testing.assert_array_equal(out, want)
+            plan = kernels.FcPlan(w, None, x_dtype="uint8", x_zero_point=0, pid=pid)
+            np.testing.assert_array_equal(plan.runner(2)(x), want)
+        else:
+            with pytest.raises(ValueError, match="not available on this CPU"):
+                kernels.FcPlan(w, None, x_dtype="uint8", x_zero_point=0, pid=pid)
+    for pid in (-1, -(2**31), max(known) + 1, max(known) + 2, 99, 2**31 - 1):
+        if lib.fxq_path_available(pid):
+            continue  # a later path compiled in (AMX): accepted, tested above once it is named
+        assert init(pid) == lib.FXQ_ERR_ARG, pid
+        with pytest.raises(ValueError, match="unknown path id"):
+            kernels.FcPlan(w, None, x_dtype="uint8", x_zero_point=0, pid=pid)
+    with pytest.raises(TypeError, match="pid must be an int"):
+        kernels.FcPlan(w, None, x_dtype="uint8", x_zero_point=0, pid="avx512")
 
 
 @pytest.mark.parametrize("scheme", kernels.FUSED_SCHEMES)
@@ -353,26 +397,146 @@ def test_depthwise_3x3_widths_around_the_blocks(path, scheme):
 
 
 @pytest.mark.parametrize("scheme", ["tflite", "tflite_optimized", None])
-def test_fully_connected_conv_route_on_every_path(path, scheme):
-    """The 1x1-convolution route FullyConnected takes on AVX-512 (PackedWeights + ConvCall),
-    forced onto the path at hand so it is checked on every CPU, fused, unfused and int32."""
+def test_nhwc_1x1_convolution_on_every_path(path, scheme):
+    """The C NHWC layout (the low-level ConvCall, no longer FullyConnected's AVX-512 route): a 1x1
+    convolution over a 1 x N image is the fully connected layer, fused, unfused and int32."""
     rng = np.random.default_rng(2)
     x = rng.integers(0, 256, size=(3, 70)).astype(np.uint8)
     w = rng.integers(-128, 128, size=(40, 70)).astype(np.int8)
     bias = rng.integers(-999, 999, size=40).astype(np.int32)
     acc = fully_connected_reference(x, w, bias, x_zero_point=128)
+    fused = scheme in kernels.FUSED_SCHEMES
     want = acc if scheme is None else requantize(acc, 0.002, scheme, dtype="uint8", axis=1)
-    layer = conv.FullyConnected(
-        w, bias, x_zero_point=128, scheme=scheme, scale=None if scheme is None else 0.002, path=path
+    packed = kernels.PackedWeights(
+        w.reshape(40, 70, 1, 1), bias, layout="NHWC", x_dtype="uint8", x_zero_point=128
     )
-    pid = kernels.resolve_path(path)
-    st = layer._st
-    layer._routes[pid] = kernels.PackedWeights(
-        st.w, st.bias, layout="NHWC", x_dtype="uint8", x_zero_point=128
+    kw = {}
+    if fused:
+        arrays, n = kernels.fusion_plan(scheme, 0.002, "uint8", "nearest")
+        kw = dict(scheme=scheme, arrays=arrays, n_channels=n, out_dtype="uint8")
+    cc = kernels.ConvCall(
+        (1, 1, 3, 70),
+        "uint8",
+        packed,
+        stride=(1, 1),
+        padding=(0, 0),
+        out_shape=(1, 1, 3, 40),
+        pid=kernels.resolve_path(path),
+        **kw,
     )
-    layer._calls.clear()
-    for xin in (x, x, np.asfortranarray(x)):
-        np.testing.assert_array_equal(layer(xin), want)
+    got = cc.run(x.reshape(1, 1, 3, 70)).reshape(3, 40)
+    if scheme is not None and not fused:
+        got = requantize(got, 0.002, scheme, dtype="uint8", axis=1)
+    np.testing.assert_array_equal(got, want)
+
+
+FC_C = (1, 3, 4, 5, 16, 17, 63, 64, 65, 130, 1024)  # quad tails, one and several groups' rows
+FC_K = (1, 10, 15, 16, 17, 33, 100)  # partial blocks, one to four blocks per group, short groups
+FC_N = (1, 2, 3, 4, 5, 8, 9)  # row passes of 4 and their tails
+
+
+def _fc_grid_data(rng, c, k, x_dtype):
+    """x (9, C) and w (K, C) with the extremes: row 0 all at the top of the x range, row 1 at
+    the bottom; channel 0 all -128, channel 1 (when K > 1) all +127, the rest uniform."""
+    lo, hi = (0, 255) if x_dtype == "uint8" else (-128, 127)
+    x = rng.integers(lo, hi + 1, size=(max(FC_N), c))
+    x[0], x[1] = hi, lo
+    w = rng.integers(-128, 128, size=(k, c))
+    w[0] = -128
+    w[1:2] = 127
+    bias = rng.integers(-(2**20), 2**20, size=k).astype(np.int32)
+    return x.astype(x_dtype), w.astype(np.int8), bias, lo + 3
+
+
+@pytest.mark.parametrize("c", FC_C)
+def test_fully_connected_grid(path, c):
+    """Every K in FC_K and N in FC_N for this C on the path at hand, uint8 and int8 input,
+    every fused scheme per tensor and per channel, uint8 and int8 output, and int32
+    accumulators: bit-identical to the reference GEMV requantized by numpy."""
+    rng = np.random.default_rng(c)
+    for k in FC_K:
+        for x_dtype in ("uint8", "int8"):
+            x, w, bias, xzp = _fc_grid_data(rng, c, k, x_dtype)
+            acc = fully_connected_reference(x, w, bias, x_zero_point=xzp)
+            span = max(int(np.abs(acc.astype(np.int64)).max()), 1)
+            layers = [(None, None, "int32", 0)]
+            for scheme in kernels.FUSED_SCHEMES:
+                for per_channel, out_dtype, ozp in (
+                    (False, "uint8", 3),
+                    (True, "int8", -5),
+                    (True, "uint8", 0),
+                    (False, "int8", 0),
+                ):
+                    scale = (
+                        200.0 / span * 2.0 ** rng.uniform(-2, 2, size=k if per_channel else None)
+                    )
+                    layers.append((scheme, scale, out_dtype, ozp))
+            for scheme, scale, out_dtype, ozp in layers:
+                layer = conv.FullyConnected(
+                    w,
+                    bias,
+                    x_dtype=x_dtype,
+                    x_zero_point=xzp,
+                    scale=scale,
+                    scheme=scheme,
+                    out_dtype=out_dtype,
+                    out_zero_point=ozp,
+                    path=path,
+                )
+                assert scheme is None or layer._fused() is not None  # C requantizes
+                want = acc
+                if scheme is not None:
+                    want = requantize(acc, scale, scheme, zero_point=ozp, dtype=out_dtype, axis=1)
+                for n in FC_N:
+                    got = layer(x[:n])
+                    assert got.dtype == want.dtype
+                    np.testing.assert_array_equal(
+                        got, want[:n], err_msg=f"K={k} N={n} {x_dtype} {scheme} {out_dtype}"
+                    )
+
+
+def test_fully_connected_python_int_oracle(path):
+    """A few tail shapes checked against Python ints only (fxq_explore.oracles, one accumulator
+    at a time: no numpy arithmetic, no vectorised requantize), every fused scheme."""
+    from fxq_explore import oracles
+
+    rng = np.random.default_rng(3)
+    ranges = {"uint8": (0, 255), "int8": (-128, 127)}
+    for c, k, n, x_dtype in ((5, 17, 5, "int8"), (65, 33, 9, "uint8"), (130, 10, 3, "int8")):
+        x, w, bias, xzp = _fc_grid_data(rng, c, k, x_dtype)
+        x, xl, wl = x[:n], x[:n].tolist(), w.tolist()
+        acc = [
+            [
+                sum((a - xzp) * b for a, b in zip(xl[r], wl[o], strict=True)) + int(bias[o])
+                for o in range(k)
+            ]
+            for r in range(n)
+        ]
+        span = max(max(abs(v) for v in row) for row in acc)
+        for scheme in kernels.FUSED_SCHEMES:
+            for per_channel, out_dtype, ozp in ((False, "int8", -3), (True, "uint8", 7)):
+                scale = 150.0 / span * 2.0 ** rng.uniform(-2, 2, size=k if per_channel else None)
+                layer = conv.FullyConnected(
+                    w,
+                    bias,
+                    x_dtype=x_dtype,
+                    x_zero_point=xzp,
+                    scale=scale,
+                    scheme=scheme,
+                    out_dtype=out_dtype,
+                    out_zero_point=ozp,
+                    path=path,
+                )
+                qmin, qmax = ranges[out_dtype]
+                s = [float(scale[o] if per_channel else scale) for o in range(k)]
+                want = [
+                    [
+                        oracles.finish(oracles.ORACLES[scheme](acc[r][o], s[o]), ozp, qmin, qmax)
+                        for o in range(k)
+                    ]
+                    for r in range(n)
+                ]
+                assert layer(x).tolist() == want, f"C={c} K={k} {scheme} {out_dtype}"
 
 
 @pytest.mark.parametrize("scheme", [None, "tflite", "float32_rne"])
