@@ -727,6 +727,168 @@ T512 int fxq_fc_avx512(const fxq_fc_plan *h, const uint8_t *x, void *out, int64_
 }
 
 /* ------------------------------------------------------------------------------------------------
+ * Depthwise convolution straight from NCHW (stride_w 1, r <= 8, s <= 8): lane = output pixel.
+ * One channel at a time: its input plane is copied once, padded with the zero point, into the
+ * scratch (int8 input flipped to uint8); a zmm of 16 output pixels of one row gets, per kernel row
+ * and quad of taps, one vpdpbusd of the windows x(p .. p+3) (vpermd + vpshufb of a 32-byte load)
+ * with the broadcast weights (w(r, 4q) .. w(r, 4q+3), 0 past s).  uint8 x int8 products summed in
+ * int32: exact.  With stride_h 1 each input row's windows feed the r output rows that read it (a
+ * rolling set of r accumulators), so the shuffles are made once per input row.  No NCHW16c
+ * packing, no transposes: the result rows are stored straight into the NCHW output.
+ * ---------------------------------------------------------------------------------------------- */
+#define DWN_MAXR 8
+#define DWN_MAXQ 2
+
+/* int32 lane e = bytes src[e .. e+3] */
+T512 INL __m512i dwn_window(const uint8_t *src) {
+    const __m512i perm = _mm512_set_epi32(6, 5, 4, 3, 5, 4, 3, 2, 4, 3, 2, 1, 3, 2, 1, 0);
+    const __m512i shuf =
+        _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 1, 2, 3, 4, 2, 3, 4, 5, 3, 4, 5, 6));
+    const __m512i v = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)src));
+    return _mm512_shuffle_epi8(_mm512_permutexvar_epi32(perm, v), shuf);
+}
+
+/* 16 (or, masked, fewer) results of one output row */
+T512 INL void dwn_store(void *o, __m512i a, __mmask16 m, const int scheme, const qv *v) {
+    if (scheme == FXQ_SCHEME_NONE) {
+        _mm512_mask_storeu_epi32(o, m, a);
+    } else {
+        const __m512i r = rq_vec(a, scheme, v);
+        if (m == 0xFFFF)
+            vi_store_bytes((uint8_t *)o, r);
+        else
+            _mm512_mask_cvtepi32_storeu_epi8(o, m, r);
+    }
+}
+
+/* one channel's padded input plane: rows of wrow bytes (a multiple of 64), zero point around */
+T512 INL void dwn_plane(const fxq_conv_dims *d, const uint8_t *xc, uint8_t flip, uint8_t zp_u,
+                        uint8_t *plane, int64_t wrow) {
+    const __m512i zpv = _mm512_set1_epi8((char)zp_u), fl = _mm512_set1_epi8((char)flip);
+    for (int64_t r = 0; r < d->h + 2 * d->pad_h; ++r) {
+        uint8_t *row = plane + r * wrow;
+        const int64_t h = r - d->pad_h;
+        for (int64_t i = 0; i < wrow; i += 64) _mm512_storeu_si512(row + i, zpv);
+        if (h < 0 || h >= d->h) continue;
+        for (int64_t i = 0; i < d->w; i += 64) {
+            const int64_t nv = d->w - i < 64 ? d->w - i : 64;
+            const __mmask64 m = nv == 64 ? ~(__mmask64)0 : (((__mmask64)1 << nv) - 1);
+            const __m512i v = _mm512_maskz_loadu_epi8(m, xc + h * d->w + i);
+            _mm512_mask_storeu_epi8(row + d->pad_w + i, m, _mm512_xor_si512(v, fl));
+        }
+    }
+}
+
+/* stride_h 1, R rows and NQ quads known at compile time: block columns outside, input rows
+ * inside; a[j] holds output row h - j */
+T512 INL void dwn_rolling(const fxq_conv_dims *d, const uint8_t *plane, int64_t wrow,
+                          const __m512i (*wq)[DWN_MAXQ], __m512i corr, uint8_t *oc, int64_t esz,
+                          const int R, const int NQ, const int scheme, const qv *v) {
+    const int64_t nb = (d->ow + 15) / 16;
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t valid = d->ow - b * 16;
+        const __mmask16 m = valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1);
+        __m512i a[DWN_MAXR];
+#pragma GCC unroll 8
+        for (int j = 0; j < R; ++j) a[j] = corr;
+        for (int64_t h = 0; h < d->oh + R - 1; ++h) {
+            const uint8_t *src = plane + h * wrow + b * 16;
+#pragma GCC unroll 2
+            for (int q = 0; q < NQ; ++q) {
+                const __m512i w = dwn_window(src + 4 * q);
+#pragma GCC unroll 8
+                for (int j = 0; j < R; ++j) a[j] = _mm512_dpbusd_epi32(a[j], w, wq[j][q]);
+            }
+            if (h >= R - 1)
+                dwn_store(oc + ((h - (R - 1)) * d->ow + b * 16) * esz, a[R - 1], m, scheme, v);
+#pragma GCC unroll 8
+            for (int j = R - 1; j > 0; --j) a[j] = a[j - 1];
+            a[0] = corr;
+        }
+    }
+}
+
+/* any stride_h, r <= DWN_MAXR, s <= 4 * DWN_MAXQ */
+T512 INL void dwn_direct(const fxq_conv_dims *d, const uint8_t *plane, int64_t wrow,
+                         const __m512i (*wq)[DWN_MAXQ], __m512i corr, uint8_t *oc, int64_t esz,
+                         const int scheme, const qv *v) {
+    const int64_t nb = (d->ow + 15) / 16, nq = (d->s + 3) / 4;
+    for (int64_t oh = 0; oh < d->oh; ++oh)
+        for (int64_t b = 0; b < nb; ++b) {
+            const int64_t valid = d->ow - b * 16;
+            const __mmask16 m = valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1);
+            __m512i a = corr;
+            for (int64_t r = 0; r < d->r; ++r) {
+                const uint8_t *src = plane + (oh * d->stride_h + r) * wrow + b * 16;
+                for (int64_t q = 0; q < nq; ++q)
+                    a = _mm512_dpbusd_epi32(a, dwn_window(src + 4 * q), wq[r][q]);
+            }
+            dwn_store(oc + (oh * d->ow + b * 16) * esz, a, m, scheme, v);
+        }
+}
+
+T512 INL void dwn_body(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip, uint8_t zp_u,
+                       uint8_t *plane, int64_t wrow, const int scheme) {
+    const fxq_conv_dims *d = p->d;
+    const int64_t R = d->r, S = d->s, SP = (S + 1) / 2;
+    const int64_t esz = scheme == FXQ_SCHEME_NONE ? 4 : 1;
+    const int16_t *w16 = (const int16_t *)(const void *)p->wpack; /* [kb][r][sp][16][2] */
+    for (int64_t n = 0; n < d->n; ++n)
+        for (int64_t k = 0; k < d->k; ++k) {
+            __m512i wq[DWN_MAXR][DWN_MAXQ];
+            const __m512i corr = _mm512_set1_epi32(p->corr[k]);
+            uint8_t *oc = (uint8_t *)p->out + (n * d->k + k) * d->oh * d->ow * esz;
+            qv v;
+            for (int64_t r = 0; r < R; ++r)
+                for (int64_t q = 0; q < DWN_MAXQ; ++q) {
+                    uint32_t dw = 0;
+                    for (int64_t t = 0; t < 4; ++t) {
+                        const int64_t s = 4 * q + t;
+                        const int16_t wv =
+                            s < S ? w16[((k / 16 * R + r) * SP + s / 2) * 32 + (k % 16) * 2 + s % 2]
+                                  : 0;
+                        dw |= (uint32_t)(uint8_t)(int8_t)wv << (8 * t);
+                    }
+                    wq[r][q] = _mm512_set1_epi32((int32_t)dw);
+                }
+            if (scheme != FXQ_SCHEME_NONE) qv_load(p->q, k, 1, &v);
+            dwn_plane(d, x + (n * d->c + k) * d->h * d->w, flip, zp_u, plane, wrow);
+            if (d->stride_h == 1 && R == 3 && S <= 4)
+                dwn_rolling(d, plane, wrow, (const __m512i(*)[DWN_MAXQ])wq, corr, oc, esz, 3, 1,
+                            scheme, &v);
+            else if (d->stride_h == 1 && R == 5 && S <= 8)
+                dwn_rolling(d, plane, wrow, (const __m512i(*)[DWN_MAXQ])wq, corr, oc, esz, 5, 2,
+                            scheme, &v);
+            else
+                dwn_direct(d, plane, wrow, (const __m512i(*)[DWN_MAXQ])wq, corr, oc, esz, scheme,
+                           &v);
+        }
+}
+
+/* FXQ_OK, or 1 when the geometry is not this kernel's (the caller runs the NCHW16c one) */
+T512 int fxq_dwconv_nchw_avx512(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip,
+                                int32_t zp_u, void *scratch, int64_t scratch_bytes) {
+    const fxq_conv_dims *d = p->d;
+    int64_t wrow, reach;
+    if (p->layout != FXQ_LAYOUT_NCHW || d->stride_w != 1 || d->r > DWN_MAXR || d->s > 4 * DWN_MAXQ)
+        return 1;
+    /* a window load reads 32 bytes from column 16 b + 4 q */
+    reach = ((d->ow + 15) / 16 - 1) * 16 + 4 * ((d->s + 3) / 4 - 1) + 32;
+    wrow = d->pad_w + d->w + d->pad_w;
+    if (reach > wrow) wrow = reach;
+    wrow = (wrow + 63) / 64 * 64;
+    if ((d->h + 2 * d->pad_h) * wrow > scratch_bytes) return 1;
+    if (p->scheme == FXQ_SCHEME_NONE) {
+        dwn_body(p, x, flip, (uint8_t)zp_u, (uint8_t *)scratch, wrow, FXQ_SCHEME_NONE);
+        return FXQ_OK;
+    }
+#define FXQ_DWN_BODY(S) dwn_body(p, x, flip, (uint8_t)zp_u, (uint8_t *)scratch, wrow, S)
+    FXQ_SCHEME_SWITCH(p->scheme, FXQ_DWN_BODY)
+#undef FXQ_DWN_BODY
+    return FXQ_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------
  * Peak probe: 20 independent accumulator chains (latency 5 would allow 4 per cycle), register
  * operands only -- the ceiling any AVX-512 VNNI kernel can reach on this core.
  * ---------------------------------------------------------------------------------------------- */

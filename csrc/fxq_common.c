@@ -892,6 +892,14 @@ static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
                               (int8_t *)(base + L.off_wpack16));
     }
     if (path == FXQ_PATH_AMX) path = FXQ_PATH_AVX512; /* everything else: the AVX-512 kernels */
+    /* depthwise NCHW on AVX-512: straight from the NCHW input (lane = output pixel) */
+    if (L.kind == FXQ_KIND_DEPTHWISE && path == FXQ_PATH_AVX512) {
+        const uint8_t flip = t->x_dtype == FXQ_DTYPE_INT8 ? 0x80 : 0x00;
+        st = fxq_dwconv_nchw_avx512(&p, (const uint8_t *)t->x, flip,
+                                    (uint8_t)(t->x_zero_point ^ flip), base + L.off_xpack,
+                                    L.xpack_bytes);
+        if (st <= 0) return st;
+    }
 #endif
     pack_input(d, t, &L, base + L.off_xpack, path);
 

@@ -171,6 +171,8 @@ int fxq_conv2d_amx(const fxq_conv_plan *p, const fxq_amx_geom *g, const uint8_t 
 int fxq_conv2d_avx512(const fxq_conv_plan *p);
 int fxq_dwconv_avx512(const fxq_conv_plan *p);
 int fxq_dwconv_avx2(const fxq_conv_plan *p);
+int fxq_dwconv_nchw_avx512(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip, int32_t zp_u,
+                           void *scratch, int64_t scratch_bytes);
 int fxq_dwconv3x3_nchw_avx2(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip, int32_t zp_u,
                             void *scratch, int64_t scratch_bytes);
 int64_t fxq_probe_avx2(int kind, int64_t iters);

@@ -62,7 +62,8 @@ enum fxq_cpu_feature {
 };
 
 /* Convolution geometry.  Dilation 1.  groups divides c and k (0 means 1); groups == c == k is a
- * depthwise convolution (its own SIMD kernel); other groups > 1 run the dense SIMD kernels once
+ * depthwise convolution (its own SIMD kernels; NCHW straight from the input where the geometry
+ * allows); other groups > 1 run the dense SIMD kernels once
  * per image and group (NCHW; a portable grouped loop on the scalar path and for NHWC).
  * oh = (h + 2*pad_h - r) / stride_h + 1, ow likewise; both must be >= 1. */
 typedef struct {

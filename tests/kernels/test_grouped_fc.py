@@ -370,30 +370,7 @@ def test_depthwise_3x3_widths_around_the_blocks(path, scheme):
         (47, 2, "int8", "int8"),
         (49, 1, "uint8", "uint8"),
     ):
-        lo, hi = (0, 255) if x_dtype == "uint8" else (-128, 127)
-        xzp = 5 if x_dtype == "uint8" else -7
-        c = 18
-        x = rng.integers(lo, hi + 1, size=(2, c, 5, wd)).astype(x_dtype)
-        w = rng.integers(-128, 128, size=(c, 1, 3, 3)).astype(np.int8)
-        bias = rng.integers(-3000, 3000, size=c).astype(np.int32)
-        acc = conv2d_reference(x, w, bias, x_zero_point=xzp, padding=pad, groups=c)
-        scale = 100.0 / max(int(np.abs(acc).max()), 1) * 2.0 ** rng.uniform(-1, 1, size=c)
-        ozp = 3 if out_dtype == "uint8" else -4
-        want = requantize(acc, scale, scheme, zero_point=ozp, dtype=out_dtype, axis=1)
-        layer = conv.Conv2d(
-            w,
-            bias,
-            x_dtype=x_dtype,
-            x_zero_point=xzp,
-            padding=pad,
-            groups=c,
-            scheme=scheme,
-            scale=scale,
-            out_zero_point=ozp,
-            out_dtype=out_dtype,
-            path=path,
-        )
-        np.testing.assert_array_equal(layer(x), want, err_msg=f"width {wd} pad {pad}")
+        _check_depthwise(rng, path, scheme, (3, 3), (1, 1), (pad, pad), (5, wd), x_dtype, out_dtype)
 
 
 @pytest.mark.parametrize("scheme", ["tflite", "tflite_optimized", None])
@@ -575,3 +552,62 @@ def test_grouped_direct_entry_every_path(path, scheme):
         path=path,
     )
     np.testing.assert_array_equal(layer(x), want)
+
+
+@pytest.mark.parametrize("scheme", kernels.FUSED_SCHEMES + (None,))
+def test_depthwise_nchw_kernel_shapes(path, scheme):
+    """The depthwise kernels on every path, over the geometries the AVX-512 NCHW kernel (lane =
+    output pixel, windows of 4 taps) splits into: the rolling variants (stride_h 1, 3 rows with
+    s <= 4, 5 rows with s <= 8), the direct one (any other r <= 8, s <= 8, stride_h 2) and the
+    NCHW16c fallback (s = 9, stride_w 2); widths across several blocks of 16 with a tail, uint8
+    and int8 input and output, weights with -128, per-channel scales."""
+    rng = np.random.default_rng(11)
+    cases = [  # (r, s, stride, pad, width, x_dtype, out_dtype)
+        (3, 3, (1, 1), (1, 1), 70, "uint8", "uint8"),
+        (3, 1, (1, 1), (0, 2), 33, "int8", "int8"),
+        (3, 4, (1, 1), (2, 0), 19, "uint8", "int8"),
+        (5, 5, (1, 1), (2, 2), 41, "int8", "uint8"),
+        (5, 7, (1, 1), (0, 3), 50, "uint8", "uint8"),
+        (1, 1, (1, 1), (0, 0), 17, "uint8", "int8"),
+        (7, 7, (1, 1), (3, 3), 29, "int8", "int8"),
+        (8, 8, (1, 1), (1, 2), 40, "uint8", "uint8"),
+        (3, 3, (2, 1), (1, 1), 64, "uint8", "uint8"),
+        (2, 6, (3, 1), (1, 0), 23, "int8", "uint8"),
+        (3, 9, (1, 1), (1, 4), 30, "uint8", "int8"),
+        (3, 3, (1, 2), (1, 1), 45, "int8", "int8"),
+    ]
+    for r, s, stride, pad, wd, x_dtype, out_dtype in cases:
+        _check_depthwise(rng, path, scheme, (r, s), stride, pad, (r + 6, wd), x_dtype, out_dtype)
+
+
+def _check_depthwise(rng, path, scheme, rs, stride, pad, hw, x_dtype, out_dtype, c=19):
+    """One depthwise Conv2d on ``path`` against the reference conv (+ numpy requantize): 2
+    images of c channels, weights with -128, per-channel scales, uint8/int8 in and out."""
+    lo, hi = (0, 255) if x_dtype == "uint8" else (-128, 127)
+    xzp = 131 if x_dtype == "uint8" else -9
+    x = rng.integers(lo, hi + 1, size=(2, c) + hw).astype(x_dtype)
+    w = rng.integers(-128, 128, size=(c, 1) + rs).astype(np.int8)
+    bias = rng.integers(-30000, 30000, size=c).astype(np.int32)
+    acc = conv2d_reference(x, w, bias, x_zero_point=xzp, stride=stride, padding=pad, groups=c)
+    want, scale, ozp = acc, None, 0
+    if scheme is not None:
+        scale = 100.0 / max(int(np.abs(acc).max()), 1) * 2.0 ** rng.uniform(-1, 1, size=c)
+        ozp = 3 if out_dtype == "uint8" else -4
+        want = requantize(acc, scale, scheme, zero_point=ozp, dtype=out_dtype, axis=1)
+    layer = conv.Conv2d(
+        w,
+        bias,
+        x_dtype=x_dtype,
+        x_zero_point=xzp,
+        stride=stride,
+        padding=pad,
+        groups=c,
+        scheme=scheme,
+        scale=scale,
+        out_zero_point=ozp,
+        out_dtype=out_dtype,
+        path=path,
+    )
+    np.testing.assert_array_equal(
+        layer(x), want, err_msg=f"r, s={rs} stride={stride} pad={pad} h, w={hw} {x_dtype}"
+    )
