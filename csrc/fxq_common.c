@@ -943,6 +943,22 @@ int fxq_conv2d_prepacked(const fxq_conv_dims *d, const fxq_conv_tensors *t,
                        path);
 }
 
+int fxq_conv2d_call(const fxq_conv_call *c, const void *x, int64_t x_bytes, void *out,
+                    int64_t out_bytes, void *workspace, int64_t workspace_bytes) {
+    fxq_conv_tensors t;
+    int64_t nx, no;
+    if (!c || !x || !out) return FXQ_ERR_ARG;
+    nx = mul_chk4(c->d.n, c->d.c, c->d.h, c->d.w);
+    no =
+        mul_chk4(c->d.n, c->d.k, c->d.oh, mul_chk(c->d.ow, c->q.scheme == FXQ_SCHEME_NONE ? 4 : 1));
+    if (nx < 0 || no < 0 || x_bytes != nx || out_bytes != no) return FXQ_ERR_ARG;
+    t = c->t;
+    t.x = x;
+    t.out = out;
+    return fxq_conv2d_prepacked(&c->d, &t, &c->q, c->wpack, c->wpack_bytes, c->corr, c->corr_len,
+                                workspace, workspace_bytes, c->path);
+}
+
 int fxq_requantize(const int32_t *acc, void *out, int64_t outer, int64_t channels, int64_t inner,
                    const fxq_quant_params *q, void *workspace, int64_t workspace_bytes, int path) {
     fxq_prepared P;

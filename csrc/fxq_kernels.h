@@ -129,6 +129,25 @@ int fxq_conv2d_prepacked(const fxq_conv_dims *d, const fxq_conv_tensors *t,
                          const int32_t *corr, int64_t corr_len, void *workspace,
                          int64_t workspace_bytes, int path);
 
+/* A pre-packed convolution made once (what a session keeps per layer and input shape): the
+ * geometry, the tensors' layout, dtype and zero point, the requantization parameters and the
+ * packed weights; only the input and output buffers change per call.  fxq_conv2d_call checks
+ * that x_bytes and out_bytes are exactly what the geometry gives (n*c*h*w input bytes,
+ * n*k*oh*ow output elements of 4 bytes for SCHEME_NONE, else 1) and runs fxq_conv2d_prepacked;
+ * the struct is only read, so threads may share it (each with its own workspace). */
+typedef struct {
+    fxq_conv_dims d;
+    fxq_conv_tensors t; /* t.x and t.out are ignored */
+    fxq_quant_params q;
+    const void *wpack;
+    int64_t wpack_bytes;
+    const int32_t *corr;
+    int64_t corr_len;
+    int32_t path;
+} fxq_conv_call;
+int fxq_conv2d_call(const fxq_conv_call *c, const void *x, int64_t x_bytes, void *out,
+                    int64_t out_bytes, void *workspace, int64_t workspace_bytes);
+
 /* Fully connected layer, out[n, k] = requant(sum_c (x[n, c] - x_zp) * w[k, c] + bias[k]), x (N, C)
  * uint8/int8, w (K, C) int8, out (N, K) int32 (SCHEME_NONE) or 8-bit.  A plan, made once per
  * weights, input dtype, zero point, requantization and path, holds the packed weights, the

@@ -911,6 +911,42 @@ class ConvCall:
             self._wp = ffi.from_buffer(packed.wpack)
             self._corr = ffi.from_buffer("int32_t[]", packed.corr)
         self._pid = pid
+        self._call = None
+        if packed is not None:  # everything but x and out, for fxq_conv2d_call (see runner)
+            cc = ffi.new("fxq_conv_call *")
+            cc.d = d[0]
+            cc.t.layout, cc.t.x_dtype, cc.t.x_zero_point = lid, self._xdt, xzp
+            cc.t.w, cc.t.bias = ffi.NULL, ffi.NULL
+            cc.q = self._qp.q[0]
+            cc.wpack, cc.wpack_bytes = self._wp, packed.wpack.nbytes
+            cc.corr, cc.corr_len = self._corr, packed.corr.size
+            cc.path = pid
+            self._call = cc
+
+    def runner(self):
+        """A function ``f(x) -> out`` for a pre-packed call: one C call (``fxq_conv2d_call``)
+        on the struct made at construction, for the caller's cache of known input shapes.
+
+        The caller guarantees x's shape and dtype (its cache key) and C-contiguity;
+        ``ffi.from_buffer`` refuses an array numpy cannot export without strides, and C checks
+        both byte counts against the geometry again."""
+        if self._call is None:
+            raise ValueError("runner needs pre-packed weights")
+        fb, run = self._ffi.from_buffer, self._lib.fxq_conv2d_call
+        cc, shape, odt, size = self._call, self.out_shape, self.out_dtype, self._ws_size
+        obytes = int(np.prod(shape)) * odt.itemsize
+        keep = self  # the struct points into this object's arrays
+
+        def call(x):
+            out = np.empty(shape, odt)
+            ws, wsp = _workspace_ptr(size)
+            st = run(cc, fb(x), x.nbytes, fb(out), obytes, wsp, ws.nbytes)
+            if st:
+                _check(st, "fxq_conv2d_call")
+            return out
+
+        call.conv_call = keep  # type: ignore[attr-defined]
+        return call
 
     def run(self, x, w=None, bias=None):
         """The convolution of ``x`` (exactly ``x_shape``/``x_dtype``, C-contiguous)."""

@@ -790,14 +790,15 @@ class Conv2d:
             key = (x.shape, x.dtype, kernels.kernel_path_env())
             call = self._calls.get(key)
             if call is not None:
-                return call.run(x)
+                return call(x)
         x, out_shape = _check_input(x, self._st)
         if self._packed is not None:
             call = self._make_call(x, out_shape)
             if call is not None:
                 if len(self._calls) > 16:
                     self._calls.clear()
-                self._calls[(x.shape, x.dtype, kernels.kernel_path_env())] = call
+                run = call.runner()  # one C call per later call of this shape
+                self._calls[(x.shape, x.dtype, kernels.kernel_path_env())] = run
                 return call.run(x)
         return _run(x, self._st, out_shape, self.path, self._packed)
 

@@ -214,7 +214,8 @@ def test_conv_call_refuses_a_wrong_x():
     layer = conv.Conv2d(np.ones((4, 3, 3, 3), np.int8), padding=1)
     x = np.zeros((1, 3, 8, 8), np.uint8)
     layer(x)
-    call = next(iter(layer._calls.values()))
+    run = next(iter(layer._calls.values()))
+    call = run.conv_call
     for bad in (
         np.zeros((1, 3, 8, 7), np.uint8),
         np.zeros((1, 3, 8, 8), np.int8),
@@ -222,6 +223,13 @@ def test_conv_call_refuses_a_wrong_x():
     ):
         with pytest.raises(ValueError, match="x must be a C-contiguous"):
             call.run(bad)
+    # the cached runner trusts its caller's key, but C still checks the byte counts, and a
+    # strided array has no buffer to hand it
+    with pytest.raises(RuntimeError, match="fxq_conv2d_call failed in C: FXQ_ERR_ARG"):
+        run(np.zeros((1, 3, 8, 7), np.uint8))
+    with pytest.raises((ValueError, BufferError, TypeError)):
+        run(np.zeros((1, 3, 8, 16), np.uint8)[..., ::2])
+    np.testing.assert_array_equal(run(x), layer(x))
 
 
 @pytest.mark.parametrize("scheme", kernels.FUSED_SCHEMES + (None, "tflite_optimized"))
@@ -558,7 +566,7 @@ def test_grouped_direct_entry_every_path(path, scheme):
 def test_depthwise_nchw_kernel_shapes(path, scheme):
     """The depthwise kernels on every path, over the geometries the AVX-512 NCHW kernel (lane =
     output pixel, windows of 4 taps) splits into: the rolling variants (stride_h 1, 3 rows with
-    s <= 4, 5 rows with s <= 8), the direct one (any other r <= 8, s <= 8, stride_h 2) and the
+    s <= 4, 5 rows with s <= 4 and s <= 8), the direct one (any other r <= 8, s <= 8, stride_h 2) and the
     NCHW16c fallback (s = 9, stride_w 2); widths across several blocks of 16 with a tail, uint8
     and int8 input and output, weights with -128, per-channel scales."""
     rng = np.random.default_rng(11)
@@ -567,6 +575,7 @@ def test_depthwise_nchw_kernel_shapes(path, scheme):
         (3, 1, (1, 1), (0, 2), 33, "int8", "int8"),
         (3, 4, (1, 1), (2, 0), 19, "uint8", "int8"),
         (5, 5, (1, 1), (2, 2), 41, "int8", "uint8"),
+        (5, 3, (1, 1), (2, 1), 35, "uint8", "int8"),
         (5, 7, (1, 1), (0, 3), 50, "uint8", "uint8"),
         (1, 1, (1, 1), (0, 0), 17, "uint8", "int8"),
         (7, 7, (1, 1), (3, 3), 29, "int8", "int8"),
