@@ -869,16 +869,6 @@ static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
         p.corr = p.wsum = (const int32_t *)(base + L.off_corr);
     }
 #ifdef FXQ_HAVE_X86
-    /* depthwise 3x3 NCHW on AVX2: straight from the NCHW input (no NCHW16c packing) */
-    if (L.kind == FXQ_KIND_DEPTHWISE && path == FXQ_PATH_AVX2) {
-        const uint8_t flip = t->x_dtype == FXQ_DTYPE_INT8 ? 0x80 : 0x00;
-        st = fxq_dwconv3x3_nchw_avx2(&p, (const uint8_t *)t->x, flip,
-                                     (uint8_t)(t->x_zero_point ^ flip), base + L.off_xpack,
-                                     L.xpack_bytes);
-        if (st <= 0) return st;
-    }
-#endif
-#ifdef FXQ_HAVE_X86
     /* AMX: the operands in its own layout (in the scratch regions), not NCHW16c */
     if (L.kind == FXQ_KIND_DENSE && path == FXQ_PATH_AMX) {
         fxq_amx_geom g;
@@ -892,12 +882,15 @@ static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
                               (int8_t *)(base + L.off_wpack16));
     }
     if (path == FXQ_PATH_AMX) path = FXQ_PATH_AVX512; /* everything else: the AVX-512 kernels */
-    /* depthwise NCHW on AVX-512: straight from the NCHW input (lane = output pixel) */
-    if (L.kind == FXQ_KIND_DEPTHWISE && path == FXQ_PATH_AVX512) {
+    /* depthwise NCHW: straight from the NCHW input, lane = output pixel, no NCHW16c packing
+     * (AVX2: 3x3 stride 1; AVX-512: stride_w 1, r, s <= 8); 1: not this geometry */
+    if (L.kind == FXQ_KIND_DEPTHWISE && (path == FXQ_PATH_AVX2 || path == FXQ_PATH_AVX512)) {
         const uint8_t flip = t->x_dtype == FXQ_DTYPE_INT8 ? 0x80 : 0x00;
-        st = fxq_dwconv_nchw_avx512(&p, (const uint8_t *)t->x, flip,
-                                    (uint8_t)(t->x_zero_point ^ flip), base + L.off_xpack,
-                                    L.xpack_bytes);
+        const uint8_t zp_u = (uint8_t)(t->x_zero_point ^ flip);
+        st = path == FXQ_PATH_AVX2 ? fxq_dwconv3x3_nchw_avx2(&p, (const uint8_t *)t->x, flip, zp_u,
+                                                             base + L.off_xpack, L.xpack_bytes)
+                                   : fxq_dwconv_nchw_avx512(&p, (const uint8_t *)t->x, flip, zp_u,
+                                                            base + L.off_xpack, L.xpack_bytes);
         if (st <= 0) return st;
     }
 #endif

@@ -935,7 +935,6 @@ class ConvCall:
         fb, run = self._ffi.from_buffer, self._lib.fxq_conv2d_call
         cc, shape, odt, size = self._call, self.out_shape, self.out_dtype, self._ws_size
         obytes = int(np.prod(shape)) * odt.itemsize
-        keep = self  # the struct points into this object's arrays
 
         def call(x):
             out = np.empty(shape, odt)
@@ -945,7 +944,7 @@ class ConvCall:
                 _check(st, "fxq_conv2d_call")
             return out
 
-        call.conv_call = keep  # type: ignore[attr-defined]
+        call.conv_call = self  # type: ignore[attr-defined]  # cc points into its arrays
         return call
 
     def run(self, x, w=None, bias=None):
