@@ -99,6 +99,22 @@ T512 INL VI vi_blend_odd(VI e, VI o) {
 T512 INL VI vi_inc_gt(VI r, VI a, VI b) {
     return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(a, b), r, _mm512_set1_epi32(1));
 }
+/* the 64-bit forms of tflite and tflite_single in fxq_simd.h */
+#define FXQ_VI_SRAV64 1
+T512 INL VI vi_srav64(VI p, VI n) {
+    return _mm512_srav_epi64(p, n);
+}
+/* (t - (bit 31 of s ? c : 0)) >> n in int64 lanes (s: the int32 operand in each low half) */
+T512 INL VI vi_sub_if_neg_srav64(VI t, VI s, VI c, VI n) {
+    const __mmask8 neg = _mm512_test_epi64_mask(s, _mm512_set1_epi64(0x80000000LL));
+    return _mm512_srav_epi64(_mm512_mask_sub_epi64(t, neg, t, c), n);
+}
+/* the low int32 of each int64 lane of e (to the even lanes) and of o (to the odd lanes) */
+T512 INL VI vi_lo32_pair(VI e, VI o) {
+    const __m512i idx =
+        _mm512_setr_epi32(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+    return _mm512_permutex2var_epi32(e, idx, o);
+}
 T512 INL VI vi_sra64_clamp(VI p, VI n, VI lo, VI hi) {
     return _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(p, n), lo), hi);
 }

@@ -53,11 +53,14 @@ typedef struct {
 } conv_layout;
 
 static int64_t prepared_bytes(int64_t kpad) {
-    /* the largest member of the union: pow2's 5 int32 arrays, or tflite_single's int32 array,
-     * 2 int64 arrays and 4 half-length int64 arrays (each aligned) */
-    int64_t pow2 = 5 * align_up(kpad * 4);
-    int64_t single = align_up(kpad * 4) + 2 * align_up(kpad * 8) + 4 * align_up(kpad / 2 * 8);
-    return pow2 > single ? pow2 : single;
+    /* the largest member of the union: pow2's 5 int32 arrays, tflite's 4 int32 arrays and 6
+     * half-length int64 arrays, or tflite_single's int32 array, 2 int64 arrays and 4 half-length
+     * int64 arrays (each aligned) */
+    const int64_t pow2 = 5 * align_up(kpad * 4);
+    const int64_t tfl = 4 * align_up(kpad * 4) + 6 * align_up(kpad / 2 * 8);
+    const int64_t single = align_up(kpad * 4) + 2 * align_up(kpad * 8) + 4 * align_up(kpad / 2 * 8);
+    const int64_t m = pow2 > tfl ? pow2 : tfl;
+    return m > single ? m : single;
 }
 
 static int plan_layout(const fxq_conv_dims *d, conv_layout *L);
@@ -268,6 +271,21 @@ static int prepare_params(const fxq_quant_params *q, int64_t channels, int64_t k
                 rsh[k] = sh < 0 ? -sh : 0;
                 mask[k] = (int32_t)(((int64_t)1 << rsh[k]) - 1);
             }
+            for (int64_t k = 0; k < kpad; ++k) {
+                const int64_t R = rsh[k], i = k / 2;
+                int64_t *rnd = (int64_t *)(mem + 4 * a4 + (k & 1) * h8);
+                int64_t *cor = (int64_t *)(mem + 4 * a4 + (2 + (k & 1)) * h8);
+                int64_t *r64 = (int64_t *)(mem + 4 * a4 + (4 + (k & 1)) * h8);
+                rnd[i] = ((int64_t)1 << 30) + (R ? (int64_t)1 << (30 + R) : 0);
+                cor[i] = R ? (int64_t)1 << 31 : 0;
+                r64[i] = 31 + R;
+            }
+            P->u.tfl.rnd_e = (const int64_t *)(mem + 4 * a4);
+            P->u.tfl.rnd_o = (const int64_t *)(mem + 4 * a4 + h8);
+            P->u.tfl.cor_e = (const int64_t *)(mem + 4 * a4 + 2 * h8);
+            P->u.tfl.cor_o = (const int64_t *)(mem + 4 * a4 + 3 * h8);
+            P->u.tfl.rsh_e = (const int64_t *)(mem + 4 * a4 + 4 * h8);
+            P->u.tfl.rsh_o = (const int64_t *)(mem + 4 * a4 + 5 * h8);
             P->u.tfl.mult = mult;
             P->u.tfl.lsh = lsh;
             P->u.tfl.rsh = rsh;
@@ -282,10 +300,13 @@ static int prepare_params(const fxq_quant_params *q, int64_t channels, int64_t k
             int64_t *rsh_e = (int64_t *)(mem + a4 + 2 * a8 + 2 * h8);
             int64_t *rsh_o = (int64_t *)(mem + a4 + 2 * a8 + 3 * h8);
             if (!q->multiplier || !q->shift) return FXQ_ERR_ARG;
+            P->u.single.fits32 = 1;
             for (int64_t k = 0; k < kpad; ++k) {
                 const int64_t src = (q->n_channels == 1 || k >= q->n_channels) ? 0 : k;
                 const int32_t m = q->multiplier[src], sh = q->shift[src];
                 if (m < 0 || (m != 0 && m < (1 << 30)) || sh < -31 || sh > 30) return FXQ_ERR_ARG;
+                /* |acc * M| < 2^62 and a right shift >= 31: the result is in [-2^31, 2^31) */
+                if (sh > 0) P->u.single.fits32 = 0;
                 mult[k] = m;
                 rnd[k] = (int64_t)1 << (30 - sh);
                 rsh[k] = 31 - sh;

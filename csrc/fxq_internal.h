@@ -58,12 +58,17 @@ typedef struct {
     const int32_t *lsh;  /* max(shift, 0) */
     const int32_t *rsh;  /* max(-shift, 0) = R */
     const int32_t *mask; /* 2^R - 1 */
+    /* the 64-bit form (AVX-512): for x = acc << lsh, both roundings are one shift,
+     *     (x * M + rnd - (x < 0 ? cor : 0)) >> rsh64,
+     * rnd = 2^30 + (R ? 2^(30+R) : 0), cor = R ? 2^31 : 0, rsh64 = 31 + R; kpad/2 each */
+    const int64_t *rnd_e, *rnd_o, *cor_e, *cor_o, *rsh_e, *rsh_o;
 } fxq_prep_tflite;
 
 typedef struct {
     const int32_t *mult;                          /* {0} U [2^30, 2^31) */
     const int64_t *rnd, *rsh;                     /* 2^(30-shift), 31-shift */
     const int64_t *rnd_e, *rnd_o, *rsh_e, *rsh_o; /* kpad/2 each */
+    int32_t fits32; /* every shift <= 0: each result fits int32 (clamp after narrowing) */
 } fxq_prep_tflite_single;
 
 typedef struct {

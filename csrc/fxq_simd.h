@@ -45,6 +45,7 @@ typedef struct {
     VI a, b, c, d, e, f; /* scheme-specific, see qv_load */
     VI rnd_e, rnd_o, rsh_e, rsh_o;
     VI lo, hi, lo64, hi64, zp;
+    int fits32; /* tflite_single: every result fits int32 */
 } qv;
 
 /* bcast == 0: channels k .. k+VL-1 (k a multiple of VL, arrays padded to kpad);
@@ -63,9 +64,14 @@ FXQ_T FXQ_INL void qv_load(const fxq_prepared *q, int64_t k, int bcast, qv *v) {
     v->lo64 = vi_set1_64(q->lo);
     v->hi64 = vi_set1_64(q->hi);
     v->zp = vi_set1(q->zero_point);
+    v->fits32 = 0;
 #define LD32(arr) (bcast ? vi_set1((arr)[k]) : vi_load((arr) + k))
 #define LD64(arr, half) \
     (bcast ? vi_set1_64(q->u.single.arr[k]) : vi_load64(q->u.single.half + k / 2))
+/* tflite's split arrays: the even (odd = 0) or odd (odd = 1) channels */
+#define LD64T(ev, od, odd)                                            \
+    (bcast ? vi_set1_64(((k & 1) ? q->u.tfl.od : q->u.tfl.ev)[k / 2]) \
+           : vi_load64(((odd) ? q->u.tfl.od : q->u.tfl.ev) + k / 2))
     switch (q->scheme) {
         case FXQ_SCHEME_FLOAT32_RNE:
             v->scale = bcast ? vf_set1(q->u.f32.scale[k]) : vf_load(q->u.f32.scale + k);
@@ -80,10 +86,19 @@ FXQ_T FXQ_INL void qv_load(const fxq_prepared *q, int64_t k, int bcast, qv *v) {
         case FXQ_SCHEME_TFLITE:
             v->a = LD32(q->u.tfl.mult);
             v->b = LD32(q->u.tfl.lsh);
+            v->f = vi_odd_to_even(v->a);
+#ifdef FXQ_VI_SRAV64
+            v->rnd_e = LD64T(rnd_e, rnd_o, 0);
+            v->rnd_o = LD64T(rnd_e, rnd_o, 1);
+            v->c = LD64T(cor_e, cor_o, 0);
+            v->d = LD64T(cor_e, cor_o, 1);
+            v->rsh_e = LD64T(rsh_e, rsh_o, 0);
+            v->rsh_o = LD64T(rsh_e, rsh_o, 1);
+#else
             v->c = LD32(q->u.tfl.rsh);
             v->d = LD32(q->u.tfl.mask);
             v->e = vi_srai1(v->d);
-            v->f = vi_odd_to_even(v->a);
+#endif
             break;
         case FXQ_SCHEME_TFLITE_SINGLE:
             v->a = LD32(q->u.single.mult);
@@ -92,12 +107,14 @@ FXQ_T FXQ_INL void qv_load(const fxq_prepared *q, int64_t k, int bcast, qv *v) {
             v->rnd_o = LD64(rnd, rnd_o);
             v->rsh_e = LD64(rsh, rsh_e);
             v->rsh_o = LD64(rsh, rsh_o);
+            v->fits32 = q->u.single.fits32;
             break;
         default:
             break;
     }
 #undef LD32
 #undef LD64
+#undef LD64T
 }
 
 /* The requantization epilogue, written once: the SIMD twin of fxq_requant_scalar(); result in
@@ -117,19 +134,36 @@ FXQ_T FXQ_INL VI rq_vec(VI acc, const int scheme, const qv *v) {
             break;
         }
         case FXQ_SCHEME_TFLITE: { /* SRDHM (M >= 0: no saturation case), then RoundingDivideByPOT */
-            const VI half = vi_set1_64((int64_t)1 << 30);
             VI x = vi_sllv(acc, v->b);
+#ifdef FXQ_VI_SRAV64
+            /* both roundings as one: (x * M + rnd - (x < 0 ? cor : 0)) >> (31 + R) (SRDHM
+             * rounds half up, RDBPOT half away from zero; for R >= 1 the sign of x stands in
+             * for the sign of the SRDHM result, which differs only where that result is 0) */
+            VI xo = vi_odd_to_even(x);
+            VI pe = vi_add64(vi_mul_even(x, v->a), v->rnd_e);
+            VI po = vi_add64(vi_mul_even(xo, v->f), v->rnd_o);
+            r = vi_lo32_pair(vi_sub_if_neg_srav64(pe, x, v->c, v->rsh_e),
+                             vi_sub_if_neg_srav64(po, xo, v->d, v->rsh_o));
+#else
+            const VI half = vi_set1_64((int64_t)1 << 30);
             VI pe = vi_add64(vi_mul_even(x, v->a), half);
             VI po = vi_add64(vi_mul_even(vi_odd_to_even(x), v->f), half);
             VI y = vi_blend_odd(vi_even_hi31(pe), vi_odd_from_hi31(po));
             VI rem = vi_and(y, v->d);
             VI thr = vi_sub(v->e, vi_srai31(y)); /* + 1 where y < 0: ties away from zero */
             r = vi_inc_gt(vi_srav(y, v->c), rem, thr);
+#endif
             break;
         }
         case FXQ_SCHEME_TFLITE_SINGLE: { /* (acc * M + 2^(30-shift)) >> (31-shift), 64-bit lanes */
             VI pe = vi_add64(vi_mul_even(acc, v->a), v->rnd_e);
             VI po = vi_add64(vi_mul_even(vi_odd_to_even(acc), v->f), v->rnd_o);
+#ifdef FXQ_VI_SRAV64
+            if (v->fits32) { /* narrow first, clamp 16 lanes at once */
+                r = vi_lo32_pair(vi_srav64(pe, v->rsh_e), vi_srav64(po, v->rsh_o));
+                break;
+            }
+#endif
             pe = vi_sra64_clamp(pe, v->rsh_e, v->lo64, v->hi64);
             po = vi_sra64_clamp(po, v->rsh_o, v->lo64, v->hi64);
             return vi_add(vi_blend_odd(pe, vi_odd_from_lo(po)), v->zp);

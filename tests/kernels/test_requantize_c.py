@@ -44,7 +44,19 @@ def compare(acc, scale, scheme, path, **kw):
 def test_per_tensor_edges(path, scheme, dtype, zp):
     rng = np.random.default_rng(7)
     acc = edge_values(rng, 1000)
-    for scale in (0.0018843, 1.2e-4, 2.0**-9, 2.0**-31, 2.0**-33, 3e-10, 0.49999, 0.75, 1.0, 3.5):
+    for scale in (
+        0.0018843,
+        1.2e-4,
+        2.0**-9,
+        2.0**-31,
+        2.0**-33,
+        3e-10,
+        0.49999,
+        0.75,
+        1.0,
+        1.5,
+        3.5,
+    ):
         compare(acc, scale, scheme, path, zero_point=zp, dtype=dtype)
 
 
@@ -81,6 +93,23 @@ def test_per_channel_layouts(path, scheme, axis, shape):
     scale = 2.0 ** rng.uniform(-20, -10, size=shape[axis])
     got = compare(acc, scale, scheme, path, zero_point=3, dtype="uint8", axis=axis)
     assert len(np.unique(got)) > 10
+
+
+@pytest.mark.parametrize("scheme", ("tflite", "tflite_single"))
+@pytest.mark.parametrize("axis", (0, -1))
+def test_per_channel_mixed_shifts(path, scheme, axis):
+    """Neighbouring channels with a left shift, no shift and right shifts up to 31 (the 64-bit
+    AVX-512 forms take per-lane rounding constants split into even and odd channels), on int32
+    extremes and ties."""
+    rng = np.random.default_rng(5)
+    k = 37
+    scale = np.array([2.0 ** rng.uniform(-33, 2.5) for _ in range(k)])
+    scale[:6] = [3.5, 0.75, 2.0**-31, 1.0, 0.0018843, 2.0**-9]
+    vals = edge_values(rng, 300)
+    acc = np.resize(vals, (vals.size // k + 1) * k).reshape(-1, k)
+    if axis == 0:
+        acc = np.ascontiguousarray(acc.T)
+    compare(acc, scale, scheme, path, zero_point=-3, dtype="int8", axis=axis)
 
 
 def test_c_backend_of_requantize_dispatches_here(path, monkeypatch):
