@@ -850,6 +850,51 @@ T512 INL void dwn_direct(const fxq_conv_dims *d, const uint8_t *plane, int64_t w
         }
 }
 
+/* Small planes (stride_h 1, ow <= 8, padded rows <= 16 bytes): two output rows per zmm, lanes
+ * 0-7 row oh and 8-15 row oh+1, on a plane of 16-byte rows, so rows oh + r and oh + r + 1 are
+ * one 64-byte load; half the vpdpbusd and epilogue vectors of one row per zmm. */
+#define DWN_PAIR_PITCH 16
+
+/* int32 lane e = bytes src[b .. b+3], b = e for e < 8, e + 8 (the next 16-byte row) above */
+T512 INL __m512i dwn_window2(const uint8_t *src) {
+    const __m512i perm = _mm512_set_epi32(8, 7, 6, 5, 7, 6, 5, 4, 4, 3, 2, 1, 3, 2, 1, 0);
+    const __m512i shuf =
+        _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 1, 2, 3, 4, 2, 3, 4, 5, 3, 4, 5, 6));
+    return _mm512_shuffle_epi8(_mm512_permutexvar_epi32(perm, _mm512_loadu_si512(src)), shuf);
+}
+
+/* the padded plane in 16-byte rows, and 4 rows of zero point after it (a window load reads 64
+ * bytes from the last row) */
+T512 INL void dwn_plane16(const fxq_conv_dims *d, const uint8_t *xc, uint8_t flip, uint8_t zp_u,
+                          uint8_t *plane) {
+    const __m128i zpv = _mm_set1_epi8((char)zp_u), fl = _mm_set1_epi8((char)flip);
+    const __mmask16 m = (__mmask16)((1u << d->w) - 1);
+    for (int64_t r = 0; r < d->h + 2 * d->pad_h + 4; ++r)
+        _mm_storeu_si128((__m128i *)(void *)(plane + r * DWN_PAIR_PITCH), zpv);
+    for (int64_t h = 0; h < d->h; ++h) {
+        const __m128i v = _mm_maskz_loadu_epi8(m, xc + h * d->w);
+        _mm_mask_storeu_epi8(plane + (h + d->pad_h) * DWN_PAIR_PITCH + d->pad_w, m,
+                             _mm_xor_si128(v, fl));
+    }
+}
+
+T512 INL void dwn_pairs(const fxq_conv_dims *d, const uint8_t *plane, const __m512i (*wq)[DWN_MAXQ],
+                        __m512i corr, uint8_t *oc, int64_t esz, const int scheme, const qv *v) {
+    const int64_t ow = d->ow, nq = (d->s + 3) / 4;
+    const __mmask16 row = (__mmask16)((1u << ow) - 1);
+    for (int64_t oh = 0; oh < d->oh; oh += 2) {
+        const int both = oh + 1 < d->oh;
+        __m512i a = corr;
+        for (int64_t r = 0; r < d->r; ++r)
+            for (int64_t q = 0; q < nq; ++q)
+                a = _mm512_dpbusd_epi32(a, dwn_window2(plane + (oh + r) * DWN_PAIR_PITCH + 4 * q),
+                                        wq[r][q]);
+        if (ow < 8 && both) /* rows oh and oh+1 are contiguous in the output: close the gap */
+            a = _mm512_maskz_compress_epi32((__mmask16)(row | row << 8), a);
+        dwn_store(oc + oh * ow * esz, a, (__mmask16)(both ? (1u << (2 * ow)) - 1 : row), scheme, v);
+    }
+}
+
 T512 INL void dwn_body(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip, uint8_t zp_u,
                        uint8_t *plane, int64_t wrow, const int scheme) {
     const fxq_conv_dims *d = p->d;
@@ -875,6 +920,11 @@ T512 INL void dwn_body(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip, u
                     wq[r][q] = _mm512_set1_epi32((int32_t)dw);
                 }
             if (scheme != FXQ_SCHEME_NONE) qv_load(p->q, k, 1, &v);
+            if (wrow == 0) { /* dwn_pairs' geometry (fxq_dwconv_nchw_avx512) */
+                dwn_plane16(d, x + (n * d->c + k) * d->h * d->w, flip, zp_u, plane);
+                dwn_pairs(d, plane, (const __m512i(*)[DWN_MAXQ])wq, corr, oc, esz, scheme, &v);
+                continue;
+            }
             dwn_plane(d, x + (n * d->c + k) * d->h * d->w, flip, zp_u, plane, wrow);
             if (d->stride_h == 1 && R == 3 && NQ == 1)
                 dwn_rolling(d, plane, wrow, (const __m512i(*)[DWN_MAXQ])wq, corr, oc, esz, 3, 1,
@@ -904,6 +954,9 @@ T512 int fxq_dwconv_nchw_avx512(const fxq_conv_plan *p, const uint8_t *x, uint8_
     if (reach > wrow) wrow = reach;
     wrow = (wrow + 63) / 64 * 64;
     if ((d->h + 2 * d->pad_h) * wrow > scratch_bytes) return 1;
+    if (d->stride_h == 1 && d->ow <= 8 && d->pad_w + d->w + d->pad_w <= DWN_PAIR_PITCH &&
+        (d->h + 2 * d->pad_h + 4) * DWN_PAIR_PITCH <= scratch_bytes)
+        wrow = 0; /* two output rows per zmm */
     if (p->scheme == FXQ_SCHEME_NONE) {
         dwn_body(p, x, flip, (uint8_t)zp_u, (uint8_t *)scratch, wrow, FXQ_SCHEME_NONE);
         return FXQ_OK;

@@ -771,6 +771,9 @@ class Conv2d:
         self.path = path
         self._packed = None
         self._calls = {}
+        # the last call's (shape, dtype, $FXQ_KERNEL_PATH value, runner), compared by identity
+        # for dtype and path value (a live reference, so never a stale match); else _calls
+        self._last = None
         if backend == "c":
             kernels.resolve_path(path)
             st = self._st
@@ -787,9 +790,12 @@ class Conv2d:
 
     def __call__(self, x):
         if type(x) is np.ndarray and x.flags.c_contiguous:  # fast path: a known input shape
-            key = (x.shape, x.dtype, kernels.kernel_path_env())
-            call = self._calls.get(key)
+            env, last = kernels.kernel_path_env(), self._last
+            if last is not None and x.dtype is last[1] and env is last[2] and x.shape == last[0]:
+                return last[3](x)
+            call = self._calls.get((x.shape, x.dtype, env))
             if call is not None:
+                self._last = (x.shape, x.dtype, env, call)
                 return call(x)
         x, out_shape = _check_input(x, self._st)
         if self._packed is not None:

@@ -291,6 +291,39 @@ def test_fully_connected_cache_keys():
     np.testing.assert_array_equal(fc(x), want)
 
 
+def test_conv2d_cache_keys():
+    """Conv2d's cached calls (the last one kept aside): alternating shapes each get their own
+    result, another dtype is refused by name, and a changed FXQ_KERNEL_PATH is seen at once."""
+    w = np.arange(-8, 10, dtype=np.int8).reshape(2, 1, 3, 3)
+    layer = conv.Conv2d(w, x_zero_point=128, padding=1, groups=2, scheme="tflite", scale=0.01)
+    xa = np.arange(2 * 5 * 5, dtype=np.uint8).reshape(1, 2, 5, 5) * 3
+    xb = np.arange(2 * 6 * 4, dtype=np.uint8).reshape(1, 2, 6, 4) * 5
+    want = {
+        k: requantize(
+            conv2d_reference(v, w, x_zero_point=128, padding=1, groups=2),
+            0.01,
+            "tflite",
+            dtype="uint8",
+        )
+        for k, v in (("a", xa), ("b", xb))
+    }
+    for _ in range(3):
+        np.testing.assert_array_equal(layer(xa), want["a"])
+        np.testing.assert_array_equal(layer(xb), want["b"])
+    with pytest.raises(TypeError, match="x must have dtype uint8; got int8"):
+        layer(xa.view(np.int8))
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("FXQ_KERNEL_PATH", "scalar")
+        np.testing.assert_array_equal(layer(xb), want["b"])
+        mp.setenv("FXQ_KERNEL_PATH", "no-such-path")
+        with pytest.raises(ValueError, match="unknown FXQ_KERNEL_PATH"):
+            layer(xb)
+    finally:
+        mp.undo()
+    np.testing.assert_array_equal(layer(xb), want["b"])
+
+
 def test_fc_plan_refuses_wrong_sizes_and_a_moved_plan():
     """The C plan checks the byte counts it is given and its own address (a copy is refused)."""
     if not {"scalar", "avx2"} & set(kernels.available_paths()):
@@ -567,8 +600,9 @@ def test_depthwise_nchw_kernel_shapes(path, scheme):
     """The depthwise kernels on every path, over the geometries the AVX-512 NCHW kernel (lane =
     output pixel, windows of 4 taps) splits into: the rolling variants (stride_h 1, 3 rows with
     s <= 4, 5 rows with s <= 4 and s <= 8), the direct one (any other r <= 8, s <= 8, stride_h 2) and the
-    NCHW16c fallback (s = 9, stride_w 2); widths across several blocks of 16 with a tail, uint8
-    and int8 input and output, weights with -128, per-channel scales."""
+    NCHW16c fallback (s = 9, stride_w 2), two output rows per zmm on small planes (odd and even
+    heights, ow = 8 and below); widths across several blocks of 16 with a tail, uint8 and int8
+    input and output, weights with -128, per-channel scales."""
     rng = np.random.default_rng(11)
     cases = [  # (r, s, stride, pad, width, x_dtype, out_dtype)
         (3, 3, (1, 1), (1, 1), 70, "uint8", "uint8"),
@@ -584,6 +618,14 @@ def test_depthwise_nchw_kernel_shapes(path, scheme):
         (2, 6, (3, 1), (1, 0), 23, "int8", "uint8"),
         (3, 9, (1, 1), (1, 4), 30, "uint8", "int8"),
         (3, 3, (1, 2), (1, 1), 45, "int8", "int8"),
+        # small planes (ow <= 8, padded rows <= 16 bytes): two output rows per zmm
+        (3, 3, (1, 1), (1, 1), 8, "uint8", "uint8"),
+        (3, 3, (1, 1), (1, 1), 5, "int8", "uint8"),
+        (2, 2, (1, 1), (0, 0), 9, "uint8", "int8"),
+        (5, 5, (1, 1), (2, 2), 4, "int8", "int8"),
+        (1, 1, (1, 1), (0, 0), 3, "uint8", "uint8"),
+        (3, 7, (1, 1), (1, 3), 2, "uint8", "int8"),
+        (2, 8, (1, 1), (1, 2), 10, "int8", "uint8"),
     ]
     for r, s, stride, pad, wd, x_dtype, out_dtype in cases:
         _check_depthwise(rng, path, scheme, (r, s), stride, pad, (r + 6, wd), x_dtype, out_dtype)
