@@ -867,31 +867,36 @@ T512 INL __m512i dwn_window2(const uint8_t *src) {
  * bytes from the last row) */
 T512 INL void dwn_plane16(const fxq_conv_dims *d, const uint8_t *xc, uint8_t flip, uint8_t zp_u,
                           uint8_t *plane) {
+    /* the dimensions in locals: the byte stores may alias *d, so gcc would reload them */
+    const int64_t h = d->h, w = d->w, rows = d->h + 2 * d->pad_h + 4;
+    uint8_t *first = plane + d->pad_h * DWN_PAIR_PITCH + d->pad_w;
     const __m128i zpv = _mm_set1_epi8((char)zp_u), fl = _mm_set1_epi8((char)flip);
-    const __mmask16 m = (__mmask16)((1u << d->w) - 1);
-    for (int64_t r = 0; r < d->h + 2 * d->pad_h + 4; ++r)
+    const __mmask16 m = (__mmask16)((1u << w) - 1);
+    for (int64_t r = 0; r < rows; ++r)
         _mm_storeu_si128((__m128i *)(void *)(plane + r * DWN_PAIR_PITCH), zpv);
-    for (int64_t h = 0; h < d->h; ++h) {
-        const __m128i v = _mm_maskz_loadu_epi8(m, xc + h * d->w);
-        _mm_mask_storeu_epi8(plane + (h + d->pad_h) * DWN_PAIR_PITCH + d->pad_w, m,
-                             _mm_xor_si128(v, fl));
-    }
+    for (int64_t i = 0; i < h; ++i)
+        _mm_mask_storeu_epi8(first + i * DWN_PAIR_PITCH, m,
+                             _mm_xor_si128(_mm_maskz_loadu_epi8(m, xc + i * w), fl));
 }
 
+/* R rows and NQ quads: compile-time constants (3, 1) or runtime (0, 0: d->r, (d->s + 3) / 4) */
 T512 INL void dwn_pairs(const fxq_conv_dims *d, const uint8_t *plane, const __m512i (*wq)[DWN_MAXQ],
-                        __m512i corr, uint8_t *oc, int64_t esz, const int scheme, const qv *v) {
-    const int64_t ow = d->ow, nq = (d->s + 3) / 4;
-    const __mmask16 row = (__mmask16)((1u << ow) - 1);
-    for (int64_t oh = 0; oh < d->oh; oh += 2) {
-        const int both = oh + 1 < d->oh;
+                        __m512i corr, uint8_t *oc, int64_t esz, const int R0, const int NQ0,
+                        const int scheme, const qv *v) {
+    const int64_t ow = d->ow, oh_n = d->oh, R = R0 ? R0 : d->r, NQ = NQ0 ? NQ0 : (d->s + 3) / 4;
+    const __mmask16 row = (__mmask16)((1u << ow) - 1), two = (__mmask16)((1u << (2 * ow)) - 1);
+    for (int64_t oh = 0; oh < oh_n; oh += 2) {
+        const int both = oh + 1 < oh_n;
+        const uint8_t *src = plane + oh * DWN_PAIR_PITCH;
         __m512i a = corr;
-        for (int64_t r = 0; r < d->r; ++r)
-            for (int64_t q = 0; q < nq; ++q)
-                a = _mm512_dpbusd_epi32(a, dwn_window2(plane + (oh + r) * DWN_PAIR_PITCH + 4 * q),
-                                        wq[r][q]);
+#pragma GCC unroll 8
+        for (int64_t r = 0; r < R; ++r)
+#pragma GCC unroll 2
+            for (int64_t q = 0; q < NQ; ++q)
+                a = _mm512_dpbusd_epi32(a, dwn_window2(src + r * DWN_PAIR_PITCH + 4 * q), wq[r][q]);
         if (ow < 8 && both) /* rows oh and oh+1 are contiguous in the output: close the gap */
             a = _mm512_maskz_compress_epi32((__mmask16)(row | row << 8), a);
-        dwn_store(oc + oh * ow * esz, a, (__mmask16)(both ? (1u << (2 * ow)) - 1 : row), scheme, v);
+        dwn_store(oc + oh * ow * esz, a, both ? two : row, scheme, v);
     }
 }
 
@@ -901,12 +906,13 @@ T512 INL void dwn_body(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip, u
     const int64_t R = d->r, S = d->s, SP = (S + 1) / 2, NQ = (S + 3) / 4;
     const int64_t esz = scheme == FXQ_SCHEME_NONE ? 4 : 1;
     const int16_t *w16 = (const int16_t *)(const void *)p->wpack; /* [kb][r][sp][16][2] */
+    qv v;
+    if (scheme != FXQ_SCHEME_NONE) qv_common(p->q, &v);
     for (int64_t n = 0; n < d->n; ++n)
         for (int64_t k = 0; k < d->k; ++k) {
             __m512i wq[DWN_MAXR][DWN_MAXQ];
             const __m512i corr = _mm512_set1_epi32(p->corr[k]);
             uint8_t *oc = (uint8_t *)p->out + (n * d->k + k) * d->oh * d->ow * esz;
-            qv v;
             for (int64_t r = 0; r < R; ++r)
                 for (int64_t q = 0; q < NQ; ++q) { /* the variants read q < (s + 3) / 4 */
                     uint32_t dw = 0;
@@ -919,10 +925,22 @@ T512 INL void dwn_body(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip, u
                     }
                     wq[r][q] = _mm512_set1_epi32((int32_t)dw);
                 }
-            if (scheme != FXQ_SCHEME_NONE) qv_load(p->q, k, 1, &v);
+            if (scheme != FXQ_SCHEME_NONE) qv_channel(p->q, k, 1, &v);
             if (wrow == 0) { /* dwn_pairs' geometry (fxq_dwconv_nchw_avx512) */
-                dwn_plane16(d, x + (n * d->c + k) * d->h * d->w, flip, zp_u, plane);
-                dwn_pairs(d, plane, (const __m512i(*)[DWN_MAXQ])wq, corr, oc, esz, scheme, &v);
+                /* two planes, the next channel's made before this one's windows are loaded: a
+                 * 64-byte load of 16-byte stores cannot be forwarded and waits for them to
+                 * reach the cache */
+                const int64_t pb = (d->h + 2 * d->pad_h + 4) * DWN_PAIR_PITCH, nk = n * d->k + k;
+                if (nk == 0) dwn_plane16(d, x, flip, zp_u, plane);
+                if (nk + 1 < d->n * d->k)
+                    dwn_plane16(d, x + (nk + 1) * d->h * d->w, flip, zp_u,
+                                plane + ((nk + 1) & 1) * pb);
+                if (R == 3 && NQ == 1)
+                    dwn_pairs(d, plane + (nk & 1) * pb, (const __m512i(*)[DWN_MAXQ])wq, corr, oc,
+                              esz, 3, 1, scheme, &v);
+                else
+                    dwn_pairs(d, plane + (nk & 1) * pb, (const __m512i(*)[DWN_MAXQ])wq, corr, oc,
+                              esz, 0, 0, scheme, &v);
                 continue;
             }
             dwn_plane(d, x + (n * d->c + k) * d->h * d->w, flip, zp_u, plane, wrow);
@@ -955,8 +973,8 @@ T512 int fxq_dwconv_nchw_avx512(const fxq_conv_plan *p, const uint8_t *x, uint8_
     wrow = (wrow + 63) / 64 * 64;
     if ((d->h + 2 * d->pad_h) * wrow > scratch_bytes) return 1;
     if (d->stride_h == 1 && d->ow <= 8 && d->pad_w + d->w + d->pad_w <= DWN_PAIR_PITCH &&
-        (d->h + 2 * d->pad_h + 4) * DWN_PAIR_PITCH <= scratch_bytes)
-        wrow = 0; /* two output rows per zmm */
+        2 * (d->h + 2 * d->pad_h + 4) * DWN_PAIR_PITCH <= scratch_bytes)
+        wrow = 0; /* two output rows per zmm (two planes) */
     if (p->scheme == FXQ_SCHEME_NONE) {
         dwn_body(p, x, flip, (uint8_t)zp_u, (uint8_t *)scratch, wrow, FXQ_SCHEME_NONE);
         return FXQ_OK;

@@ -50,7 +50,9 @@ typedef struct {
 
 /* bcast == 0: channels k .. k+VL-1 (k a multiple of VL, arrays padded to kpad);
  * bcast == 1: channel k in every lane */
-FXQ_T FXQ_INL void qv_load(const fxq_prepared *q, int64_t k, int bcast, qv *v) {
+/* the members every channel shares, and zeros in the scheme members (qv_load = qv_common +
+ * qv_channel; a loop over channels calls qv_common once) */
+FXQ_T FXQ_INL void qv_common(const fxq_prepared *q, qv *v) {
     /* the members another scheme uses stay defined; member by member, not memset: a memset of
      * the whole struct becomes `rep stosq`, whose start-up cost dominates a per-vector load
      * (the fully connected epilogue) */
@@ -65,6 +67,10 @@ FXQ_T FXQ_INL void qv_load(const fxq_prepared *q, int64_t k, int bcast, qv *v) {
     v->hi64 = vi_set1_64(q->hi);
     v->zp = vi_set1(q->zero_point);
     v->fits32 = 0;
+}
+
+/* the scheme members of channels k .. k+VL-1 (bcast == 0) or of channel k in every lane */
+FXQ_T FXQ_INL void qv_channel(const fxq_prepared *q, int64_t k, int bcast, qv *v) {
 #define LD32(arr) (bcast ? vi_set1((arr)[k]) : vi_load((arr) + k))
 #define LD64(arr, half) \
     (bcast ? vi_set1_64(q->u.single.arr[k]) : vi_load64(q->u.single.half + k / 2))
@@ -115,6 +121,11 @@ FXQ_T FXQ_INL void qv_load(const fxq_prepared *q, int64_t k, int bcast, qv *v) {
 #undef LD32
 #undef LD64
 #undef LD64T
+}
+
+FXQ_T FXQ_INL void qv_load(const fxq_prepared *q, int64_t k, int bcast, qv *v) {
+    qv_common(q, v);
+    qv_channel(q, k, bcast, v);
 }
 
 /* The requantization epilogue, written once: the SIMD twin of fxq_requant_scalar(); result in
