@@ -52,6 +52,14 @@ typedef struct {
     int64_t grp_bias, grp_ws;
 } conv_layout;
 
+/* fxq_conv_call_prepare's block: this header, then the arrays P points into */
+#define CONV_PREP_MAGIC 0x66787170726570ULL /* "fxqprep" */
+typedef struct {
+    uint64_t magic;
+    const void *self; /* where it was made: a moved copy is refused */
+    fxq_prepared P;
+} conv_prep;
+
 static int64_t prepared_bytes(int64_t kpad) {
     /* the largest member of the union: pow2's 5 int32 arrays, tflite's 4 int32 arrays and 6
      * half-length int64 arrays, or tflite_single's int32 array, 2 int64 arrays and 4 half-length
@@ -779,7 +787,8 @@ int fxq_conv2d_pack_weights(const fxq_conv_dims *d, const fxq_conv_tensors *t, v
 
 static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const fxq_quant_params *q,
                        const void *wpack_in, int64_t wpack_bytes, const int32_t *corr_in,
-                       int64_t corr_len, void *workspace, int64_t workspace_bytes, int path);
+                       int64_t corr_len, void *workspace, int64_t workspace_bytes, int path,
+                       const fxq_prepared *pre);
 
 /* A grouped convolution (NCHW) on a SIMD path: the dense kernels, once per image and group, on
  * the group's slices of x, w, bias, the requantization parameters and out (all contiguous in
@@ -821,7 +830,8 @@ static int grouped_by_dense(const fxq_conv_dims *d, const fxq_conv_tensors *t,
                 if (q->exponent) qg.exponent = q->exponent + g * KG;
                 if (q->scale_f32) qg.scale_f32 = q->scale_f32 + g * KG;
             }
-            st = conv2d_core(&gd, &tg, &qg, NULL, 0, NULL, 0, base + L->grp_bias, L->grp_ws, path);
+            st = conv2d_core(&gd, &tg, &qg, NULL, 0, NULL, 0, base + L->grp_bias, L->grp_ws, path,
+                             NULL);
             if (st != FXQ_OK) return st;
         }
     return FXQ_OK;
@@ -829,7 +839,8 @@ static int grouped_by_dense(const fxq_conv_dims *d, const fxq_conv_tensors *t,
 
 static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const fxq_quant_params *q,
                        const void *wpack_in, int64_t wpack_bytes, const int32_t *corr_in,
-                       int64_t corr_len, void *workspace, int64_t workspace_bytes, int path) {
+                       int64_t corr_len, void *workspace, int64_t workspace_bytes, int path,
+                       const fxq_prepared *pre) {
     conv_layout L;
     fxq_conv_plan p;
     fxq_prepared P;
@@ -855,8 +866,12 @@ static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
     base = align_ptr(workspace);
     if (L.kind == FXQ_KIND_GROUPED && path != FXQ_PATH_SCALAR && t->layout == FXQ_LAYOUT_NCHW)
         return grouped_by_dense(d, t, q, &L, (const int8_t *)wpack_in, corr_in, base, path);
-    st = prepare_params(q, d->k, L.kpad, base + L.off_prep, &P);
-    if (st != FXQ_OK) return st;
+    if (pre) { /* fxq_conv_call_prepare: made from this q once */
+        P = *pre;
+    } else {
+        st = prepare_params(q, d->k, L.kpad, base + L.off_prep, &P);
+        if (st != FXQ_OK) return st;
+    }
 
     memset(&p, 0, sizeof(p));
     p.d = d;
@@ -945,7 +960,7 @@ static int conv2d_core(const fxq_conv_dims *d, const fxq_conv_tensors *t, const 
 int fxq_conv2d(const fxq_conv_dims *d, const fxq_conv_tensors *t, const fxq_quant_params *q,
                void *workspace, int64_t workspace_bytes, int path) {
     if (!t || !t->w) return FXQ_ERR_ARG;
-    return conv2d_core(d, t, q, NULL, 0, NULL, 0, workspace, workspace_bytes, path);
+    return conv2d_core(d, t, q, NULL, 0, NULL, 0, workspace, workspace_bytes, path, NULL);
 }
 
 int fxq_conv2d_prepacked(const fxq_conv_dims *d, const fxq_conv_tensors *t,
@@ -954,7 +969,7 @@ int fxq_conv2d_prepacked(const fxq_conv_dims *d, const fxq_conv_tensors *t,
                          int64_t workspace_bytes, int path) {
     if (!wpack || !corr) return FXQ_ERR_ARG;
     return conv2d_core(d, t, q, wpack, wpack_bytes, corr, corr_len, workspace, workspace_bytes,
-                       path);
+                       path, NULL);
 }
 
 int fxq_conv2d_call(const fxq_conv_call *c, const void *x, int64_t x_bytes, void *out,
@@ -969,8 +984,38 @@ int fxq_conv2d_call(const fxq_conv_call *c, const void *x, int64_t x_bytes, void
     t = c->t;
     t.x = x;
     t.out = out;
-    return fxq_conv2d_prepacked(&c->d, &t, &c->q, c->wpack, c->wpack_bytes, c->corr, c->corr_len,
-                                workspace, workspace_bytes, c->path);
+    if (!c->wpack || !c->corr) return FXQ_ERR_ARG;
+    if (c->prep) {
+        const conv_prep *h = (const conv_prep *)c->prep;
+        if (h->magic != CONV_PREP_MAGIC || h->self != (const void *)h) return FXQ_ERR_ARG;
+        return conv2d_core(&c->d, &t, &c->q, c->wpack, c->wpack_bytes, c->corr, c->corr_len,
+                           workspace, workspace_bytes, c->path, &h->P);
+    }
+    return conv2d_core(&c->d, &t, &c->q, c->wpack, c->wpack_bytes, c->corr, c->corr_len, workspace,
+                       workspace_bytes, c->path, NULL);
+}
+
+int64_t fxq_conv_call_prep_size(const fxq_conv_call *c) {
+    conv_layout L;
+    if (!c || plan_layout(&c->d, &L) != FXQ_OK) return FXQ_ERR_ARG;
+    return align_up((int64_t)sizeof(conv_prep)) + prepared_bytes(L.kpad) + FXQ_ALIGN;
+}
+
+int fxq_conv_call_prepare(fxq_conv_call *c, void *mem, int64_t mem_bytes) {
+    conv_layout L;
+    conv_prep *h;
+    int st;
+    if (!c || !mem) return FXQ_ERR_ARG;
+    if (plan_layout(&c->d, &L) != FXQ_OK) return FXQ_ERR_ARG;
+    if (mem_bytes < fxq_conv_call_prep_size(c)) return FXQ_ERR_WORKSPACE;
+    h = (conv_prep *)(void *)align_ptr(mem);
+    memset(h, 0, sizeof(*h));
+    st = prepare_params(&c->q, c->d.k, L.kpad, (uint8_t *)h + align_up((int64_t)sizeof(*h)), &h->P);
+    if (st != FXQ_OK) return st;
+    h->self = h;
+    h->magic = CONV_PREP_MAGIC;
+    c->prep = h;
+    return FXQ_OK;
 }
 
 int fxq_requantize(const int32_t *acc, void *out, int64_t outer, int64_t channels, int64_t inner,

@@ -134,7 +134,12 @@ int fxq_conv2d_prepacked(const fxq_conv_dims *d, const fxq_conv_tensors *t,
  * packed weights; only the input and output buffers change per call.  fxq_conv2d_call checks
  * that x_bytes and out_bytes are exactly what the geometry gives (n*c*h*w input bytes,
  * n*k*oh*ow output elements of 4 bytes for SCHEME_NONE, else 1) and runs fxq_conv2d_prepacked;
- * the struct is only read, so threads may share it (each with its own workspace). */
+ * the struct is only read, so threads may share it (each with its own workspace).
+ * Optionally the requantization parameters are expanded once, not per call:
+ *   fxq_conv_call_prep_size(c)             bytes it needs (negative: invalid geometry)
+ *   fxq_conv_call_prepare(c, mem, bytes)   expands c->q into mem and sets c->prep; mem must
+ *                                          stay where it is (checked) and c->q must not change
+ * (prep = NULL: expanded into the workspace on every call). */
 typedef struct {
     fxq_conv_dims d;
     fxq_conv_tensors t; /* t.x and t.out are ignored */
@@ -144,9 +149,12 @@ typedef struct {
     const int32_t *corr;
     int64_t corr_len;
     int32_t path;
+    const void *prep; /* NULL, or set by fxq_conv_call_prepare */
 } fxq_conv_call;
 int fxq_conv2d_call(const fxq_conv_call *c, const void *x, int64_t x_bytes, void *out,
                     int64_t out_bytes, void *workspace, int64_t workspace_bytes);
+int64_t fxq_conv_call_prep_size(const fxq_conv_call *c);
+int fxq_conv_call_prepare(fxq_conv_call *c, void *mem, int64_t mem_bytes);
 
 /* Fully connected layer, out[n, k] = requant(sum_c (x[n, c] - x_zp) * w[k, c] + bias[k]), x (N, C)
  * uint8/int8, w (K, C) int8, out (N, K) int32 (SCHEME_NONE) or 8-bit.  A plan, made once per

@@ -348,6 +348,53 @@ def test_fc_plan_refuses_wrong_sizes_and_a_moved_plan():
     assert lib.fxq_fc_run(mp, xb, 8, ob, 24, 2) == lib.FXQ_ERR_ARG
 
 
+def test_conv_call_prepared_block_refuses_a_moved_copy():
+    """fxq_conv_call_prepare expands the requantization parameters once into a block that checks
+    its own address: the call runs on it, a copy elsewhere is refused, and prep = NULL (expanded
+    per call) gives the same result."""
+    ext = kernels._ext()
+    ffi, lib = ext.ffi, ext.lib
+    w = np.arange(-36, 36, dtype=np.int8).reshape(2, 4, 3, 3)
+    layer = conv.Conv2d(w, x_zero_point=128, padding=1, scheme="tflite", scale=[0.01, 0.003])
+    x = np.arange(4 * 6 * 6, dtype=np.uint8).reshape(1, 4, 6, 6)
+    want = layer(x)
+    cc_obj = next(iter(layer._calls.values())).conv_call
+    cc, blk = cc_obj._call, cc_obj._prep
+    assert cc.prep != ffi.NULL
+    out = np.empty_like(want)
+    ws = np.empty(cc_obj._ws_size, np.uint8)
+
+    def call():
+        return lib.fxq_conv2d_call(
+            cc,
+            ffi.from_buffer(x),
+            x.nbytes,
+            ffi.from_buffer(out),
+            out.nbytes,
+            ffi.from_buffer(ws),
+            ws.nbytes,
+        )
+
+    assert call() == lib.FXQ_OK
+    np.testing.assert_array_equal(out, want)
+    kept = cc.prep
+    moved = np.empty(blk.nbytes + 64, np.uint8)
+    addr = int(ffi.cast("uintptr_t", kept))
+    off = (addr - int(ffi.cast("uintptr_t", ffi.from_buffer(moved)))) % 64  # same alignment
+    start = addr - int(ffi.cast("uintptr_t", ffi.from_buffer(blk)))
+    moved[off : off + blk.nbytes - start] = blk[start:]
+    try:
+        cc.prep = ffi.from_buffer(moved[off:])
+        assert call() == lib.FXQ_ERR_ARG
+        cc.prep = ffi.NULL
+        out[:] = 0
+        assert call() == lib.FXQ_OK
+        np.testing.assert_array_equal(out, want)
+    finally:
+        cc.prep = kept
+    assert lib.fxq_conv_call_prepare(cc, ffi.from_buffer(blk), 8) == lib.FXQ_ERR_WORKSPACE
+
+
 def test_fc_plan_path_numbers():
     """fxq_fc_plan_init takes every path this CPU has (AVX-512 and any later one run the AVX-512
     kernel) and AUTO; a known path the CPU lacks is FXQ_ERR_PATH, an unknown number FXQ_ERR_ARG.
