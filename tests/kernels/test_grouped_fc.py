@@ -395,6 +395,43 @@ def test_conv_call_prepared_block_refuses_a_moved_copy():
     assert lib.fxq_conv_call_prepare(cc, ffi.from_buffer(blk), 8) == lib.FXQ_ERR_WORKSPACE
 
 
+def test_conv2d_runner_from_several_threads():
+    """The cached runner keeps a workspace of its own for the thread that made it; other threads
+    use their per-thread workspace. Three threads at once (C releases the GIL), each on its own
+    inputs, all exact."""
+    import threading
+
+    c = 16
+    w = np.random.default_rng(3).integers(-128, 128, (c, 1, 3, 3), dtype=np.int8)
+    layer = conv.Conv2d(w, x_zero_point=128, padding=1, groups=c, scheme="tflite", scale=0.004)
+    xs = [np.random.default_rng(i).integers(0, 256, (1, c, 8, 8), dtype=np.uint8) for i in range(6)]
+    wants = [
+        requantize(
+            conv2d_reference(x, w, x_zero_point=128, padding=1, groups=c),
+            0.004,
+            "tflite",
+            dtype="uint8",
+        )
+        for x in xs
+    ]
+    np.testing.assert_array_equal(layer(xs[0]), wants[0])  # the runner, made in this thread
+    bad = []
+
+    def work(i):
+        for _ in range(300):
+            for j in (i, i + 3):
+                if not np.array_equal(layer(xs[j]), wants[j]):
+                    bad.append(j)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in (1, 2)]
+    for t in threads:
+        t.start()
+    work(0)
+    for t in threads:
+        t.join()
+    assert bad == []
+
+
 def test_fc_plan_path_numbers():
     """fxq_fc_plan_init takes every path this CPU has (AVX-512 and any later one run the AVX-512
     kernel) and AUTO; a known path the CPU lacks is FXQ_ERR_PATH, an unknown number FXQ_ERR_ARG.
