@@ -504,6 +504,78 @@ T256 INL void dw3_block(const int16_t *src, int64_t wrow, const __m256i *A, cons
     *o_out = o;
 }
 
+/* Small planes (ow <= 8, padded rows <= 16 pixels): two output rows per block, row oh in the low
+ * 128-bit half of E and O and row oh+1 in the high half, on a plane of 16-int16 rows, so each
+ * load is two 16-byte halves, one per row; half the vpmaddwd and epilogue vectors of one row per
+ * block.  Two planes, the next channel's made first (a load of stores not yet in the cache waits
+ * for them). */
+#define DW3_PAIR_PITCH 16
+
+T256 INL __m256i dw3_load2(const int16_t *a) { /* a and the same column one row down */
+    return _mm256_loadu2_m128i((const __m128i *)(const void *)(a + DW3_PAIR_PITCH),
+                               (const __m128i *)(const void *)a);
+}
+
+/* the padded plane in 16-int16 rows, and 2 rows of zero point after it */
+T256 INL void dw3_plane16(const fxq_conv_dims *d, const uint8_t *xc, uint8_t flip, int32_t zp_u,
+                          int16_t *P) {
+    const int64_t h = d->h, w = d->w, rows = d->h + 2 * d->pad_h + 2;
+    const __m256i zpv = _mm256_set1_epi16((int16_t)zp_u);
+    const __m128i fl = _mm_set1_epi8((char)flip);
+    int16_t *first = P + d->pad_h * DW3_PAIR_PITCH + d->pad_w;
+    for (int64_t r = 0; r < rows; ++r)
+        _mm256_storeu_si256((__m256i *)(void *)(P + r * DW3_PAIR_PITCH), zpv);
+    for (int64_t i = 0; i < h; ++i) {
+        const uint8_t *src = xc + i * w;
+        int16_t *row = first + i * DW3_PAIR_PITCH;
+        if (w >= 8) { /* the first and the last 8 pixels (no read past the row) */
+            _mm_storeu_si128((__m128i *)(void *)row,
+                             _mm_cvtepu8_epi16(_mm_xor_si128(
+                                 _mm_loadl_epi64((const __m128i *)(const void *)src), fl)));
+            _mm_storeu_si128(
+                (__m128i *)(void *)(row + w - 8),
+                _mm_cvtepu8_epi16(_mm_xor_si128(
+                    _mm_loadl_epi64((const __m128i *)(const void *)(src + w - 8)), fl)));
+        } else {
+            for (int64_t j = 0; j < w; ++j) row[j] = (int16_t)(src[j] ^ flip);
+        }
+    }
+}
+
+T256 INL void dw3_pairs(const fxq_conv_dims *d, const int16_t *P, const __m256i *A,
+                        const __m256i *B, __m256i corr, uint8_t *oc, int is_u8, const int scheme,
+                        const qv *v) {
+    const int64_t ow = d->ow, oh_n = d->oh;
+    for (int64_t oh = 0; oh < oh_n; oh += 2) {
+        const int both = oh + 1 < oh_n;
+        const int16_t *src = P + oh * DW3_PAIR_PITCH;
+        __m256i e = corr, o = corr, t, b;
+        __m128i r16;
+        uint8_t *out = oc + oh * ow;
+#pragma GCC unroll 3
+        for (int r = 0; r < 3; ++r) {
+            const int16_t *sr = src + r * DW3_PAIR_PITCH;
+            e = _mm256_add_epi32(e, _mm256_madd_epi16(dw3_load2(sr), A[r]));
+            o = _mm256_add_epi32(o, _mm256_madd_epi16(dw3_load2(sr + 1), A[r]));
+            e = _mm256_add_epi32(e, _mm256_madd_epi16(dw3_load2(sr + 2), B[r]));
+            o = _mm256_add_epi32(o, _mm256_madd_epi16(dw3_load2(sr + 3), B[r]));
+        }
+        /* pixel order within each half, then the halves' 8 bytes side by side: row oh, row oh+1 */
+        t = _mm256_blend_epi16(rq_vec(e, scheme, v), _mm256_slli_epi32(rq_vec(o, scheme, v), 16),
+                               0xAA);
+        b = is_u8 ? _mm256_packus_epi16(t, t) : _mm256_packs_epi16(t, t);
+        r16 = _mm_unpacklo_epi64(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+        if (ow == 8 && both) {
+            _mm_storeu_si128((__m128i *)(void *)out, r16);
+        } else {
+            uint8_t tmp[16];
+            _mm_storeu_si128((__m128i *)(void *)tmp, r16);
+            memcpy(out, tmp, (size_t)ow);
+            if (both) memcpy(out + ow, tmp + 8, (size_t)ow);
+        }
+    }
+}
+
 T256 INL void dw3_body(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip, int32_t zp_u,
                        int16_t *P, int64_t wrow, const int scheme) {
     const fxq_conv_dims *d = p->d;
@@ -522,6 +594,14 @@ T256 INL void dw3_body(const fxq_conv_plan *p, const uint8_t *x, uint8_t flip, i
                 B[r] = dw3_pair(w2, 0);
             }
             qv_load(p->q, k, 1, &v);
+            if (wrow == 0) { /* dw3_pairs' geometry (fxq_dwconv3x3_nchw_avx2) */
+                const int64_t pb = (d->h + 2 * d->pad_h + 2) * DW3_PAIR_PITCH, nk = n * d->k + k;
+                if (nk == 0) dw3_plane16(d, x, flip, zp_u, P);
+                if (nk + 1 < d->n * d->k)
+                    dw3_plane16(d, x + (nk + 1) * d->h * d->w, flip, zp_u, P + ((nk + 1) & 1) * pb);
+                dw3_pairs(d, P + (nk & 1) * pb, A, B, corr, oc, is_u8, scheme, &v);
+                continue;
+            }
             dw3_plane(d, x + (n * d->c + k) * d->h * d->w, flip, zp_u, P, wrow);
             for (int64_t oh = 0; oh < d->oh; ++oh) {
                 const int16_t *src = P + oh * wrow;
@@ -561,6 +641,9 @@ T256 int fxq_dwconv3x3_nchw_avx2(const fxq_conv_plan *p, const uint8_t *x, uint8
         wrow = d->pad_w + (d->w + 15) / 16 * 16 + d->pad_w;
     wrow = (wrow + 15) / 16 * 16;
     if ((d->h + 2 * d->pad_h) * wrow * 2 > scratch_bytes) return 1;
+    if (d->ow <= 8 && d->pad_w + d->w + d->pad_w <= DW3_PAIR_PITCH &&
+        2 * (d->h + 2 * d->pad_h + 2) * DW3_PAIR_PITCH * 2 <= scratch_bytes)
+        wrow = 0; /* two output rows per block (two planes) */
 #define FXQ_DW3_BODY(S) dw3_body(p, x, flip, zp_u, (int16_t *)scratch, wrow, S)
     FXQ_SCHEME_SWITCH(p->scheme, FXQ_DW3_BODY)
 #undef FXQ_DW3_BODY

@@ -713,6 +713,15 @@ def test_depthwise_nchw_kernel_shapes(path, scheme):
     ]
     for r, s, stride, pad, wd, x_dtype, out_dtype in cases:
         _check_depthwise(rng, path, scheme, (r, s), stride, pad, (r + 6, wd), x_dtype, out_dtype)
+    # small 3x3 planes (the AVX2 kernel's two-row blocks too): even and odd output heights,
+    # ow = 8 with w >= 8, int8 out
+    for hw, pad, x_dtype, out_dtype in (
+        ((8, 8), (1, 1), "uint8", "int8"),
+        ((7, 10), (0, 0), "int8", "int8"),
+        ((10, 6), (1, 1), "uint8", "uint8"),
+        ((3, 4), (1, 1), "int8", "uint8"),
+    ):
+        _check_depthwise(rng, path, scheme, (3, 3), (1, 1), pad, hw, x_dtype, out_dtype)
 
 
 def _check_depthwise(rng, path, scheme, rs, stride, pad, hw, x_dtype, out_dtype, c=19):
