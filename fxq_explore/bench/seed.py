@@ -294,6 +294,16 @@ def litert_candidate(op, x_nchw_or_nc, w, bias, w_scale, out_shape_tfl, notes, *
 # timing
 
 
+def _ratio(v: float, limit: float) -> str:
+    """``v`` as "1.234x" for a target line, with more digits where three would print the limit
+    itself for a value on the other side of it (1.0504 fails <= 1.05 and must not read 1.050x)."""
+    for digits in (3, 4, 5, 6):
+        text = f"{v:.{digits}f}x"
+        if v == limit or text != f"{limit:.{digits}f}x":
+            return text
+    return f"{v!r}x"
+
+
 def time_blocks(cands, rounds, block):
     """{name: [seconds]}: warm up, then ``block`` runs of one candidate, then the next, ``rounds`` times."""
     for f in cands.values():
@@ -580,7 +590,7 @@ def run(
                 (
                     f"{label}: fxq [{p}] seed layer <= 0.9x ORT u8s8 (worst fused scheme)",
                     worst <= 0.9,
-                    f"{worst:.3f}x",
+                    _ratio(worst, 0.9),
                 )
             )
     if "amx" in paths and xnn:
@@ -590,7 +600,7 @@ def run(
             (
                 "AMX: fxq [amx] seed layer <= 1.0x LiteRT XNNPACK (its AMX kernel; worst scheme)",
                 v <= 1.0,
-                f"{v:.3f}x",
+                _ratio(v, 1.0),
             )
         )
         notes.append(XNNPACK_AMX_NOTE)
@@ -612,13 +622,13 @@ def run(
                 (
                     "AVX2 CPU: fxq <= 1.0x ORT u8s8",
                     max(r["vs_ort"] for r in r2) <= 1.0,
-                    f"{max(r['vs_ort'] for r in r2):.3f}x",
+                    _ratio(max(r["vs_ort"] for r in r2), 1.0),
                 )
             )
         for peer, t in (("ORT u8u8", u8u8), ("LiteRT XNNPACK", xnn)):
             if t and best == "avx2":
                 v = worst_ms / (t * 1e3)
-                targets.append((f"AVX2 CPU: fxq <= 0.7x {peer}", v <= 0.7, f"{v:.3f}x"))
+                targets.append((f"AVX2 CPU: fxq <= 0.7x {peer}", v <= 0.7, _ratio(v, 0.7)))
         if best != "avx2":
             notes.append(
                 "AVX2-vs-engine targets need an AVX2-only CPU: here the engines run their "
@@ -633,7 +643,7 @@ def run(
                     (
                         f"[{p}] fused {s} <= 1.05x fused float32_rne",
                         t / fl <= 1.05,
-                        f"{t / fl:.3f}x",
+                        _ratio(t / fl, 1.05),
                     )
                 )
     if rqm:
@@ -650,7 +660,7 @@ def run(
         )
     for (label, name), (_t, rel) in small.items():
         if rel is not None and name.startswith("fxq") and name.endswith(f"[{best}]"):
-            targets.append((f"{label}: fxq [{best}] <= 1.0x XNNPACK", rel <= 1.0, f"{rel:.3f}x"))
+            targets.append((f"{label}: fxq [{best}] <= 1.0x XNNPACK", rel <= 1.0, _ratio(rel, 1.0)))
     for t, ok, v in targets:
         pr(f"  {'MET    ' if ok else 'NOT MET'}  {t}: {v}")
     zmm = peaks.get("FXQ_PROBE_VPDPBUSD_ZMM")

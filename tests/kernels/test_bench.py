@@ -96,3 +96,13 @@ def test_only_small_section_runs_alone():
     assert "Seed layer" not in buf.getvalue() and "Depthwise 3x3" in buf.getvalue()
     with pytest.raises(ValueError, match="only must be one of"):
         seed.run(quick=True, compare=False, only="nope", out=io.StringIO())
+
+
+def test_target_ratios_never_print_the_limit_for_a_value_across_it():
+    from fxq_explore.bench.seed import _ratio
+
+    assert _ratio(1.0504, 1.05) == "1.0504x"  # NOT MET must not read 1.050x
+    assert _ratio(1.0496, 1.05) == "1.0496x"
+    assert _ratio(1.05, 1.05) == "1.050x"
+    assert _ratio(0.9381, 1.0) == "0.938x"
+    assert _ratio(1.05000001, 1.05) == "1.05000001x"
