@@ -975,6 +975,7 @@ int fxq_conv2d_prepacked(const fxq_conv_dims *d, const fxq_conv_tensors *t,
 int fxq_conv2d_call(const fxq_conv_call *c, const void *x, int64_t x_bytes, void *out,
                     int64_t out_bytes, void *workspace, int64_t workspace_bytes) {
     fxq_conv_tensors t;
+    const fxq_prepared *pre = NULL;
     int64_t nx, no;
     if (!c || !x || !out) return FXQ_ERR_ARG;
     nx = mul_chk4(c->d.n, c->d.c, c->d.h, c->d.w);
@@ -988,11 +989,10 @@ int fxq_conv2d_call(const fxq_conv_call *c, const void *x, int64_t x_bytes, void
     if (c->prep) {
         const conv_prep *h = (const conv_prep *)c->prep;
         if (h->magic != CONV_PREP_MAGIC || h->self != (const void *)h) return FXQ_ERR_ARG;
-        return conv2d_core(&c->d, &t, &c->q, c->wpack, c->wpack_bytes, c->corr, c->corr_len,
-                           workspace, workspace_bytes, c->path, &h->P);
+        pre = &h->P;
     }
     return conv2d_core(&c->d, &t, &c->q, c->wpack, c->wpack_bytes, c->corr, c->corr_len, workspace,
-                       workspace_bytes, c->path, NULL);
+                       workspace_bytes, c->path, pre);
 }
 
 int64_t fxq_conv_call_prep_size(const fxq_conv_call *c) {
