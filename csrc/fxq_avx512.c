@@ -1033,8 +1033,51 @@ T512 int64_t fxq_probe_vpdpbusd_ymm_avx512(int64_t iters) {
     return n * 20 * 32;
 }
 
+/* The tile's own instruction mix (tile_body for NKB 2, PX 14, one c4 step per group): two 64-byte
+ * weight loads, then for each of 14 pixels one vpbroadcastd from memory feeding two vpdpbusd, 28
+ * accumulators; four groups (c4 = 0..3) per iteration over small stack buffers of non-zero bytes.
+ * The rate this mix reaches is the floor of the AVX-512 conv tile without its loop and epilogue. */
+#define FXQ_BC_PX(i, i2, b, c4)                      \
+    "vpbroadcastd " #i "*16+" #c4 "*4(%1), %%zmm" #b \
+    "\n\t"                                           \
+    "vpdpbusd %%zmm28, %%zmm" #b ", %%zmm" #i        \
+    "\n\t"                                           \
+    "vpdpbusd %%zmm29, %%zmm" #b ", %%zmm" #i2 "\n\t"
+#define FXQ_BC_GROUP(c4)                                                                          \
+    "vmovdqa64 " #c4                                                                              \
+    "*64(%2), %%zmm28\n\t"                                                                        \
+    "vmovdqa64 256+" #c4 "*64(%2), %%zmm29\n\t" FXQ_BC_PX(0, 14, 30, c4) FXQ_BC_PX(1, 15, 31, c4) \
+        FXQ_BC_PX(2, 16, 30, c4) FXQ_BC_PX(3, 17, 31, c4) FXQ_BC_PX(4, 18, 30, c4)                \
+            FXQ_BC_PX(5, 19, 31, c4) FXQ_BC_PX(6, 20, 30, c4) FXQ_BC_PX(7, 21, 31, c4)            \
+                FXQ_BC_PX(8, 22, 30, c4) FXQ_BC_PX(9, 23, 31, c4) FXQ_BC_PX(10, 24, 30, c4)       \
+                    FXQ_BC_PX(11, 25, 31, c4) FXQ_BC_PX(12, 26, 30, c4) FXQ_BC_PX(13, 27, 31, c4)
+T512 static int64_t probe_vpdpbusd_bcast(int64_t iters) {
+    __attribute__((aligned(64))) uint8_t xb[256], wb[512];
+    const int64_t n = iters;
+    if (iters <= 0) return 0;
+    for (int i = 0; i < 256; ++i) xb[i] = (uint8_t)(i * 37 + 11);
+    for (int i = 0; i < 512; ++i) wb[i] = (uint8_t)(i * 53 + 7);
+    __asm__ volatile(
+        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
+        "1:\n\t"
+        FXQ_BC_GROUP(0) FXQ_BC_GROUP(1) FXQ_BC_GROUP(2) FXQ_BC_GROUP(3)
+        "dec %0\n\t"
+        "jnz 1b\n\t"
+        "vzeroupper\n\t"
+        : "+r"(iters)
+        : "r"(xb), "r"(wb)
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+          "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19",
+          "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28",
+          "xmm29", "xmm30", "xmm31", "cc", "memory");
+    return n * 4 * 28 * 64;
+}
+
 int64_t fxq_probe_macs(int kind, int64_t iters) {
     switch (kind) {
+        case FXQ_PROBE_VPDPBUSD_BCAST:
+            if (!fxq_path_available(FXQ_PATH_AVX512)) return FXQ_ERR_PATH;
+            return probe_vpdpbusd_bcast(iters);
         case FXQ_PROBE_VPMADDWD_YMM:
         case FXQ_PROBE_VPMADDUBSW_TRIPLE:
         case FXQ_PROBE_VPSIGNB_QUAD:

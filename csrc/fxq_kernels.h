@@ -202,7 +202,10 @@ enum fxq_probe {
     FXQ_PROBE_VPDPBUSD_YMM = 4, /* vpdpbusd ymm (AVX-512 VL + VNNI, EVEX) */
     FXQ_PROBE_VPDPBUSD_ZMM = 5, /* vpdpbusd zmm (AVX-512 VNNI) */
     FXQ_PROBE_TDPBUSD = 6,      /* tdpbusd on 16x64-byte tiles (AMX-INT8) */
-    FXQ_PROBE_VPXOR_QUAD = 7    /* vpxor + the triple: fxq's exact AVX2 kernel today */
+    FXQ_PROBE_VPXOR_QUAD = 7,   /* vpxor + the triple: fxq's exact AVX2 kernel today */
+    FXQ_PROBE_VPDPBUSD_BCAST =
+        8 /* fxq's AVX-512 tile form: per 28 vpdpbusd zmm, 2 weight loads and 14 vpbroadcastd
+             from memory (L1), as the 14-pixel x 32-channel register tile issues them */
 };
 int64_t fxq_probe_macs(int kind, int64_t iters);
 

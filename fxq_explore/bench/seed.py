@@ -43,6 +43,7 @@ PROBES = (  # (enum name, label, MACs per instruction mix)
     ("FXQ_PROBE_VPXOR_QUAD", "vpxor + the triple (ymm, fxq's exact AVX2)"),
     ("FXQ_PROBE_VPDPBUSD_YMM", "vpdpbusd ymm"),
     ("FXQ_PROBE_VPDPBUSD_ZMM", "vpdpbusd zmm"),
+    ("FXQ_PROBE_VPDPBUSD_BCAST", "vpbroadcastd m32 + 2 vpdpbusd (zmm, fxq's AVX-512)"),
     ("FXQ_PROBE_TDPBUSD", "tdpbusd (AMX tiles, 16x16x64)"),
 )
 # which peak bounds which candidate: fxq's path -> probe; engines by what they run here
@@ -359,7 +360,9 @@ def run(
     )
     peaks = measure_peaks(200_000 if quick else 1_000_000)
     labels = dict(PROBES)
-    pr("\nMAC throughput peaks on this CPU (C probes, register operands, best of 5):")
+    pr(
+        "\nMAC throughput peaks on this CPU (C probes, register operands unless a load is named, best of 5):"
+    )
     for name, g in peaks.items():
         pr(f"  {labels[name]:<52} {g:7.1f} GMAC/s   seed-layer floor {SEED_MACS / g / 1e6:6.3f} ms")
     notes: list[str] = []
@@ -593,6 +596,24 @@ def run(
                     _ratio(worst, 0.9),
                 )
             )
+    bcast = peaks.get("FXQ_PROBE_VPDPBUSD_BCAST")
+    r512 = [r for r in fused if r["path"] == "avx512"]
+    if bcast and r512:
+        worst_ms = max(r["ms"] for r in r512)
+        form_floor = SEED_MACS / bcast / 1e6
+        note = (
+            f"fxq [avx512] worst fused scheme {worst_ms:.3f} ms = {100 * form_floor / worst_ms:.0f} % "
+            f"of its tile form's floor ({form_floor:.3f} ms: vpbroadcastd m32 + 2 vpdpbusd zmm, "
+            f"{100 * bcast / peaks['FXQ_PROBE_VPDPBUSD_ZMM']:.0f} % of the register-only vpdpbusd "
+            "rate here)"
+        )
+        if ort:
+            need = 0.9 * ort * 1e3
+            note += (
+                f"; <= 0.9x ORT means {need:.3f} ms, {100 * form_floor / need:.0f} % of that floor "
+                "with the epilogue, the input packing and the call inside it"
+            )
+        notes.append(note)
     if "amx" in paths and xnn:
         worst_ms = max(r["ms"] for r in fused if r["path"] == "amx")
         v = worst_ms / (xnn * 1e3)

@@ -16,9 +16,17 @@ def test_probes_follow_the_cpu():
     assert ("FXQ_PROBE_VPDPBUSD_ZMM" in peaks) == ("avx512" in kernels.available_paths())
     assert ("FXQ_PROBE_VPXOR_QUAD" in peaks) == ("avx2" in kernels.available_paths())
     assert ("FXQ_PROBE_TDPBUSD" in peaks) == ("amx" in kernels.available_paths())
+    assert ("FXQ_PROBE_VPDPBUSD_BCAST" in peaks) == ("avx512" in kernels.available_paths())
     assert all(v > 0 for v in peaks.values())
     lib = kernels._ext().lib
     assert lib.fxq_probe_macs(99, 10) == lib.FXQ_ERR_ARG
+    tile_form = lib.fxq_probe_macs(lib.FXQ_PROBE_VPDPBUSD_BCAST, 3)
+    if "avx512" in kernels.available_paths():
+        # per iteration: 4 channel quads x 28 vpdpbusd zmm x 16 lanes x 4 byte products
+        assert tile_form == 3 * 4 * 28 * 16 * 4
+        assert lib.fxq_probe_macs(lib.FXQ_PROBE_VPDPBUSD_BCAST, 0) == 0
+    else:
+        assert tile_form == lib.FXQ_ERR_PATH
 
 
 # make asan preloads libasan into the whole process: third-party native libraries (LiteRT,
