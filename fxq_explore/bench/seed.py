@@ -638,6 +638,14 @@ def run(
                     f"{100 * floor / worst_ms:.0f} %",
                 )
             )
+            form = peaks.get("FXQ_PROBE_VPXOR_QUAD")
+            if form:
+                notes.append(
+                    f"fxq [avx2] worst fused scheme {worst_ms:.3f} ms = "
+                    f"{100 * SEED_MACS / form / 1e6 / worst_ms:.0f} % of its own form's floor "
+                    f"(vpxor + the triple, {SEED_MACS / form / 1e6:.3f} ms); a kernel at that "
+                    f"floor would reach {100 * form / quad:.0f} % of the triple floor"
+                )
         if best == "avx2" and ort:
             targets.append(
                 (
