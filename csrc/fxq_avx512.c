@@ -115,6 +115,20 @@ T512 INL VI vi_lo32_pair(VI e, VI o) {
         _mm512_setr_epi32(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
     return _mm512_permutex2var_epi32(e, idx, o);
 }
+T512 INL VI vi_sllv64(VI a, VI n) {
+    return _mm512_sllv_epi64(a, n);
+}
+/* 1 if every int64 lane of a is in [lo, hi] */
+T512 INL int vi_all_in64(VI a, int64_t lo, int64_t hi) {
+    return (_mm512_cmplt_epi64_mask(a, _mm512_set1_epi64(lo)) |
+            _mm512_cmpgt_epi64_mask(a, _mm512_set1_epi64(hi))) == 0;
+}
+/* the int32 lanes narrowed with signed saturation (vpmovsdb); flip: bit 7 of each byte flipped */
+T512 INL void vi_store_bytes_sat(uint8_t *dst, VI r, int flip) {
+    __m128i b = _mm512_cvtsepi32_epi8(r);
+    if (flip) b = _mm_xor_si128(b, _mm_set1_epi8((char)0x80));
+    _mm_storeu_si128((__m128i *)dst, b);
+}
 T512 INL VI vi_sra64_clamp(VI p, VI n, VI lo, VI hi) {
     return _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(p, n), lo), hi);
 }
@@ -534,7 +548,10 @@ TAMX int fxq_conv2d_amx(const fxq_conv_plan *p, const fxq_amx_geom *g, const uin
             qv qvs[2];
             a.wt = wa + kb * a.wkb;
             if (p->scheme != FXQ_SCHEME_NONE)
-                for (int j = 0; j < nkb; ++j) qv_load(p->q, (kb + j) * 16, 0, &qvs[j]);
+                for (int j = 0; j < nkb; ++j) {
+                    qv_load(p->q, (kb + j) * 16, 0, &qvs[j]);
+                    qv_epi(p->q, &qvs[j]);
+                }
             for (int64_t job = 0; job <= njobs; ++job) {
                 if (job < njobs) {
                     const int64_t oh = job / pairs, t0 = job % pairs * 2;

@@ -46,6 +46,7 @@ typedef struct {
     VI rnd_e, rnd_o, rsh_e, rsh_o;
     VI lo, hi, lo64, hi64, zp;
     int fits32; /* tflite_single: every result fits int32 */
+    int sat;    /* the conv epilogue's saturating store (qv_epi): 0 off, 1 uint8, 2 int8 */
 } qv;
 
 /* bcast == 0: channels k .. k+VL-1 (k a multiple of VL, arrays padded to kpad);
@@ -67,6 +68,7 @@ FXQ_T FXQ_INL void qv_common(const fxq_prepared *q, qv *v) {
     v->hi64 = vi_set1_64(q->hi);
     v->zp = vi_set1(q->zero_point);
     v->fits32 = 0;
+    v->sat = 0;
 }
 
 /* the scheme members of channels k .. k+VL-1 (bcast == 0) or of channel k in every lane */
@@ -128,6 +130,31 @@ FXQ_T FXQ_INL void qv_load(const fxq_prepared *q, int64_t k, int bcast, qv *v) {
     qv_channel(q, k, bcast, v);
 }
 
+#ifdef FXQ_VI_SRAV64
+/* tflite's two roundings as one 64-bit shift, before the clamp: (x * M + rnd - (x < 0 ? cor : 0))
+ * >> (31 + R) (SRDHM rounds half up, RDBPOT half away from zero; for R >= 1 the sign of x stands
+ * in for the sign of the SRDHM result, which differs only where that result is 0) */
+FXQ_T FXQ_INL VI rq_tflite64_x(VI x, const qv *v) {
+    VI xo = vi_odd_to_even(x);
+    VI pe = vi_add64(vi_mul_even(x, v->a), v->rnd_e);
+    VI po = vi_add64(vi_mul_even(xo, v->f), v->rnd_o);
+    return vi_lo32_pair(vi_sub_if_neg_srav64(pe, x, v->c, v->rsh_e),
+                        vi_sub_if_neg_srav64(po, xo, v->d, v->rsh_o));
+}
+
+/* x = acc << lsh (lsh > 0 only where R = 0) */
+FXQ_T FXQ_INL VI rq_tflite64(VI acc, const qv *v) {
+    return rq_tflite64_x(vi_sllv(acc, v->b), v);
+}
+
+/* tflite_single when every result fits int32 (fits32), before the clamp */
+FXQ_T FXQ_INL VI rq_single64(VI acc, const qv *v) {
+    VI pe = vi_add64(vi_mul_even(acc, v->a), v->rnd_e);
+    VI po = vi_add64(vi_mul_even(vi_odd_to_even(acc), v->f), v->rnd_o);
+    return vi_lo32_pair(vi_srav64(pe, v->rsh_e), vi_srav64(po, v->rsh_o));
+}
+#endif
+
 /* The requantization epilogue, written once: the SIMD twin of fxq_requant_scalar(); result in
  * [qmin, qmax] as int32 lanes. */
 FXQ_T FXQ_INL VI rq_vec(VI acc, const int scheme, const qv *v) {
@@ -145,17 +172,10 @@ FXQ_T FXQ_INL VI rq_vec(VI acc, const int scheme, const qv *v) {
             break;
         }
         case FXQ_SCHEME_TFLITE: { /* SRDHM (M >= 0: no saturation case), then RoundingDivideByPOT */
-            VI x = vi_sllv(acc, v->b);
 #ifdef FXQ_VI_SRAV64
-            /* both roundings as one: (x * M + rnd - (x < 0 ? cor : 0)) >> (31 + R) (SRDHM
-             * rounds half up, RDBPOT half away from zero; for R >= 1 the sign of x stands in
-             * for the sign of the SRDHM result, which differs only where that result is 0) */
-            VI xo = vi_odd_to_even(x);
-            VI pe = vi_add64(vi_mul_even(x, v->a), v->rnd_e);
-            VI po = vi_add64(vi_mul_even(xo, v->f), v->rnd_o);
-            r = vi_lo32_pair(vi_sub_if_neg_srav64(pe, x, v->c, v->rsh_e),
-                             vi_sub_if_neg_srav64(po, xo, v->d, v->rsh_o));
+            r = rq_tflite64(acc, v);
 #else
+            VI x = vi_sllv(acc, v->b);
             const VI half = vi_set1_64((int64_t)1 << 30);
             VI pe = vi_add64(vi_mul_even(x, v->a), half);
             VI po = vi_add64(vi_mul_even(vi_odd_to_even(x), v->f), half);
@@ -167,14 +187,14 @@ FXQ_T FXQ_INL VI rq_vec(VI acc, const int scheme, const qv *v) {
             break;
         }
         case FXQ_SCHEME_TFLITE_SINGLE: { /* (acc * M + 2^(30-shift)) >> (31-shift), 64-bit lanes */
-            VI pe = vi_add64(vi_mul_even(acc, v->a), v->rnd_e);
-            VI po = vi_add64(vi_mul_even(vi_odd_to_even(acc), v->f), v->rnd_o);
 #ifdef FXQ_VI_SRAV64
             if (v->fits32) { /* narrow first, clamp 16 lanes at once */
-                r = vi_lo32_pair(vi_srav64(pe, v->rsh_e), vi_srav64(po, v->rsh_o));
+                r = rq_single64(acc, v);
                 break;
             }
 #endif
+            VI pe = vi_add64(vi_mul_even(acc, v->a), v->rnd_e);
+            VI po = vi_add64(vi_mul_even(vi_odd_to_even(acc), v->f), v->rnd_o);
             pe = vi_sra64_clamp(pe, v->rsh_e, v->lo64, v->hi64);
             po = vi_sra64_clamp(po, v->rsh_o, v->lo64, v->hi64);
             return vi_add(vi_blend_odd(pe, vi_odd_from_lo(po)), v->zp);
@@ -184,6 +204,56 @@ FXQ_T FXQ_INL VI rq_vec(VI acc, const int scheme, const qv *v) {
     }
     r = vi_min(vi_max(r, v->lo), v->hi);
     return vi_add(r, v->zp);
+}
+
+/* The conv epilogue's store of one vector of results (dst: VL bytes).  With v->sat (qv_epi) the
+ * zero point (minus 128 for uint8) is already in the rounding constants, so the shifted value is
+ * the output (minus 128): a saturating narrow (vpmovsdb) is the clamp, and for uint8 flipping bit
+ * 7 of each byte adds the 128 back.  Otherwise rq_vec and a truncating narrow. */
+FXQ_T FXQ_INL void rq_store(uint8_t *dst, VI acc, const int scheme, const qv *v) {
+#ifdef FXQ_VI_SRAV64
+    if (v->sat && scheme == FXQ_SCHEME_TFLITE) { /* R >= 2, so no left shift */
+        vi_store_bytes_sat(dst, rq_tflite64_x(acc, v), v->sat == 1);
+        return;
+    }
+    if (v->sat && scheme == FXQ_SCHEME_TFLITE_SINGLE) {
+        vi_store_bytes_sat(dst, rq_single64(acc, v), v->sat == 1);
+        return;
+    }
+#endif
+    vi_store_bytes(dst, rq_vec(acc, scheme, v));
+}
+
+/* Switch v (from qv_load, used only through rq_store) to the saturating store where that is
+ * exact: tflite, or tflite_single with fits32; the clamp is the output type's whole range; and
+ * every shift (31 + R, or 31 - shift) is in [33, 53]: then the shifted value plus the zero
+ * point fits int32 (|x * M| < 2^62, so the value is below 2^29 + 129 in magnitude) and
+ * z * 2^shift + rnd + x * M stays within int64 (|z| <= 128: below 2^62 + 2^61).  The bounds
+ * that hold exactly are [32, 54]; one step inside each leaves a margin. */
+FXQ_T FXQ_INL void qv_epi(const fxq_prepared *q, qv *v) {
+#ifdef FXQ_VI_SRAV64
+    int mode;
+    int64_t z;
+    if (q->scheme != FXQ_SCHEME_TFLITE && !(q->scheme == FXQ_SCHEME_TFLITE_SINGLE && v->fits32))
+        return;
+    if (q->out_dtype == FXQ_DTYPE_UINT8 && q->qmin == 0 && q->qmax == 255) {
+        mode = 1;
+        z = (int64_t)q->zero_point - 128;
+    } else if (q->out_dtype == FXQ_DTYPE_INT8 && q->qmin == -128 && q->qmax == 127) {
+        mode = 2;
+        z = q->zero_point;
+    } else {
+        return;
+    }
+    if (z < -128 || z > 128 || !vi_all_in64(v->rsh_e, 33, 53) || !vi_all_in64(v->rsh_o, 33, 53))
+        return;
+    v->rnd_e = vi_add64(v->rnd_e, vi_sllv64(vi_set1_64(z), v->rsh_e));
+    v->rnd_o = vi_add64(v->rnd_o, vi_sllv64(vi_set1_64(z), v->rsh_o));
+    v->sat = mode;
+#else
+    (void)q;
+    (void)v;
+#endif
 }
 
 /* n < VL accumulators (a row tail), through a zero-padded buffer */
@@ -394,10 +464,14 @@ FXQ_T static void epilogue(const fxq_conv_plan *p, const tile_geom *g, VI *acc, 
         } else {
             o = &tmp[0][0];
         }
-#define FXQ_EPI_BODY(S)                  \
-    for (int i = 0; i < P; ++i)          \
-        for (int h = 0; h < FXQ_NV; ++h) \
-            vi_store_bytes(o + i * ostride + h * VL, rq_vec(acc[i * FXQ_NV + h], S, &qvs[h]));
+/* a local copy of the parameters: the byte stores may alias qvs, so through the pointer every
+ * member would be loaded again for each vector */
+#define FXQ_EPI_BODY(S)                                                      \
+    for (int h = 0; h < FXQ_NV; ++h) {                                       \
+        const qv vq = qvs[h];                                                \
+        for (int i = 0; i < P; ++i)                                          \
+            rq_store(o + i * ostride + h * VL, acc[i * FXQ_NV + h], S, &vq); \
+    }
         FXQ_SCHEME_SWITCH(p->scheme, FXQ_EPI_BODY)
 #undef FXQ_EPI_BODY
         if (o == &tmp[0][0])
@@ -429,8 +503,10 @@ FXQ_T static int conv_driver(const fxq_conv_plan *p, const int32_t *corr) {
             qv qvs[FXQ_NKB][FXQ_NV]; /* the blocks' requantization parameters, loaded once */
             if (p->scheme != FXQ_SCHEME_NONE)
                 for (int j = 0; j < nkb; ++j)
-                    for (int h = 0; h < FXQ_NV; ++h)
+                    for (int h = 0; h < FXQ_NV; ++h) {
                         qv_load(p->q, (kb + j) * 16 + h * VL, 0, &qvs[j][h]);
+                        qv_epi(p->q, &qvs[j][h]);
+                    }
             for (int64_t oh = 0; oh < d->oh; ++oh) {
                 for (int64_t ow0 = 0; ow0 < d->ow; ow0 += FXQ_TILE) {
                     const int P = d->ow - ow0 < FXQ_TILE ? (int)(d->ow - ow0) : FXQ_TILE;
@@ -488,7 +564,10 @@ FXQ_T int FXQ_ISA(fxq_dwconv)(const fxq_conv_plan *p) {
             qv qvs[FXQ_NV];
             const int16_t *wk = w16 + kb * R * SP * 32;
             if (p->scheme != FXQ_SCHEME_NONE)
-                for (int h = 0; h < FXQ_NV; ++h) qv_load(p->q, kb * 16 + h * VL, 0, &qvs[h]);
+                for (int h = 0; h < FXQ_NV; ++h) {
+                    qv_load(p->q, kb * 16 + h * VL, 0, &qvs[h]);
+                    qv_epi(p->q, &qvs[h]);
+                }
             for (int64_t oh = 0; oh < d->oh; ++oh) {
                 const uint8_t *xrow =
                     p->xpack + ((n * p->cb + kb) * p->hp + oh * d->stride_h) * rows;

@@ -416,3 +416,46 @@ def test_int16_pair_extremes(path, wmin):
             out_zero_point=3,
         )
         np.testing.assert_array_equal(got8, want8)
+
+
+@pytest.mark.parametrize("scheme", ["tflite", "tflite_single"])
+@pytest.mark.parametrize(
+    "out_dtype, ozp", [("uint8", 0), ("uint8", 128), ("uint8", 255), ("int8", -128), ("int8", 0)]
+)
+@pytest.mark.parametrize("layout", ["NCHW", "NCHW16c"])
+def test_saturating_store_edges(path, scheme, out_dtype, ozp, layout):
+    """Outputs clamped at both ends and every zero point: the AVX-512 epilogue's saturating
+    store (zero point folded into the rounding, vpmovsdb) applies to a 16-channel block only
+    where every shift is in [33, 53]; block 1 holds a channel with scale 0.3 (shift 32) and
+    block 2 one with scale 2^-23.5 (shift 54), so both fallbacks run next to it.  K = 40 in NCHW
+    (the last block is partial), 48 in NCHW16c."""
+    rng = np.random.default_rng(ozp + 1000 * len(layout))
+    blocked = layout == "NCHW16c"
+    c, k = 64, 48 if blocked else 40
+    x = rng.choice(np.array([0, 255, 1, 254, 128], np.uint8), size=(1, c, 5, 19))
+    w = rng.integers(-128, 128, size=(k, c, 1, 1)).astype(np.int8)
+    bias = rng.integers(-(2**20), 2**20, size=k).astype(np.int32)
+    scale = 2.0 ** rng.uniform(-14, -10, size=k)
+    scale[0], scale[1], scale[2] = 2.0**-2.01, 2.0**-22.99, 0.0018843  # shifts 33, 53, 40
+    scale[20] = 0.3
+    scale[33] = 2.0**-23.5
+    acc = conv2d_reference(x, w, bias, x_zero_point=128)
+    want = requantize(acc, scale, scheme, zero_point=ozp, dtype=out_dtype, axis=1)
+    lo, hi = (0, 255) if out_dtype == "uint8" else (-128, 127)
+    assert (want == lo).sum() > 50 and (want == hi).sum() > 50
+    assert ((want > lo) & (want < hi)).sum() > 200
+    got = conv.conv2d(
+        conv.nchw_to_nchw16c(x) if blocked else x,
+        conv.oihw_to_oihw4i16o4i(w) if blocked else w,
+        bias,
+        scale=scale,
+        scheme=scheme,
+        x_zero_point=128,
+        out_zero_point=ozp,
+        out_dtype=out_dtype,
+        layout=layout,
+        path=path,
+    )
+    if blocked:
+        got = conv.nchw16c_to_nchw(got)[:, :k]
+    assert np.array_equal(got, want)
