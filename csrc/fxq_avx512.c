@@ -129,6 +129,20 @@ T512 INL void vi_store_bytes_sat(uint8_t *dst, VI r, int flip) {
     if (flip) b = _mm_xor_si128(b, _mm_set1_epi8((char)0x80));
     _mm_storeu_si128((__m128i *)dst, b);
 }
+/* four vectors of int32 results -> 64 bytes, vector k's 16 lanes at bytes 16k ..: packs work in
+ * 128-bit lanes, so after them dword 4L + k holds lanes 4L .. 4L+3 of vector k; one permute puts
+ * them in order.  U8: unsigned saturation of the last pack; S8: signed; S8_FLIP: signed, then bit
+ * 7 of each byte flipped */
+enum { FXQ_PACK_U8 = 0, FXQ_PACK_S8 = 1, FXQ_PACK_S8_FLIP = 2 };
+T512 INL void vi_store_bytes4(uint8_t *dst, const VI *r, int mode) {
+    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i a = _mm512_packs_epi32(r[0], r[1]);
+    const __m512i b = _mm512_packs_epi32(r[2], r[3]);
+    __m512i c = mode == FXQ_PACK_U8 ? _mm512_packus_epi16(a, b) : _mm512_packs_epi16(a, b);
+    c = _mm512_permutexvar_epi32(idx, c);
+    if (mode == FXQ_PACK_S8_FLIP) c = _mm512_xor_si512(c, _mm512_set1_epi8((char)0x80));
+    _mm512_storeu_si512(dst, c);
+}
 T512 INL VI vi_sra64_clamp(VI p, VI n, VI lo, VI hi) {
     return _mm512_min_epi64(_mm512_max_epi64(_mm512_srav_epi64(p, n), lo), hi);
 }
@@ -213,6 +227,7 @@ T512 INL void dw_pair(const uint8_t *x, const int16_t *w, VI *acc) {
     acc[0] = _mm512_add_epi32(acc[0], _mm512_madd_epi16(z, _mm512_load_si512(w)));
 }
 
+#define FXQ_TILE_HAS_CORR 1 /* tile_body starts from the correction */
 #include "fxq_simd.h"
 
 /* ------------------------------------------------------------------------------------------------
@@ -229,13 +244,15 @@ typedef int32_t __attribute__((may_alias, aligned(1))) i32u;
 /* out[j*PX + i] = sum over (cb, r, s, c) of x(pixel i) * w(block j), for NKB blocks of 16 output
  * channels and PX output pixels: NKB*PX zmm accumulators, each broadcast input feeds NKB vpdpbusd
  */
-T512 INL void tile_body(const uint8_t *x, const int8_t *w, const tile_geom *g, const int NKB,
-                        const int PX, const int ST1, __m512i *out) {
+T512 INL void tile_body(const uint8_t *x, const int8_t *w, const tile_geom *g, const int32_t *corr,
+                        const int NKB, const int PX, const int ST1, __m512i *out) {
     __m512i a[2][TILE];
 #pragma GCC unroll 4
-    for (int j = 0; j < NKB; ++j)
+    for (int j = 0; j < NKB; ++j) {
+        const __m512i c = _mm512_loadu_si512(corr + j * 16); /* the correction of block j */
 #pragma GCC unroll 16
-        for (int i = 0; i < PX; ++i) a[j][i] = _mm512_setzero_si512();
+        for (int i = 0; i < PX; ++i) a[j][i] = c;
+    }
     for (int64_t cb = 0; cb < g->ncb; ++cb) {
         for (int64_t r = 0; r < g->R; ++r) {
             const uint8_t *xr = x + cb * g->cbs + r * g->rows;
@@ -269,8 +286,8 @@ T512 INL void tile_body(const uint8_t *x, const int8_t *w, const tile_geom *g, c
 
 #define TILE_FN(name, NKB, PX, ST1)                                                   \
     T512 NOPC static void name(const uint8_t *x, const int8_t *w, const tile_geom *g, \
-                               __m512i *out) {                                        \
-        tile_body(x, w, g, NKB, PX, ST1, out);                                        \
+                               const int32_t *corr, __m512i *out) {                   \
+        tile_body(x, w, g, corr, NKB, PX, ST1, out);                                  \
     }
 TILE_FN(tile_k2_s1, 2, 14, 1)
 TILE_FN(tile_k1_s1, 1, 14, 1)
@@ -286,27 +303,28 @@ FXQ_T static void isa_tile(const fxq_conv_plan *p, const tile_geom *g, int64_t x
                            int nkb, int P, VI *acc) {
     const uint8_t *x = p->xpack + xoff;
     const int8_t *w = p->wpack + kb * g->wkb;
+    const int32_t *c = g->corr + kb * 16;
     const int st1 = p->d->stride_w == 1;
     if (P == 1) {
         if (nkb == 2)
-            tile_k2_p1(x, w, g, acc);
+            tile_k2_p1(x, w, g, c, acc);
         else
-            tile_k1_p1(x, w, g, acc);
+            tile_k1_p1(x, w, g, c, acc);
     } else if (P <= 4) {
         if (nkb == 2)
-            tile_k2_p4(x, w, g, acc);
+            tile_k2_p4(x, w, g, c, acc);
         else
-            tile_k1_p4(x, w, g, acc);
+            tile_k1_p4(x, w, g, c, acc);
     } else if (nkb == 2) {
         if (st1)
-            tile_k2_s1(x, w, g, acc);
+            tile_k2_s1(x, w, g, c, acc);
         else
-            tile_k2_sn(x, w, g, acc);
+            tile_k2_sn(x, w, g, c, acc);
     } else {
         if (st1)
-            tile_k1_s1(x, w, g, acc);
+            tile_k1_s1(x, w, g, c, acc);
         else
-            tile_k1_sn(x, w, g, acc);
+            tile_k1_sn(x, w, g, c, acc);
     }
 }
 
@@ -459,7 +477,7 @@ TAMX static void amx_finish(const fxq_conv_plan *p, const tile_geom *tg, const i
         __m512i acc[TILE];
         for (int i = 0; i < np; ++i)
             acc[i] = _mm512_load_si512((const void *)(cbuf + (i0 + i) * 16));
-        epilogue(p, tg, acc, n, kb, oh, ow0 + i0, np, qvs);
+        epilogue(p, tg, acc, n, kb, oh, ow0 + i0, np, qvs, 1);
     }
 }
 

@@ -47,6 +47,7 @@ typedef struct {
     VI lo, hi, lo64, hi64, zp;
     int fits32; /* tflite_single: every result fits int32 */
     int sat;    /* the conv epilogue's saturating store (qv_epi): 0 off, 1 uint8, 2 int8 */
+    int u8;     /* uint8 output */
 } qv;
 
 /* bcast == 0: channels k .. k+VL-1 (k a multiple of VL, arrays padded to kpad);
@@ -69,6 +70,7 @@ FXQ_T FXQ_INL void qv_common(const fxq_prepared *q, qv *v) {
     v->zp = vi_set1(q->zero_point);
     v->fits32 = 0;
     v->sat = 0;
+    v->u8 = q->out_dtype == FXQ_DTYPE_UINT8;
 }
 
 /* the scheme members of channels k .. k+VL-1 (bcast == 0) or of channel k in every lane */
@@ -223,6 +225,26 @@ FXQ_T FXQ_INL void rq_store(uint8_t *dst, VI acc, const int scheme, const qv *v)
 #endif
     vi_store_bytes(dst, rq_vec(acc, scheme, v));
 }
+
+#ifdef FXQ_VI_SRAV64
+/* rq_store of four vectors whose outputs are contiguous (dst: 4 * VL bytes): the int32 results
+ * narrowed by two saturating packs and one permute for all four, instead of one narrow each */
+FXQ_T FXQ_INL void rq_store4(uint8_t *dst, const VI *acc, const int scheme, const qv *v) {
+    VI r[4];
+    if (v->sat && scheme == FXQ_SCHEME_TFLITE) {
+        for (int k = 0; k < 4; ++k) r[k] = rq_tflite64_x(acc[k], v);
+        vi_store_bytes4(dst, r, v->sat == 1 ? FXQ_PACK_S8_FLIP : FXQ_PACK_S8);
+        return;
+    }
+    if (v->sat && scheme == FXQ_SCHEME_TFLITE_SINGLE) {
+        for (int k = 0; k < 4; ++k) r[k] = rq_single64(acc[k], v);
+        vi_store_bytes4(dst, r, v->sat == 1 ? FXQ_PACK_S8_FLIP : FXQ_PACK_S8);
+        return;
+    }
+    for (int k = 0; k < 4; ++k) r[k] = rq_vec(acc[k], scheme, v); /* in [qmin, qmax] */
+    vi_store_bytes4(dst, r, v->u8 ? FXQ_PACK_U8 : FXQ_PACK_S8);
+}
+#endif
 
 /* Switch v (from qv_load, used only through rq_store) to the saturating store where that is
  * exact: tflite, or tflite_single with fits32; the clamp is the output type's whole range; and
@@ -397,7 +419,8 @@ FXQ_T int FXQ_ISA(fxq_requantize)(const int32_t *acc, void *out, int64_t outer, 
  * Convolution: the driver and the fused epilogue.  The ISA file supplies
  *   isa_tile(p, g, xoff, kb, nkb, P, acc): acc[(j * FXQ_TILE + i) * FXQ_NV + h] = channels
  *   kb*16 + j*16 + h*VL ..  of output pixel i (at least P <= FXQ_TILE pixels from element offset
- *   xoff of the packed input, stride g->sw16), without the correction;
+ *   xoff of the packed input, stride g->sw16), without the correction (with it where the ISA
+ *   defines FXQ_TILE_HAS_CORR 1);
  *   dw_pair(x, w, acc): acc[h] += the depthwise products of two neighbouring taps (x: 32 bytes,
  *   the 16 channels of two pixels; w: int16 [16 channels][2 taps]), channel h*VL + lane.
  * ---------------------------------------------------------------------------------------------- */
@@ -414,13 +437,19 @@ typedef struct {
 FXQ_T static void isa_tile(const fxq_conv_plan *p, const tile_geom *g, int64_t xoff, int64_t kb,
                            int nkb, int P, VI *acc);
 
-/* requantize and store P <= FXQ_TILE pixels of one 16-channel block (qv: FXQ_NV of them) */
+/* requantize and store P <= FXQ_TILE pixels of one 16-channel block (qv: FXQ_NV of them); add_corr:
+ * the accumulators lack the correction g->corr yet (an ISA whose isa_tile starts its accumulators
+ * from it defines FXQ_TILE_HAS_CORR 1) */
+#ifndef FXQ_TILE_HAS_CORR
+#define FXQ_TILE_HAS_CORR 0
+#endif
 FXQ_T static void epilogue(const fxq_conv_plan *p, const tile_geom *g, VI *acc, int64_t n,
-                           int64_t kb, int64_t oh, int64_t ow0, int P, const qv *qvs) {
+                           int64_t kb, int64_t oh, int64_t ow0, int P, const qv *qvs,
+                           int add_corr) {
     const fxq_conv_dims *d = p->d;
     const int64_t OH = d->oh, OW = d->ow;
     const int64_t kvalid = d->k - kb * 16 < 16 ? d->k - kb * 16 : 16;
-    for (int h = 0; h < FXQ_NV; ++h) {
+    for (int h = 0; add_corr && h < FXQ_NV; ++h) {
         const VI c = vi_load(g->corr + kb * 16 + h * VL);
         for (int i = 0; i < P; ++i) acc[i * FXQ_NV + h] = vi_add(acc[i * FXQ_NV + h], c);
     }
@@ -464,14 +493,24 @@ FXQ_T static void epilogue(const fxq_conv_plan *p, const tile_geom *g, VI *acc, 
         } else {
             o = &tmp[0][0];
         }
-/* a local copy of the parameters: the byte stores may alias qvs, so through the pointer every
- * member would be loaded again for each vector */
-#define FXQ_EPI_BODY(S)                                                      \
-    for (int h = 0; h < FXQ_NV; ++h) {                                       \
-        const qv vq = qvs[h];                                                \
-        for (int i = 0; i < P; ++i)                                          \
-            rq_store(o + i * ostride + h * VL, acc[i * FXQ_NV + h], S, &vq); \
+#ifdef FXQ_VI_SRAV64
+/* AVX-512: a local copy of the parameters (the byte stores may alias qvs, so through the pointer
+ * every member would be loaded again for each vector; 32 registers hold the copy), and four
+ * vectors per store where their bytes are contiguous */
+#define FXQ_EPI_BODY(S)                                                        \
+    {                                                                          \
+        const qv vq = qvs[0];                                                  \
+        int i = 0;                                                             \
+        if (ostride == VL)                                                     \
+            for (; i + 4 <= P; i += 4) rq_store4(o + i * VL, acc + i, S, &vq); \
+        for (; i < P; ++i) rq_store(o + i * ostride, acc[i], S, &vq);          \
     }
+#else
+#define FXQ_EPI_BODY(S)                  \
+    for (int i = 0; i < P; ++i)          \
+        for (int h = 0; h < FXQ_NV; ++h) \
+            rq_store(o + i * ostride + h * VL, acc[i * FXQ_NV + h], S, &qvs[h]);
+#endif
         FXQ_SCHEME_SWITCH(p->scheme, FXQ_EPI_BODY)
 #undef FXQ_EPI_BODY
         if (o == &tmp[0][0])
@@ -514,7 +553,8 @@ FXQ_T static int conv_driver(const fxq_conv_plan *p, const int32_t *corr) {
                         (n * p->cb * p->hp + oh * d->stride_h) * g.rows + ow0 * g.sw16;
                     isa_tile(p, &g, xoff, kb, nkb, P, acc);
                     for (int j = 0; j < nkb; ++j)
-                        epilogue(p, &g, acc + j * FXQ_TILE * FXQ_NV, n, kb + j, oh, ow0, P, qvs[j]);
+                        epilogue(p, &g, acc + j * FXQ_TILE * FXQ_NV, n, kb + j, oh, ow0, P, qvs[j],
+                                 !FXQ_TILE_HAS_CORR);
                 }
                 if (p->scheme != FXQ_SCHEME_NONE && p->layout == FXQ_LAYOUT_NCHW)
                     for (int j = 0; j < nkb; ++j) {
@@ -577,7 +617,7 @@ FXQ_T int FXQ_ISA(fxq_dwconv)(const fxq_conv_plan *p) {
                         dw_pixels(xrow + ow0 * sw16, sw16, rows, wk, 3, 2, P, acc);
                     else
                         dw_pixels(xrow + ow0 * sw16, sw16, rows, wk, R, SP, P, acc);
-                    epilogue(p, &g, acc, n, kb, oh, ow0, P, qvs);
+                    epilogue(p, &g, acc, n, kb, oh, ow0, P, qvs, 1);
                 }
                 if (p->scheme != FXQ_SCHEME_NONE && p->layout == FXQ_LAYOUT_NCHW) {
                     const int64_t kvalid = d->k - kb * 16 < 16 ? d->k - kb * 16 : 16;
