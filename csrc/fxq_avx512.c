@@ -467,18 +467,11 @@ TAMX static void amx_pack_weights(const fxq_conv_plan *p, const fxq_amx_geom *g,
             }
 }
 
-/* the C tile of one pixel tile and one 16-channel block (rows = pixels) -> the epilogue, in
- * pieces of at most FXQ_TILE pixels */
-TAMX static void amx_finish(const fxq_conv_plan *p, const tile_geom *tg, const int32_t *cbuf,
-                            int64_t n, int64_t kb, int64_t oh, int64_t ow0, int64_t P,
-                            const qv *qvs) {
-    for (int64_t i0 = 0; i0 < P; i0 += TILE) {
-        const int np = P - i0 < TILE ? (int)(P - i0) : TILE;
-        __m512i acc[TILE];
-        for (int i = 0; i < np; ++i)
-            acc[i] = _mm512_load_si512((const void *)(cbuf + (i0 + i) * 16));
-        epilogue(p, tg, acc, n, kb, oh, ow0 + i0, np, qvs, 1);
-    }
+/* the C tile of one pixel tile and one 16-channel block (rows = pixels, P <= 16) -> the epilogue,
+ * which reads (and adds the correction to) the rows where they are */
+TAMX static void amx_finish(const fxq_conv_plan *p, const tile_geom *tg, int32_t *cbuf, int64_t n,
+                            int64_t kb, int64_t oh, int64_t ow0, int64_t P, const qv *qvs) {
+    epilogue(p, tg, (__m512i *)(void *)cbuf, n, kb, oh, ow0, (int)P, qvs, 1);
 }
 
 /* The MACs of one job (TWO pixel tiles, 1 or 2, x NKB channel blocks, 1 or 2): tdpbusd over

@@ -437,9 +437,11 @@ typedef struct {
 FXQ_T static void isa_tile(const fxq_conv_plan *p, const tile_geom *g, int64_t xoff, int64_t kb,
                            int nkb, int P, VI *acc);
 
-/* requantize and store P <= FXQ_TILE pixels of one 16-channel block (qv: FXQ_NV of them); add_corr:
- * the accumulators lack the correction g->corr yet (an ISA whose isa_tile starts its accumulators
- * from it defines FXQ_TILE_HAS_CORR 1) */
+/* requantize and store P <= FXQ_EPI_MAXP pixels of one 16-channel block (qv: FXQ_NV of them);
+ * add_corr: the accumulators lack the correction g->corr yet (an ISA whose isa_tile starts its
+ * accumulators from it defines FXQ_TILE_HAS_CORR 1) */
+/* the most pixels one epilogue call takes: a register tile, or an AMX C tile's 16 rows */
+#define FXQ_EPI_MAXP (FXQ_TILE > 16 ? FXQ_TILE : 16)
 #ifndef FXQ_TILE_HAS_CORR
 #define FXQ_TILE_HAS_CORR 0
 #endif
@@ -466,7 +468,7 @@ FXQ_T static void epilogue(const fxq_conv_plan *p, const tile_geom *g, VI *acc, 
                 memcpy(o, tmp, (size_t)kvalid * 4);
             }
         } else {
-            int32_t tmp[FXQ_TILE][16];
+            int32_t tmp[FXQ_EPI_MAXP][16];
             for (int i = 0; i < P; ++i)
                 for (int h = 0; h < FXQ_NV; ++h) vi_store(tmp[i] + h * VL, acc[i * FXQ_NV + h]);
             for (int64_t k16 = 0; k16 < kvalid; ++k16) {
@@ -480,7 +482,7 @@ FXQ_T static void epilogue(const fxq_conv_plan *p, const tile_geom *g, VI *acc, 
         /* NCHW16c: straight to the output; NCHW: into the row buffer, transposed by
          * row_to_nchw once the row is complete; NHWC: straight to the output when the block has
          * 16 channels, else through tmp (a partial block must not touch the next pixel) */
-        uint8_t tmp[FXQ_TILE][16];
+        uint8_t tmp[FXQ_EPI_MAXP][16];
         uint8_t *o;
         int64_t ostride = 16;
         if (p->layout == FXQ_LAYOUT_NCHW16C) {
