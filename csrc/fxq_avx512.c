@@ -467,28 +467,29 @@ TAMX static void amx_pack_weights(const fxq_conv_plan *p, const fxq_amx_geom *g,
             }
 }
 
-/* the C tile of one pixel tile and one 16-channel block (rows = pixels, P <= 16) -> the epilogue,
- * which reads (and adds the correction to) the rows where they are */
+/* the C tile of one pixel tile and one 16-channel block (rows = pixels, P <= 16, the correction
+ * included) -> the epilogue, which reads the rows where they are */
 TAMX static void amx_finish(const fxq_conv_plan *p, const tile_geom *tg, int32_t *cbuf, int64_t n,
                             int64_t kb, int64_t oh, int64_t ow0, int64_t P, const qv *qvs) {
-    epilogue(p, tg, (__m512i *)(void *)cbuf, n, kb, oh, ow0, (int)P, qvs, 1);
+    epilogue(p, tg, (__m512i *)(void *)cbuf, n, kb, oh, ow0, (int)P, qvs, 0);
 }
 
 /* The MACs of one job (TWO pixel tiles, 1 or 2, x NKB channel blocks, 1 or 2): tdpbusd over
  * every tap and chunk into the C tiles tmm4 (tile 0, block 0), tmm5 (0, 1), tmm6 (1, 0),
  * tmm7 (1, 1) */
 typedef struct {
-    const int8_t *wt; /* the B tiles of the first channel block */
+    const int8_t *wt;  /* the B tiles of the first channel block */
+    const int32_t *ct; /* [2][16][16]: each block's correction in every row, the C tiles' start */
     int64_t R, S, nch, kc, rows, pxs, astride, anext, wkb;
 } amx_geom;
 
 TAMX static inline __attribute__((always_inline)) void amx_macs(const amx_geom *a,
                                                                 const uint8_t *xt, const int TWO,
                                                                 const int NKB) {
-    _tile_zero(4);
-    if (NKB == 2) _tile_zero(5);
-    if (TWO) _tile_zero(6);
-    if (TWO && NKB == 2) _tile_zero(7);
+    _tile_loadd(4, a->ct, 64);
+    if (NKB == 2) _tile_loadd(5, a->ct + 256, 64);
+    if (TWO) _tile_loadd(6, a->ct, 64);
+    if (TWO && NKB == 2) _tile_loadd(7, a->ct + 256, 64);
     for (int64_t r = 0; r < a->R; ++r)
         for (int64_t s = 0; s < a->S; ++s)
             for (int64_t ch = 0; ch < a->nch; ++ch) {
@@ -535,6 +536,7 @@ TAMX int fxq_conv2d_amx(const fxq_conv_plan *p, const fxq_amx_geom *g, const uin
     const int64_t njobs = d->oh * pairs;
     const int nchw = p->scheme != FXQ_SCHEME_NONE && p->layout == FXQ_LAYOUT_NCHW;
     int32_t cbuf[2][4][256] __attribute__((aligned(64)));
+    int32_t ct[2][16][16] __attribute__((aligned(64)));
     amx_geom a;
     tile_geom tg;
     memset(&tg, 0, sizeof(tg));
@@ -548,6 +550,7 @@ TAMX int fxq_conv2d_amx(const fxq_conv_plan *p, const fxq_amx_geom *g, const uin
     a.astride = d->stride_w * g->cpad;
     a.anext = M * a.astride;
     a.wkb = d->r * d->s * g->cpad * 16;
+    a.ct = &ct[0][0][0];
     amx_pack_input(p, g, x, xa);
     amx_pack_weights(p, g, wa);
     if (nchw) memset(p->rowbuf, 0, (size_t)(2 * p->rowbuf_stride));
@@ -558,6 +561,9 @@ TAMX int fxq_conv2d_amx(const fxq_conv_plan *p, const fxq_amx_geom *g, const uin
             const int nkb = p->kb - kb >= 2 ? 2 : 1;
             qv qvs[2];
             a.wt = wa + kb * a.wkb;
+            for (int j = 0; j < nkb; ++j) /* corr is padded to whole blocks */
+                for (int row = 0; row < 16; ++row)
+                    memcpy(ct[j][row], p->corr + (kb + j) * 16, sizeof(ct[j][row]));
             if (p->scheme != FXQ_SCHEME_NONE)
                 for (int j = 0; j < nkb; ++j) {
                     qv_load(p->q, (kb + j) * 16, 0, &qvs[j]);
