@@ -565,10 +565,7 @@ TAMX int fxq_conv2d_amx(const fxq_conv_plan *p, const fxq_amx_geom *g, const uin
                 for (int row = 0; row < 16; ++row)
                     memcpy(ct[j][row], p->corr + (kb + j) * 16, sizeof(ct[j][row]));
             if (p->scheme != FXQ_SCHEME_NONE)
-                for (int j = 0; j < nkb; ++j) {
-                    qv_load(p->q, (kb + j) * 16, 0, &qvs[j]);
-                    qv_epi(p->q, &qvs[j]);
-                }
+                for (int j = 0; j < nkb; ++j) qv_load_conv(p->q, (kb + j) * 16, &qvs[j]);
             for (int64_t job = 0; job <= njobs; ++job) {
                 if (job < njobs) {
                     const int64_t oh = job / pairs, t0 = job % pairs * 2;
@@ -1092,8 +1089,7 @@ T512 static int64_t probe_vpdpbusd_bcast(int64_t iters) {
     for (int i = 0; i < 256; ++i) xb[i] = (uint8_t)(i * 37 + 11);
     for (int i = 0; i < 512; ++i) wb[i] = (uint8_t)(i * 53 + 7);
     __asm__ volatile(
-        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
-        "1:\n\t"
+        "1:\n\t" /* the accumulators' start values do not matter */
         FXQ_BC_GROUP(0) FXQ_BC_GROUP(1) FXQ_BC_GROUP(2) FXQ_BC_GROUP(3)
         "dec %0\n\t"
         "jnz 1b\n\t"

@@ -208,18 +208,25 @@ FXQ_T FXQ_INL VI rq_vec(VI acc, const int scheme, const qv *v) {
     return vi_add(r, v->zp);
 }
 
-/* The conv epilogue's store of one vector of results (dst: VL bytes).  With v->sat (qv_epi) the
- * zero point (minus 128 for uint8) is already in the rounding constants, so the shifted value is
- * the output (minus 128): a saturating narrow (vpmovsdb) is the clamp, and for uint8 flipping bit
- * 7 of each byte adds the 128 back.  Otherwise rq_vec and a truncating narrow. */
+#ifdef FXQ_VI_SRAV64
+/* v->sat (qv_epi): the zero point (minus 128 for uint8) is already in the rounding constants, so
+ * the shifted value is the output (minus 128), unclamped: a saturating narrow is the clamp, and
+ * for uint8 flipping bit 7 of each byte adds the 128 back */
+FXQ_T FXQ_INL int rq_sat(const int scheme, const qv *v) {
+    return v->sat && (scheme == FXQ_SCHEME_TFLITE || scheme == FXQ_SCHEME_TFLITE_SINGLE);
+}
+/* that value (tflite: R >= 2 there, so no left shift) */
+FXQ_T FXQ_INL VI rq_sat_vec(VI acc, const int scheme, const qv *v) {
+    return scheme == FXQ_SCHEME_TFLITE ? rq_tflite64_x(acc, v) : rq_single64(acc, v);
+}
+#endif
+
+/* The conv epilogue's store of one vector of results (dst: VL bytes): the saturating form where
+ * rq_sat says so, else rq_vec and a truncating narrow. */
 FXQ_T FXQ_INL void rq_store(uint8_t *dst, VI acc, const int scheme, const qv *v) {
 #ifdef FXQ_VI_SRAV64
-    if (v->sat && scheme == FXQ_SCHEME_TFLITE) { /* R >= 2, so no left shift */
-        vi_store_bytes_sat(dst, rq_tflite64_x(acc, v), v->sat == 1);
-        return;
-    }
-    if (v->sat && scheme == FXQ_SCHEME_TFLITE_SINGLE) {
-        vi_store_bytes_sat(dst, rq_single64(acc, v), v->sat == 1);
+    if (rq_sat(scheme, v)) {
+        vi_store_bytes_sat(dst, rq_sat_vec(acc, scheme, v), v->sat == 1);
         return;
     }
 #endif
@@ -230,19 +237,13 @@ FXQ_T FXQ_INL void rq_store(uint8_t *dst, VI acc, const int scheme, const qv *v)
 /* rq_store of four vectors whose outputs are contiguous (dst: 4 * VL bytes): the int32 results
  * narrowed by two saturating packs and one permute for all four, instead of one narrow each */
 FXQ_T FXQ_INL void rq_store4(uint8_t *dst, const VI *acc, const int scheme, const qv *v) {
+    const int sat = rq_sat(scheme, v);
     VI r[4];
-    if (v->sat && scheme == FXQ_SCHEME_TFLITE) {
-        for (int k = 0; k < 4; ++k) r[k] = rq_tflite64_x(acc[k], v);
-        vi_store_bytes4(dst, r, v->sat == 1 ? FXQ_PACK_S8_FLIP : FXQ_PACK_S8);
-        return;
-    }
-    if (v->sat && scheme == FXQ_SCHEME_TFLITE_SINGLE) {
-        for (int k = 0; k < 4; ++k) r[k] = rq_single64(acc[k], v);
-        vi_store_bytes4(dst, r, v->sat == 1 ? FXQ_PACK_S8_FLIP : FXQ_PACK_S8);
-        return;
-    }
-    for (int k = 0; k < 4; ++k) r[k] = rq_vec(acc[k], scheme, v); /* in [qmin, qmax] */
-    vi_store_bytes4(dst, r, v->u8 ? FXQ_PACK_U8 : FXQ_PACK_S8);
+    for (int k = 0; k < 4; ++k) /* rq_vec: in [qmin, qmax] */
+        r[k] = sat ? rq_sat_vec(acc[k], scheme, v) : rq_vec(acc[k], scheme, v);
+    vi_store_bytes4(
+        dst, r,
+        sat ? (v->sat == 1 ? FXQ_PACK_S8_FLIP : FXQ_PACK_S8) : (v->u8 ? FXQ_PACK_U8 : FXQ_PACK_S8));
 }
 #endif
 
@@ -276,6 +277,12 @@ FXQ_T FXQ_INL void qv_epi(const fxq_prepared *q, qv *v) {
     (void)q;
     (void)v;
 #endif
+}
+
+/* the parameters of channels k .. k+VL-1 for the conv epilogue (rq_store) */
+FXQ_T FXQ_INL void qv_load_conv(const fxq_prepared *q, int64_t k, qv *v) {
+    qv_load(q, k, 0, v);
+    qv_epi(q, v);
 }
 
 /* n < VL accumulators (a row tail), through a zero-padded buffer */
@@ -437,14 +444,15 @@ typedef struct {
 FXQ_T static void isa_tile(const fxq_conv_plan *p, const tile_geom *g, int64_t xoff, int64_t kb,
                            int nkb, int P, VI *acc);
 
-/* requantize and store P <= FXQ_EPI_MAXP pixels of one 16-channel block (qv: FXQ_NV of them);
- * add_corr: the accumulators lack the correction g->corr yet (an ISA whose isa_tile starts its
- * accumulators from it defines FXQ_TILE_HAS_CORR 1) */
 /* the most pixels one epilogue call takes: a register tile, or an AMX C tile's 16 rows */
 #define FXQ_EPI_MAXP (FXQ_TILE > 16 ? FXQ_TILE : 16)
 #ifndef FXQ_TILE_HAS_CORR
 #define FXQ_TILE_HAS_CORR 0
 #endif
+
+/* requantize and store P <= FXQ_EPI_MAXP pixels of one 16-channel block (qv: FXQ_NV of them);
+ * add_corr: the accumulators lack the correction g->corr yet (an ISA whose isa_tile starts its
+ * accumulators from it defines FXQ_TILE_HAS_CORR 1) */
 FXQ_T static void epilogue(const fxq_conv_plan *p, const tile_geom *g, VI *acc, int64_t n,
                            int64_t kb, int64_t oh, int64_t ow0, int P, const qv *qvs,
                            int add_corr) {
@@ -496,9 +504,9 @@ FXQ_T static void epilogue(const fxq_conv_plan *p, const tile_geom *g, VI *acc, 
             o = &tmp[0][0];
         }
 #ifdef FXQ_VI_SRAV64
-/* AVX-512: a local copy of the parameters (the byte stores may alias qvs, so through the pointer
- * every member would be loaded again for each vector; 32 registers hold the copy), and four
- * vectors per store where their bytes are contiguous */
+/* AVX-512 (FXQ_NV 1): a local copy of the parameters (the byte stores may alias qvs, so through
+ * the pointer every member would be loaded again for each vector; 32 registers hold the copy),
+ * and four vectors per store where their bytes are contiguous */
 #define FXQ_EPI_BODY(S)                                                        \
     {                                                                          \
         const qv vq = qvs[0];                                                  \
@@ -544,10 +552,8 @@ FXQ_T static int conv_driver(const fxq_conv_plan *p, const int32_t *corr) {
             qv qvs[FXQ_NKB][FXQ_NV]; /* the blocks' requantization parameters, loaded once */
             if (p->scheme != FXQ_SCHEME_NONE)
                 for (int j = 0; j < nkb; ++j)
-                    for (int h = 0; h < FXQ_NV; ++h) {
-                        qv_load(p->q, (kb + j) * 16 + h * VL, 0, &qvs[j][h]);
-                        qv_epi(p->q, &qvs[j][h]);
-                    }
+                    for (int h = 0; h < FXQ_NV; ++h)
+                        qv_load_conv(p->q, (kb + j) * 16 + h * VL, &qvs[j][h]);
             for (int64_t oh = 0; oh < d->oh; ++oh) {
                 for (int64_t ow0 = 0; ow0 < d->ow; ow0 += FXQ_TILE) {
                     const int P = d->ow - ow0 < FXQ_TILE ? (int)(d->ow - ow0) : FXQ_TILE;
@@ -606,10 +612,7 @@ FXQ_T int FXQ_ISA(fxq_dwconv)(const fxq_conv_plan *p) {
             qv qvs[FXQ_NV];
             const int16_t *wk = w16 + kb * R * SP * 32;
             if (p->scheme != FXQ_SCHEME_NONE)
-                for (int h = 0; h < FXQ_NV; ++h) {
-                    qv_load(p->q, kb * 16 + h * VL, 0, &qvs[h]);
-                    qv_epi(p->q, &qvs[h]);
-                }
+                for (int h = 0; h < FXQ_NV; ++h) qv_load_conv(p->q, kb * 16 + h * VL, &qvs[h]);
             for (int64_t oh = 0; oh < d->oh; ++oh) {
                 const uint8_t *xrow =
                     p->xpack + ((n * p->cb + kb) * p->hp + oh * d->stride_h) * rows;
